@@ -1,0 +1,147 @@
+"""The snapshot model: plain, immutable data describing one cluster at the end of one poll cycle.
+
+Sources (``exporter.connect``, ``exporter.cloud``) build snapshots; readers (metrics rendering, the healer,
+the status page, readiness) only ever see these objects. Nothing here performs I/O.
+
+States are kept as the strings the API sent: an unknown future state passes through untouched, and the
+known ones are listed only so that renderers can emit one 0/1 series per known state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+# Kafka Connect states (AbstractStatus.State). RESTARTING since 3.0, STOPPED (connectors only) since 3.5.
+CONNECT_CONNECTOR_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
+CONNECT_TASK_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING")
+
+# Confluent Cloud managed connector states (Connect API v1, ccloud-api.md).
+CLOUD_CONNECTOR_STATES: tuple[str, ...] = (
+    "NONE",
+    "PROVISIONING",
+    "RUNNING",
+    "DEGRADED",
+    "FAILED",
+    "PAUSED",
+    "DELETED",
+)
+CLOUD_TASK_STATES: tuple[str, ...] = ("RUNNING", "FAILED", "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
+
+FAILED = "FAILED"
+RUNNING = "RUNNING"
+
+
+class SourceKind(StrEnum):
+    CONNECT = "connect"  # a self-managed Kafka Connect cluster, polled over its worker REST API
+    CLOUD = "ccloud"  # Confluent Cloud managed connectors of one Kafka cluster
+
+
+class ErrorReason(StrEnum):
+    """Why a request to a target failed; the ``reason`` label of the poll error counter."""
+
+    TIMEOUT = "timeout"  # connect, read or overall-cycle deadline exceeded
+    CONNECT = "connect"  # connection refused, DNS, TLS handshake, reset
+    HTTP_STATUS = "http_status"  # the target answered with a non-success status
+    BAD_RESPONSE = "bad_response"  # the body was not what the API documents (not JSON, wrong shape, too big)
+
+
+ERROR_REASONS: tuple[str, ...] = tuple(r.value for r in ErrorReason)
+
+
+@dataclass(frozen=True, slots=True)
+class PollError:
+    """One failed request, as a reader may show it. ``message`` never contains a secret."""
+
+    reason: ErrorReason
+    url: str
+    message: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """One configured worker URL and what ``GET /`` said of it this cycle."""
+
+    url: str
+    reachable: bool
+    version: str | None = None
+    commit: str | None = None
+    kafka_cluster_id: str | None = None
+    error: PollError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    state: str
+    worker_id: str
+    trace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    name: str
+    type: str  # "source" | "sink" | "unknown" (or whatever a future API says)
+    class_name: str | None
+    state: str
+    worker_id: str
+    tasks: tuple[Task, ...]
+    tasks_max: int | None = None  # from config "tasks.max"; None when info was missing or unparsable
+    trace: str | None = None
+    connector_id: str | None = None  # Confluent Cloud "lcc-..." id; joins status to the Metrics API
+
+
+@dataclass(frozen=True, slots=True)
+class Plugin:
+    class_name: str
+    type: str
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollStats:
+    """Cumulative counters of one source since the exporter started, frozen at the end of a cycle."""
+
+    polls_ok: int = 0
+    polls_failed: int = 0
+    errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # by ErrorReason value
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """Everything known about one cluster at the end of one poll cycle.
+
+    ``up`` is true when the connector list and statuses were read this cycle. When it is false,
+    ``connectors`` is empty: readers must not act on, or export, data that was not seen this cycle.
+    """
+
+    cluster: str
+    kind: SourceKind
+    taken_at: float  # wall clock (epoch seconds) at the end of the cycle
+    duration: float  # seconds the cycle took
+    up: bool
+    poll_interval: float
+    workers: tuple[Worker, ...] = ()
+    connectors: tuple[Connector, ...] = ()
+    plugins: tuple[Plugin, ...] = ()
+    errors: tuple[PollError, ...] = ()  # failures seen in this cycle (even if a failover made it succeed)
+    stats: PollStats = field(default_factory=PollStats)
+    last_success: float | None = None  # epoch seconds of the newest successful cycle, this one included
+    status_url: str | None = None  # the worker URL that answered the status request
+
+    def connector(self, name: str) -> Connector | None:
+        for c in self.connectors:
+            if c.name == name:
+                return c
+        return None
+
+
+def first_line(trace: str | None, limit: int = 300) -> str:
+    """The first line of a Java stack trace, for logs and pages (never for labels)."""
+    if not trace:
+        return ""
+    line = trace.strip().splitlines()[0] if trace.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
