@@ -1,0 +1,73 @@
+# kafka-connect-exporter: developer and CI entry points.
+# On a fresh machine, `make demo` and `make test` are all you need; everything else is pulled in.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.kce-installed
+KCE_CACHE_DIR ?= $(HOME)/.cache/kafka-connect-exporter
+KCE_BIN := $(KCE_CACHE_DIR)/bin
+KAFKA_FETCH := tests/integration/kafka/fetch.py
+
+# Tests look tools up on PATH: dashboard-linter lives in the cache bin dir, promtool in /usr/bin,
+# the exporter's console script in the venv.
+export KCE_CACHE_DIR
+export PATH := $(CURDIR)/$(VENV)/bin:$(KCE_BIN):$(PATH)
+# Never prompt (CI has no stdin).
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+.PHONY: help venv demo tools kafka lint lint-ruff lint-format lint-mypy lint-docker test clean distclean
+
+help: ## List targets
+	@echo "Usage: make <target>"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-zA-Z_-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+venv: $(VENV_STAMP) ## Create .venv and install the package (editable) with the dev extra
+
+# Re-installs only when pyproject.toml changes; pip's cache keeps re-runs fast.
+$(VENV_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: $(PYTHON) is $$($(PYTHON) --version 2>&1); Python >= 3.11 is required" >&2; exit 1; }
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --editable '.[dev]'
+	@touch $@
+
+demo: venv ## Run the exporter against the embedded simulator and print its URLs
+	$(VENV)/bin/kafka-connect-exporter demo
+
+tools: ## Install promtool/prometheus (apt) and dashboard-linter (go install) if missing
+	scripts/install-tools.sh
+
+kafka: venv ## Fetch the Apache Kafka jars used by the integration tests
+	@[ -f $(KAFKA_FETCH) ] || { echo "error: $(KAFKA_FETCH) does not exist, cannot fetch Kafka jars" >&2; exit 1; }
+	$(VENV)/bin/python $(KAFKA_FETCH)
+
+lint: lint-ruff lint-format lint-mypy lint-docker ## ruff, ruff format --check, mypy, hadolint (make -k lint shows all)
+
+lint-ruff: venv
+	$(VENV)/bin/ruff check .
+
+lint-format: venv
+	$(VENV)/bin/ruff format --check .
+
+lint-mypy: venv
+	$(VENV)/bin/mypy
+
+lint-docker: venv
+	$(VENV)/bin/hadolint Dockerfile
+
+test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
+	$(VENV)/bin/python -m pytest tests --durations=15
+
+clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean ## Also remove .venv (downloaded tools and Kafka jars under $KCE_CACHE_DIR stay)
+	rm -rf $(VENV)

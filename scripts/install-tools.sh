@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Installs the external tools the test suite runs for real:
+#   - promtool + prometheus, from Debian's `prometheus` package (apt);
+#   - Grafana's dashboard-linter, built with `go install` into the project's cache bin dir.
+# Each step is skipped when the tool is already there, so re-runs cost nothing.
+# Usage: scripts/install-tools.sh            (KCE_CACHE_DIR overrides ~/.cache/kafka-connect-exporter)
+set -euo pipefail
+
+CACHE_DIR="${KCE_CACHE_DIR:-${HOME}/.cache/kafka-connect-exporter}"
+BIN_DIR="${CACHE_DIR}/bin"
+DASHBOARD_LINTER_MODULE="github.com/grafana/dashboard-linter@latest"
+
+SUDO=()
+
+log() { printf '[install-tools] %s\n' "$*"; }
+die() { printf '[install-tools] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# PIDs of running processes whose executable is the given path.
+pids_of_exe() {
+    local exe="$1" p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ] && printf '%s\n' "${p#/proc/}"
+    done
+    return 0
+}
+
+install_prometheus() {
+    if command -v promtool >/dev/null 2>&1; then
+        log "promtool already installed: $(command -v promtool)"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "promtool not found and apt-get is not available; install Prometheus' promtool by hand"
+
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "installing the prometheus package needs root (or sudo)"
+        SUDO=(sudo -n)
+    fi
+
+    # The package's postinst would start a prometheus daemon on :9090. We only want the binaries, so
+    # tell invoke-rc.d not to start services (the standard policy-rc.d mechanism) for the install's duration,
+    # unless the machine already has a policy in place, which we leave alone.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# temporary, written by kafka-connect-exporter scripts/install-tools.sh\nexit 101\n' \
+            | "${SUDO[@]}" tee "$policy" >/dev/null
+        "${SUDO[@]}" chmod 0755 "$policy"
+        created_policy=1
+        trap '"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+
+    local before
+    before="$(pids_of_exe /usr/bin/prometheus)"
+
+    log "apt-get update"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    log "apt-get install prometheus (promtool)"
+    # --no-install-recommends: the recommended node-exporter is another daemon we do not need.
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus </dev/null
+
+    if [ "$created_policy" -eq 1 ]; then
+        "${SUDO[@]}" rm -f "$policy"
+        trap - EXIT
+    fi
+
+    # Belt and braces: if a postinst started the packaged daemon anyway (it runs as user `prometheus`;
+    # tests of other engineers run their own prometheus as other users), stop exactly those PIDs.
+    local pid new=()
+    for pid in $(pids_of_exe /usr/bin/prometheus); do
+        grep -qx "$pid" <<<"$before" && continue
+        [ "$(stat -c %U "/proc/$pid" 2>/dev/null)" = "prometheus" ] || continue
+        new+=("$pid")
+    done
+    if [ "${#new[@]}" -gt 0 ]; then
+        log "stopping prometheus daemon started by the package: PID(s) ${new[*]}"
+        "${SUDO[@]}" kill -TERM "${new[@]}" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            local alive=0
+            for pid in "${new[@]}"; do [ -d "/proc/$pid" ] && alive=1; done
+            [ "$alive" -eq 0 ] && break
+            sleep 0.2
+        done
+        for pid in "${new[@]}"; do
+            if [ -d "/proc/$pid" ]; then
+                "${SUDO[@]}" kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+    for pid in "${new[@]}"; do
+        [ -d "/proc/$pid" ] && die "packaged prometheus daemon (PID $pid) is still running"
+    done
+
+    command -v promtool >/dev/null 2>&1 || die "promtool still not on PATH after installing the prometheus package"
+}
+
+install_dashboard_linter() {
+    if [ -x "${BIN_DIR}/dashboard-linter" ]; then
+        log "dashboard-linter already installed: ${BIN_DIR}/dashboard-linter"
+        return 0
+    fi
+    command -v go >/dev/null 2>&1 || die "dashboard-linter not found and Go is not installed (needed for go install)"
+    mkdir -p "$BIN_DIR"
+    log "go install ${DASHBOARD_LINTER_MODULE} -> ${BIN_DIR}"
+    local out
+    if out="$(GOBIN="$BIN_DIR" go install "$DASHBOARD_LINTER_MODULE" 2>&1)"; then
+        return 0
+    fi
+    printf '%s\n' "$out" >&2
+    # The Go module proxy reachable here answers 403 "not available" for this module. That refusal is
+    # final, so we say so loudly instead of failing every `make test`; tests that need the linter find
+    # it missing from PATH and report that themselves.
+    if grep -q '403 Forbidden' <<<"$out"; then
+        log "WARNING: the Go module proxy refuses ${DASHBOARD_LINTER_MODULE%@*} (403); dashboard-linter NOT installed"
+        return 0
+    fi
+    die "go install ${DASHBOARD_LINTER_MODULE} failed"
+}
+
+install_prometheus
+install_dashboard_linter
+
+# Prove the tools run, not merely exist.
+promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
+log "promtool: $(promtool --version 2>&1 | head -n 1)"
+log "prometheus: $(prometheus --version 2>&1 | head -n 1)"
+if [ -x "${BIN_DIR}/dashboard-linter" ]; then
+    "${BIN_DIR}/dashboard-linter" --help >/dev/null 2>&1 || die "dashboard-linter is installed but does not run"
+    log "dashboard-linter: ${BIN_DIR}/dashboard-linter ($(go version -m "${BIN_DIR}/dashboard-linter" 2>/dev/null \
+        | awk '$1 == "mod" { print $3; exit }'))"
+else
+    log "dashboard-linter: MISSING (see warning above)"
+fi
