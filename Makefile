@@ -10,7 +10,8 @@ MAKEFLAGS += --no-builtin-rules
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.kce-installed
-KCE_CACHE_DIR ?= $(HOME)/.cache/kafka-connect-exporter
+# Same default as scripts/install-tools.sh and the Kafka fetcher; an empty value counts as unset.
+KCE_CACHE_DIR := $(or $(KCE_CACHE_DIR),$(HOME)/.cache/kafka-connect-exporter)
 KCE_BIN := $(KCE_CACHE_DIR)/bin
 KAFKA_FETCH := tests/integration/kafka/fetch.py
 
