@@ -31,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 
+from exporter.healer.config import AutohealConfig
+
 ENV_PREFIX = "KCE_"
 DEFAULT_LISTEN_ADDRESS = ":9838"
 QUICKSTART_CLUSTER = "default"
@@ -211,6 +213,7 @@ class ClusterConfig(_Model):
     auth: AuthConfig = AuthConfig()
     tls: TLSConfig = TLSConfig()
     headers: dict[str, str] = {}
+    autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
 
     @field_validator("urls")
     @classmethod

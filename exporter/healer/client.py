@@ -1,0 +1,182 @@
+"""Sends the restarts the policy asked for, and says what became of each (the healer's only network I/O).
+
+Connect >= 3.0: one ``POST /connectors/{c}/restart?includeTasks=true&onlyFailed=true`` (202 + plan).
+Older workers: ``POST /connectors/{c}/restart`` (204) for a FAILED connector, then
+``POST /connectors/{c}/tasks/{t}/restart`` (204) per FAILED task. connect-rest.md §0, §2 and §3 give the
+statuses and messages classified here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from exporter.config import ClusterConfig
+from exporter.connect.client import build_http_client, connector_path
+from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
+
+MAX_ERROR_BYTES = 64 * 1024  # restart answers are tiny; never buffer a huge or hostile body
+
+# 404 messages (distributed and standalone herders, connect-rest.md §3).
+_TASK_GONE = re.compile(r"^(Unknown task: |Task \S.* not found$)")
+_CONNECTOR_GONE = re.compile(
+    r"^(Unknown connector:? |Connector \S.* not found$"
+    r"|Status for connector \S.* not found$|No status found for connector )"
+)
+# 500s that mean "not now", not "no": a rebalance, or the worker's own 90 s request timeout.
+_REBALANCE = re.compile(r"rebalance", re.IGNORECASE)
+_TIMED_OUT = re.compile(r"^Request (timed out|interrupted)|^IO Error trying to forward REST request")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request's fate: an HTTP status and message, or why no status came back."""
+
+    url: str
+    status: int | None
+    message: str
+    delivered: bool  # False: the connection failed, so the worker never saw the request
+
+    def describe(self) -> str:
+        return f"HTTP {self.status}: {self.message}" if self.status is not None else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    result: Result
+    answer: Answer
+
+
+def classify(key: TargetKey, answer: Answer) -> Result:
+    status = answer.status
+    if status is None:
+        # Connection failures and timeouts: retried next cycle without spending an attempt.
+        return Result(key, Outcome.ERROR, spent=False)
+    if status in (200, 202, 204):
+        return Result(key, Outcome.ACCEPTED, spent=True)
+    if status == 409:
+        return Result(key, Outcome.CONFLICT, spent=False)
+    if status == 404:
+        if _TASK_GONE.match(answer.message):
+            return Result(key, Outcome.NOT_FOUND, spent=False)
+        if _CONNECTOR_GONE.match(answer.message):
+            return Result(key, Outcome.NOT_FOUND, spent=False, forget_connector=True)
+        # "HTTP 404 Not Found": the route is unknown (a proxy path, say). An error, and it backs off.
+        return Result(key, Outcome.ERROR, spent=True)
+    if status == 500 and _REBALANCE.search(answer.message):
+        return Result(key, Outcome.CONFLICT, spent=False)
+    if status == 500 and _TIMED_OUT.match(answer.message):
+        return Result(key, Outcome.ERROR, spent=False)
+    if status in (502, 503, 504):  # a proxy or load balancer in front of the workers
+        return Result(key, Outcome.ERROR, spent=False)
+    # 400/401/403/other 500s: the worker saw and refused it. Spend the attempt so backoff applies.
+    return Result(key, Outcome.ERROR, spent=True)
+
+
+def _message(body: bytes, reason: str) -> str:
+    text = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        text = parsed["message"]
+    elif isinstance(parsed, str):  # basic auth's 401 body may be a JSON string
+        text = parsed
+    text = text.strip()
+    return (text.splitlines()[0] if text else reason)[:300]
+
+
+class RestartClient:
+    """Restart requests to one cluster, with its auth, TLS and headers."""
+
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._client = client if client is not None else build_http_client(cluster, max_connections=4)
+        self._own_client = client is None
+        self._urls = tuple(cluster.urls)
+        self._timeout = httpx.Timeout(cluster.autoheal.request_timeout)
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    def _order(self, preferred: str | None) -> list[str]:
+        """The worker that answered the last status read first: it was alive a moment ago."""
+        urls = list(self._urls)
+        if preferred in urls:
+            urls.remove(preferred)
+            urls.insert(0, preferred)
+        return urls
+
+    async def post(self, path: str, params: dict[str, str] | None, preferred: str | None) -> Answer:
+        last: Answer | None = None
+        for base in self._order(preferred):
+            url = base + path
+            try:
+                async with self._client.stream("POST", url, params=params, timeout=self._timeout) as response:
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_ERROR_BYTES:
+                            break
+                    return Answer(url, response.status_code, _message(bytes(body[:2048]), response.reason_phrase), True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Never reached the worker: safe to try the next one.
+                last = Answer(url, None, f"{type(exc).__name__}: cannot connect", False)
+                continue
+            except httpx.TimeoutException as exc:
+                # It may have arrived: do not send it again elsewhere in this cycle.
+                return Answer(url, None, f"{type(exc).__name__}: no answer in time", True)
+            except (httpx.TransportError, OSError) as exc:
+                return Answer(
+                    url, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", True
+                )
+        assert last is not None  # the config requires at least one URL
+        return last
+
+    async def restart(self, group: RestartGroup, preferred: str | None) -> tuple[list[Sent], list[TargetKey]]:
+        """Send the group's restarts; return what was sent and what was not (after a 409, say)."""
+        sent: list[Sent] = []
+        pending: list[TargetKey] = list(group.targets)
+        if group.combined:
+            answer = await self.post(
+                connector_path(group.connector, "restart"), {"includeTasks": "true", "onlyFailed": "true"}, preferred
+            )
+            if answer.status == 202:
+                return [Sent(Result(k, Outcome.ACCEPTED, True), answer) for k in pending], []
+            if answer.status == 204:
+                # The worker ignored the parameters (it is older than it said): only the connector
+                # instance was restarted. Restart the tasks one by one below.
+                done = [k for k in pending if k.task is None]
+                sent.extend(Sent(Result(k, Outcome.ACCEPTED, True), answer) for k in done)
+                pending = [k for k in pending if k.task is not None]
+            else:
+                results = [classify(k, answer) for k in pending]
+                return [Sent(r, answer) for r in results], []
+        return await self._one_by_one(group.connector, pending, preferred, sent)
+
+    async def _one_by_one(
+        self, connector: str, keys: Sequence[TargetKey], preferred: str | None, sent: list[Sent]
+    ) -> tuple[list[Sent], list[TargetKey]]:
+        keys = sorted(keys, key=TargetKey.sort_key)  # the connector instance before its tasks
+        for i, key in enumerate(keys):
+            if key.task is None:
+                path = connector_path(connector, "restart")
+            else:
+                path = connector_path(connector, "tasks", str(key.task), "restart")
+            answer = await self.post(path, None, preferred)
+            result = classify(key, answer)
+            sent.append(Sent(result, answer))
+            if result.outcome is Outcome.NOT_FOUND and result.forget_connector:
+                return sent, []  # the whole connector is gone; nothing left to restart
+            if result.outcome is Outcome.CONFLICT or (result.outcome is Outcome.ERROR and not result.spent):
+                return sent, list(keys[i + 1 :])  # a rebalance or an unreachable cluster: next cycle
+        return sent, []

@@ -1,0 +1,132 @@
+"""Auto-heal settings of one Connect cluster (``clusters[].autoheal``).
+
+Off by default. Every number has a default chosen for production clusters; docs/autoheal.md explains each
+one and why it has the value it has.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+
+def _duration(value: Any) -> float:
+    # The same parser as exporter.config.Duration, imported late: exporter.config imports this module.
+    from exporter.config import parse_duration
+
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Mode = Literal["off", "dry-run", "enforce"]
+Scope = Literal["cluster", "local-worker"]
+
+
+def _mode(value: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; accept it (and dry_run spelt with an underscore).
+    if value is False:
+        return "off"
+    if isinstance(value, str):
+        return value.strip().lower().replace("_", "-")
+    return value
+
+
+def _scope(value: Any) -> Any:
+    return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
+
+
+def _patterns(value: Any) -> Any:
+    if isinstance(value, str):  # one pattern, or a comma list from an environment override
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackoffConfig(_Model):
+    """Delay before attempt n+1 after n restarts: min(initial * multiplier**(n-1), max), plus jitter."""
+
+    initial: Duration = 120.0
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max: Duration = 3600.0
+    # Up to this share is added to each delay, fixed per target, so targets that failed together
+    # (a shared outage) do not come back in lock-step waves.
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.max < self.initial:
+            raise ValueError("max must not be shorter than initial")
+        return self
+
+
+class BreakerConfig(_Model):
+    """Mass-failure breaker: hold restarts while a large share of the cluster's tasks failed at once."""
+
+    # Open when more than this share of all tasks failed within `window` (e.g. a broker outage) ...
+    max_failed_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    # ... and at least this many tasks did (two failed tasks of a four-task cluster are not an outage).
+    min_failed_tasks: int = Field(default=4, ge=1)
+    window: Duration = 300.0
+    # While open, restart one connector this often to learn whether the cause is gone; the probe must
+    # stay healthy this long to close the breaker.
+    probe_interval: Duration = 300.0
+
+
+class AutohealConfig(_Model):
+    mode: Annotated[Mode, BeforeValidator(_mode)] = "off"
+    scope: Annotated[Scope, BeforeValidator(_scope)] = "cluster"
+    # local-worker scope only: the worker_id ("host:port", as Connect reports it) of the worker this
+    # exporter runs beside. Default: host:port of the cluster's first URL.
+    worker_id: str | None = Field(default=None, min_length=1, max_length=300)
+    grace_period: Duration = 60.0
+    backoff: BackoffConfig = BackoffConfig()
+    max_attempts: int = Field(default=6, ge=1, le=1000)
+    stable_period: Duration = 1800.0
+    restarts_per_minute: int = Field(default=10, ge=1, le=10_000)
+    breaker: BreakerConfig = BreakerConfig()
+    # Regular expressions matched against the whole connector name; deny wins over allow, and an
+    # empty allow list allows every name.
+    allow: Annotated[list[str], BeforeValidator(_patterns)] = []
+    deny: Annotated[list[str], BeforeValidator(_patterns)] = []
+    request_timeout: Duration = 30.0
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+    @field_validator("worker_id")
+    @classmethod
+    def _worker_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^\S+:\d{1,5}$", value.strip()):
+            raise ValueError(f"{value!r} is not host:port, the form Connect reports worker ids in")
+        return value.strip() if value is not None else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.mode == "dry-run"
+
+
+def default_worker_id(url: str) -> str:
+    """``host:port`` of a worker URL (port 80/443 by scheme when absent), the form of Connect's worker_id."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal; Java's URL.getHost() keeps the brackets
+        host = f"[{host}]"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"

@@ -1,0 +1,361 @@
+"""The healer's event loop side: one decision round per new snapshot of each enabled cluster.
+
+The store listener only notes the newest snapshot and wakes the cluster's round task, so the publisher is
+never blocked; snapshots that arrive while a round is sending restarts are coalesced into the newest one.
+Rounds of one cluster never overlap, and a slow or failing cluster never delays another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import structlog
+
+from exporter.config import ClusterConfig
+from exporter.healer.client import Answer, RestartClient
+from exporter.healer.config import default_worker_id
+from exporter.healer.metrics import SECTION, ClusterHealView, HealerView
+from exporter.healer.policy import (
+    Decision,
+    Event,
+    Outcome,
+    PolicyState,
+    Reason,
+    Result,
+    TargetKey,
+    decide,
+    next_attempt_after_restart,
+    record,
+    record_unsent,
+    retry,
+)
+from exporter.model import ClusterSnapshot, SourceKind
+from exporter.store import Store, View
+
+log = structlog.get_logger("exporter.healer")
+
+
+def _wall_clock() -> float:
+    return time.time()  # looked up at each call, so freezegun can move it
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+class _Cluster:
+    """Everything the healer keeps about one cluster (all of it lost on exit, see docs/autoheal.md)."""
+
+    def __init__(self, config: ClusterConfig, client: RestartClient) -> None:
+        self.config = config
+        self.client = client
+        self.state = PolicyState()
+        self.restarts: Counter[tuple[str, str, str]] = Counter()
+        self.suppressed: Counter[str] = Counter()
+        self.next_attempt: dict[TargetKey, float] = {}
+        self.breaker_open = False
+        self.pending: ClusterSnapshot | None = None
+        self.queued: ClusterSnapshot | None = None  # the newest snapshot handed to the round task
+        self.wake = asyncio.Event()
+        self.local_worker_id = (
+            (config.autoheal.worker_id or default_worker_id(config.urls[0]))
+            if config.autoheal.scope == "local-worker"
+            else None
+        )
+        self.warned_unseen = False
+
+
+class Healer:
+    """Bounded, backed-off restarts of FAILED connectors and tasks for the clusters that enable it.
+
+    Wiring (daemon)::
+
+        healer = Healer(config.clusters, store, clock=clock)
+        daemon.add_metrics_group(collect_autoheal)
+        await healer.start()      # once the event loop runs
+        ...
+        await healer.stop()
+    """
+
+    def __init__(
+        self,
+        clusters: Iterable[ClusterConfig],
+        store: Store,
+        clock: Callable[[], float] | None = None,
+        *,
+        http_clients: dict[str, httpx.AsyncClient] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock: Callable[[], float] = clock if clock is not None else _wall_clock
+        self._all = list(clusters)
+        self._http_clients = http_clients or {}
+        self._clusters: dict[str, _Cluster] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    @property
+    def enabled(self) -> bool:
+        return any(c.autoheal.enabled for c in self._all)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for cfg in self._all:
+            if not cfg.autoheal.enabled:
+                continue
+            cluster = _Cluster(cfg, RestartClient(cfg, self._http_clients.get(cfg.name)))
+            self._clusters[cfg.name] = cluster
+            self._tasks.append(asyncio.create_task(self._rounds(cluster), name=f"autoheal:{cfg.name}"))
+            log.info(
+                "autoheal_enabled",
+                connect_cluster=cfg.name,
+                mode=cfg.autoheal.mode,
+                scope=cfg.autoheal.scope,
+                local_worker_id=cluster.local_worker_id,
+            )
+        self._store.subscribe(self._on_view)
+        self._publish()
+        self._on_view(self._store.view)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for cluster in self._clusters.values():
+            await cluster.client.aclose()
+
+    def retry(self, cluster: str | None = None, connector: str | None = None, task: int | None = None) -> int:
+        """Forget attempts and persistent marks so the targets are tried again; returns targets touched."""
+        touched = 0
+        for name, c in self._clusters.items():
+            if cluster is not None and name != cluster:
+                continue
+            before = c.state.targets
+            c.state = retry(c.state, connector, task)
+            touched += sum(
+                1
+                for k, ts in before.items()
+                if (connector is None or k.connector == connector)
+                and (task is None or k.task == task)
+                and (ts.attempts or ts.persistent)
+            )
+            log.info("autoheal_retry_requested", connect_cluster=name, connector=connector, task=task)
+        self._publish()
+        return touched
+
+    # -- scheduling ---------------------------------------------------------------------------------------
+
+    def _on_view(self, view: View) -> None:
+        # Called on every publish (ours included): only a new snapshot object starts a round.
+        for name, cluster in self._clusters.items():
+            snap = view.clusters.get(name)
+            if snap is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
+                continue
+            cluster.queued = snap
+            cluster.pending = snap
+            cluster.wake.set()
+
+    async def _rounds(self, cluster: _Cluster) -> None:
+        while True:
+            await cluster.wake.wait()
+            cluster.wake.clear()
+            snap, cluster.pending = cluster.pending, None
+            if snap is None:
+                continue
+            try:
+                await self.run_round(cluster.config.name, snap)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not end healing for good, nor touch the poller
+                log.exception("autoheal_round_crashed", connect_cluster=cluster.config.name)
+
+    # -- one round ------------------------------------------------------------------------------------------
+
+    async def run_round(self, name: str, snap: ClusterSnapshot) -> None:
+        """Decide on one snapshot and carry the decisions out (public for tests and the daemon)."""
+        cluster = self._clusters[name]
+        cfg = cluster.config.autoheal
+        now = self._clock()
+        plan, cluster.state = decide(cfg, snap, now, cluster.state, local_worker_id=cluster.local_worker_id)
+        if not snap.up:
+            return
+        self._check_local_worker(cluster, snap)
+        cluster.breaker_open = plan.breaker_open
+        for event in plan.events:
+            self._log_event(name, event)
+        next_attempt: dict[TargetKey, float] = {}
+        for d in plan.decisions:
+            if d.restart:
+                continue
+            cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
+            if d.next_attempt_at is not None:
+                next_attempt[d.key] = d.next_attempt_at
+            if d.changed:
+                self._log_suppressed(name, d, cfg.max_attempts)
+        by_key = {d.key: d for d in plan.decisions if d.restart}
+        for group in plan.groups:
+            if cfg.dry_run:
+                for key in group.targets:
+                    result = Result(key, Outcome.DRY_RUN, spent=True)
+                    cluster.state = record(cluster.state, result, self._clock())
+                    cluster.suppressed[Reason.DRY_RUN.value] += 1
+                    self._count_and_log(cluster, by_key[key], result, None, next_attempt)
+                continue
+            sent, unsent = await cluster.client.restart(group, snap.status_url)
+            for s in sent:
+                cluster.state = record(cluster.state, s.result, self._clock())
+                self._count_and_log(cluster, by_key[s.result.key], s.result, s.answer, next_attempt)
+            if unsent:
+                cluster.state = record_unsent(cluster.state, len(unsent))
+                for key in unsent:
+                    next_attempt[key] = now
+        present = {c.name for c in snap.connectors}
+        for k in [k for k in cluster.restarts if k[0] not in present]:
+            del cluster.restarts[k]  # a deleted connector's series go with it
+        cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
+        self._publish()
+
+    def _count_and_log(
+        self,
+        cluster: _Cluster,
+        decision: Decision,
+        result: Result,
+        answer: Answer | None,
+        next_attempt: dict[TargetKey, float],
+    ) -> None:
+        key = result.key
+        cfg = cluster.config.autoheal
+        cluster.restarts[(key.connector, key.kind, result.outcome.value)] += 1
+        ts = cluster.state.targets.get(key)
+        if result.outcome is Outcome.NOT_FOUND:
+            nxt = None
+        elif result.spent and ts is not None:
+            nxt = next_attempt_after_restart(cfg, key, ts)
+        else:
+            nxt = self._clock()  # not received: tried again next cycle
+        if nxt is not None:
+            next_attempt[key] = nxt
+        fields: dict[str, Any] = {
+            "connect_cluster": cluster.config.name,
+            "connector": key.connector,
+            "task": key.task,
+            "kind": key.kind,
+            "outcome": result.outcome.value,
+            "attempt": decision.attempts + 1,
+            "max_attempts": cfg.max_attempts,
+            "attempt_counted": result.spent,
+            "worker_id": decision.worker_id,
+            "trace": decision.trace,
+            "mode": cfg.mode,
+        }
+        if decision.probe:
+            fields["breaker_probe"] = True
+        if answer is not None:
+            fields["url"] = answer.url
+            fields["status"] = answer.status
+            fields["answer"] = answer.describe()
+        if nxt is not None and result.outcome is not Outcome.NOT_FOUND:
+            fields["next_attempt_at"] = _iso(nxt)
+        if result.outcome is Outcome.NOT_FOUND:
+            fields["forgotten"] = "connector" if result.forget_connector else key.kind
+        level = log.info if result.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.NOT_FOUND) else log.warning
+        level("autoheal_restart", **fields)
+
+    def _log_suppressed(self, name: str, d: Decision, max_attempts: int) -> None:
+        assert d.reason is not None
+        if d.reason is Reason.CAP:
+            return  # the "persistent" event said it once
+        log.info(
+            "autoheal_suppressed",
+            connect_cluster=name,
+            connector=d.key.connector,
+            task=d.key.task,
+            kind=d.key.kind,
+            reason=d.reason.value,
+            attempts=d.attempts,
+            max_attempts=max_attempts,
+            next_attempt_at=_iso(d.next_attempt_at),
+            worker_id=d.worker_id,
+            trace=d.trace,
+        )
+
+    def _log_event(self, name: str, event: Event) -> None:
+        fields: dict[str, Any] = {"connect_cluster": name, **event.fields}
+        if event.key is not None:
+            fields.update(connector=event.key.connector, task=event.key.task, kind=event.key.kind)
+        if event.kind == "breaker_opened":
+            log.warning("autoheal_breaker_open", **fields, hint="restarts held: many tasks failed at once")
+        elif event.kind == "breaker_closed":
+            log.info("autoheal_breaker_closed", **fields)
+        elif event.kind == "probe":
+            log.info("autoheal_breaker_probe", **fields)
+        elif event.kind == "probe_failed":
+            log.warning("autoheal_breaker_probe_failed", **fields)
+        elif event.kind == "persistent":
+            log.warning(
+                "autoheal_persistent_failure",
+                **fields,
+                hint="left alone until it recovers or a retry is requested",
+            )
+        elif event.kind == "recovered":
+            log.info("autoheal_recovered", **fields)
+        elif event.kind == "reset":
+            log.info("autoheal_attempts_reset", **fields)
+
+    def _check_local_worker(self, cluster: _Cluster, snap: ClusterSnapshot) -> None:
+        """Say once if the local worker id matches nothing: a mistyped id would silently heal nothing."""
+        wid = cluster.local_worker_id
+        if wid is None or cluster.warned_unseen or not snap.connectors:
+            return
+        seen = {c.worker_id for c in snap.connectors} | {t.worker_id for c in snap.connectors for t in c.tasks}
+        seen.discard("")
+        if seen and wid not in seen:
+            cluster.warned_unseen = True
+            log.warning(
+                "autoheal_local_worker_unseen",
+                connect_cluster=cluster.config.name,
+                worker_id=wid,
+                seen_worker_ids=sorted(seen)[:20],
+                hint="set autoheal.worker_id to this worker's id as Connect reports it",
+            )
+
+    # -- publishing ---------------------------------------------------------------------------------------
+
+    def view(self) -> HealerView:
+        clusters: dict[str, ClusterHealView] = {}
+        for cfg in self._all:
+            c = self._clusters.get(cfg.name)
+            if c is None:
+                clusters[cfg.name] = ClusterHealView(mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
+                continue
+            persistent = tuple(
+                sorted((k for k, ts in c.state.targets.items() if ts.persistent), key=TargetKey.sort_key)
+            )
+            clusters[cfg.name] = ClusterHealView(
+                mode=cfg.autoheal.mode,
+                scope=cfg.autoheal.scope,
+                restarts=MappingProxyType(dict(c.restarts)),
+                suppressed=MappingProxyType(dict(c.suppressed)),
+                persistent=persistent,
+                next_attempt=MappingProxyType({k: v for k, v in c.next_attempt.items() if k not in persistent}),
+                breaker_open=c.breaker_open,
+                local_worker_id=c.local_worker_id,
+            )
+        return HealerView(clusters=MappingProxyType(clusters))
+
+    def _publish(self) -> None:
+        self._store.publish_section(SECTION, self.view())
+
+    # For tests and the status page: the policy state of one cluster.
+    def state(self, name: str) -> PolicyState:
+        return self._clusters[name].state
