@@ -263,10 +263,24 @@ class LogConfig(_Model):
     format: Literal["json", "console"] = "json"
 
 
+# Imported here, not at the top: exporter.cloud.config needs Duration and resolve_secret from above.
+from exporter.cloud.config import CloudConfig  # noqa: E402
+
+
 class Config(_Model):
     web: WebConfig = WebConfig()
     log: LogConfig = LogConfig()
     clusters: list[ClusterConfig] = []
+    confluent_cloud: CloudConfig | None = None
+
+    @model_validator(mode="after")
+    def _distinct_cloud_names(self) -> Self:
+        # Snapshots are keyed by cluster name: a managed cluster must not shadow a self-managed one.
+        if self.confluent_cloud is not None:
+            clash = sorted({c.name for c in self.clusters} & {c.label for c in self.confluent_cloud.clusters()})
+            if clash:
+                raise ValueError(f"confluent_cloud: cluster name(s) also used by clusters: {', '.join(clash)}")
+        return self
 
     @field_validator("clusters")
     @classmethod
@@ -285,6 +299,8 @@ class Config(_Model):
                 paths.append(f"clusters[{i}].auth.basic.password")
             if c.auth.bearer is not None and c.auth.bearer.inline_secret:
                 paths.append(f"clusters[{i}].auth.bearer.token")
+        if self.confluent_cloud is not None:
+            paths.extend(self.confluent_cloud.inline_secret_paths())
         return paths
 
 

@@ -1,0 +1,114 @@
+"""Metrics API v2 query bodies and answers (ccloud-api.md A.1, A.2). Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter.cloud.config import METRIC_PREFIX
+
+GROUP_BY = "resource.connector.id"
+QUERY_LIMIT = 1000  # groups per page, the API maximum
+
+
+class BadResponse(Exception):
+    """The answer does not have the documented shape."""
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def query_body(metric: str, connector_ids: Sequence[str], start: int, end: int) -> dict[str, Any]:
+    """One aggregation, per-minute buckets, one group per connector, absolute timestamps so page tokens
+    stay valid. ``agg`` is omitted: the API then applies the metric's own aggregation (SUM for these)."""
+    ids = sorted(connector_ids)
+    flt: dict[str, Any]
+    if len(ids) == 1:
+        flt = {"field": GROUP_BY, "op": "EQ", "value": ids[0]}
+    else:
+        flt = {"op": "OR", "filters": [{"field": GROUP_BY, "op": "EQ", "value": i} for i in ids]}
+    return {
+        "aggregations": [{"metric": METRIC_PREFIX + metric}],
+        "filter": flt,
+        "granularity": "PT1M",
+        "group_by": [GROUP_BY],
+        "intervals": [f"{iso(start)}/{iso(end)}"],
+        "limit": QUERY_LIMIT,
+        "format": "FLAT",
+    }
+
+
+def parse_timestamp(value: Any) -> int:
+    """RFC 3339 with or without fractional seconds (``…:00Z`` and ``…:00.000Z`` both occur)."""
+    if not isinstance(value, str):
+        raise BadResponse(f"timestamp {value!r} is not a string")
+    try:
+        dt = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise BadResponse(f"timestamp {value[:40]!r} is not RFC 3339") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() // 60) * 60
+
+
+def _value(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise BadResponse(f"value {raw!r} is not a number")
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise BadResponse(f"value {raw!r} is not a finite delta >= 0")
+    return value
+
+
+def parse_page(data: Any) -> tuple[list[tuple[str, int, float]], str | None, list[str]]:
+    """Points ``(connector_id, bucket_start, value)`` of one page, the next page token, and problems with
+    single points (skipped, never fatal). Both FLAT and GROUPED answers are read."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise BadResponse("expected an object with a 'data' list")
+    points: list[tuple[str, int, float]] = []
+    problems: list[str] = []
+
+    def add(cid: Any, item: Any) -> None:
+        if not isinstance(cid, str) or not isinstance(item, dict):
+            problems.append("point without a connector id")
+            return
+        try:
+            points.append((cid, parse_timestamp(item.get("timestamp")), _value(item.get("value"))))
+        except BadResponse as exc:
+            problems.append(f"{cid}: {exc}")
+
+    for item in data["data"]:
+        if isinstance(item, dict) and isinstance(item.get("points"), list):
+            for point in item["points"]:
+                add(item.get(GROUP_BY), point)
+        else:
+            add(item.get(GROUP_BY) if isinstance(item, dict) else None, item)
+    token = None
+    meta = data.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("pagination"), dict):
+        raw = meta["pagination"].get("next_page_token")
+        if isinstance(raw, str) and raw:
+            token = raw
+    return points, token, problems
+
+
+def parse_descriptors(data: Any) -> tuple[set[str], str | None]:
+    """Metric names of one descriptors page, and the next page token."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise BadResponse("expected an object with a 'data' list")
+    names = {d["name"] for d in data["data"] if isinstance(d, dict) and isinstance(d.get("name"), str)}
+    token = None
+    meta = data.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("pagination"), dict):
+        raw = meta["pagination"].get("next_page_token")
+        if isinstance(raw, str) and raw:
+            token = raw
+    return names, token
+
+
+def batches(ids: Iterable[str], size: int) -> list[list[str]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
