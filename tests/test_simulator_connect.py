@@ -481,8 +481,9 @@ def test_task_restart_with_persistent_fault(make_sim: MakeSim, http: httpx.Clien
     assert http.get(url + "/tasks/0/status").json() == {
         "id": 0,
         "state": RUNNING,
-        "worker_id": http.get(url + "/tasks/0/status").json()["worker_id"],
+        "worker_id": sim.cluster.owner("jdbc-sink", 0),
     }
+    assert sim.cluster.owner("jdbc-sink", 0) in worker_ids(sim)
 
 
 # -- rebalances -------------------------------------------------------------------------------------------------

@@ -438,6 +438,12 @@ class SimCluster:
         with self.lock:
             return self._get(name)
 
+    def owner(self, name: str, task: int | None = None) -> str:
+        """The worker_id the status of the connector (or of one of its tasks) names."""
+        with self.lock:
+            obj = self._get(name) if task is None else self._task(name, task)
+            return self.workers[obj.worker].worker_id
+
     def connector_names(self) -> list[str]:
         with self.lock:
             return list(self._connectors)

@@ -427,7 +427,10 @@ class SimThread:
         self.call(self.server.start_worker(worker))
 
     def set_latency(self, seconds: float) -> None:
-        self.loop.call_soon_threadsafe(setattr, self.server, "latency", seconds)
+        async def apply() -> None:
+            self.server.latency = seconds
+
+        self.call(apply())
 
     def requests(self) -> list[RecordedRequest]:
         async def snap() -> list[RecordedRequest]:
@@ -436,7 +439,10 @@ class SimThread:
         return self.call(snap())
 
     def clear_requests(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.clear_requests)
+        async def apply() -> None:
+            self.server.clear_requests()
+
+        self.call(apply())
 
 
 @contextlib.contextmanager
