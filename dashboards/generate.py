@@ -1,0 +1,1154 @@
+#!/usr/bin/env python3
+"""Generates the Grafana dashboards in this folder.
+
+The JSON files are the shipped artefact (Grafana provisions them as they are); this script is their source,
+so that every panel gets the same datasource, filters, units and descriptions without copy-paste drift.
+
+    python dashboards/generate.py          # rewrite the JSON files
+    python dashboards/generate.py --check  # exit 1 if a JSON file differs from what this script makes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SCHEMA_VERSION = 39
+DS = {"type": "prometheus", "uid": "${datasource}"}
+JI = 'job=~"$job", instance=~"$instance"'
+JIC = JI + ', connect_cluster=~"$connect_cluster"'
+KEY = "job, instance, connect_cluster, connector"  # identifies one connector across exporters
+
+Panel = dict[str, Any]
+
+# State codes for the one-row-per-thing state timelines. Each known state of either source kind gets a code,
+# 0 means "a state this dashboard does not know" (the exporter passes unknown states through).
+CONNECTOR_STATES: list[tuple[str, int, str]] = [
+    ("RUNNING", 1, "green"),
+    ("PAUSED", 2, "blue"),
+    ("STOPPED", 3, "purple"),
+    ("UNASSIGNED", 4, "yellow"),
+    ("RESTARTING", 5, "orange"),
+    ("PROVISIONING", 6, "yellow"),
+    ("DEGRADED", 7, "orange"),
+    ("FAILED", 8, "red"),
+    ("NONE", 9, "text"),
+    ("DELETED", 10, "text"),
+]
+TASK_STATES: list[tuple[str, int, str]] = [
+    ("RUNNING", 1, "green"),
+    ("PAUSED", 2, "blue"),
+    ("UNASSIGNED", 4, "yellow"),
+    ("RESTARTING", 5, "orange"),
+    ("FAILED", 8, "red"),
+    ("SYSTEM_ERROR", 11, "red"),
+    ("USER_ACTIONABLE_ERROR", 12, "dark-red"),
+]
+STATE_COLORS = {name: color for name, _, color in CONNECTOR_STATES + TASK_STATES}
+FAILED_TASK_STATES = "FAILED|SYSTEM_ERROR|USER_ACTIONABLE_ERROR"
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def state_code_expr(metric: str, selector: str, states: list[tuple[str, int, str]], drop: str) -> str:
+    """One value per series group: the code of the state whose 0/1 series is 1 (0 when none of the known ones)."""
+    parts = [f'{metric}{{{selector}, state="{name}"}} * {code}' for name, code, _ in states]
+    return f"max without ({drop}) (\n  " + "\n  or ".join(parts) + "\n)"
+
+
+def state_mappings(states: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    options: dict[str, Any] = {"0": {"text": "other state", "color": "purple", "index": 0}}
+    for i, (name, code, color) in enumerate(states, start=1):
+        options[str(code)] = {"text": name, "color": color, "index": i}
+    return [{"type": "value", "options": options}]
+
+
+def up_mappings(up: str = "UP", down: str = "DOWN") -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "value",
+            "options": {
+                "0": {"text": down, "color": "red", "index": 0},
+                "1": {"text": up, "color": "green", "index": 1},
+            },
+        }
+    ]
+
+
+def target(expr: str, legend: str = "", ref: str = "A", *, table: bool = False) -> dict[str, Any]:
+    t: dict[str, Any] = {"datasource": DS, "expr": expr, "refId": ref, "legendFormat": legend or "__auto"}
+    if table:
+        t.update({"format": "table", "instant": True, "range": False})
+    else:
+        t.update({"range": True, "instant": False})
+    return t
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
+
+
+def base(kind: str, title: str, description: str, unit: str, targets: list[dict[str, Any]], w: int, h: int) -> Panel:
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": {"h": h, "w": w, "x": 0, "y": 0},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {},
+        "targets": targets,
+    }
+
+
+def stat(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[dict[str, Any]],
+    *,
+    w: int = 4,
+    h: int = 4,
+    steps: tuple[tuple[float | None, str], ...] = ((None, "green"),),
+    mappings: list[dict[str, Any]] | None = None,
+    text_mode: str = "auto",
+    decimals: int | None = None,
+) -> Panel:
+    p = base("stat", title, description, unit, targets, w, h)
+    d = p["fieldConfig"]["defaults"]
+    d["color"] = {"mode": "thresholds"}
+    d["thresholds"] = thresholds(*steps)
+    d["mappings"] = mappings or []
+    if decimals is not None:
+        d["decimals"] = decimals
+    p["options"] = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "textMode": text_mode,
+        "wideLayout": True,
+        "showPercentChange": False,
+    }
+    return p
+
+
+def timeseries(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[dict[str, Any]],
+    *,
+    w: int = 12,
+    h: int = 8,
+    stack: bool = False,
+    bars: bool = False,
+    minimum: float | None = 0,
+    overrides: list[dict[str, Any]] | None = None,
+) -> Panel:
+    p = base("timeseries", title, description, unit, targets, w, h)
+    d = p["fieldConfig"]["defaults"]
+    d["color"] = {"mode": "palette-classic"}
+    d["custom"] = {
+        "drawStyle": "bars" if bars else "line",
+        "fillOpacity": 60 if bars else (25 if stack else 10),
+        "lineWidth": 1,
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        "axisSoftMin": minimum,
+    }
+    if minimum is None:
+        del d["custom"]["axisSoftMin"]
+    p["fieldConfig"]["overrides"] = overrides or []
+    p["options"] = {
+        "legend": {"displayMode": "table", "placement": "right", "showLegend": True, "calcs": ["lastNotNull", "max"]},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    return p
+
+
+def state_timeline(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    mappings: list[dict[str, Any]],
+    *,
+    w: int = 24,
+    h: int = 8,
+) -> Panel:
+    p = base("state-timeline", title, description, "none", targets, w, h)
+    d = p["fieldConfig"]["defaults"]
+    d["color"] = {"mode": "thresholds"}
+    d["thresholds"] = thresholds((None, "purple"))
+    d["mappings"] = mappings
+    d["custom"] = {"fillOpacity": 80, "lineWidth": 0}
+    p["options"] = {
+        "mergeValues": True,
+        "showValue": "auto",
+        "alignValue": "left",
+        "rowHeight": 0.9,
+        "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"},
+        "tooltip": {"mode": "single", "sort": "none"},
+    }
+    return p
+
+
+def table(
+    title: str,
+    description: str,
+    unit: str,
+    targets: list[dict[str, Any]],
+    *,
+    w: int = 24,
+    h: int = 8,
+    hide: tuple[str, ...] = ("Time", "__name__", "job"),
+    rename: dict[str, str] | None = None,
+    merge: bool = False,
+    overrides: list[dict[str, Any]] | None = None,
+    sort_by: str | None = None,
+) -> Panel:
+    p = base("table", title, description, unit, targets, w, h)
+    p["fieldConfig"]["defaults"]["custom"] = {"align": "auto", "filterable": True, "cellOptions": {"type": "auto"}}
+    p["fieldConfig"]["overrides"] = overrides or []
+    p["options"] = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"]}}
+    if sort_by:
+        p["options"]["sortBy"] = [{"displayName": sort_by, "desc": False}]
+    transformations: list[dict[str, Any]] = []
+    if merge:
+        transformations.append({"id": "merge", "options": {}})
+    transformations.append(
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": dict.fromkeys(hide, True),
+                "renameByName": rename or {},
+                "indexByName": {},
+            },
+        }
+    )
+    p["transformations"] = transformations
+    return p
+
+
+def row(title: str) -> Panel:
+    return {"type": "row", "title": title, "collapsed": False, "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0}, "panels": []}
+
+
+def color_by_name(names: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "matcher": {"id": "byName", "options": name},
+            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": color}}],
+        }
+        for name, color in names.items()
+    ]
+
+
+def layout(panels: list[Panel]) -> list[Panel]:
+    """Left-to-right, top-to-bottom placement on Grafana's 24-column grid; ids in order."""
+    x = y = row_h = 0
+    for i, p in enumerate(panels, start=1):
+        g = p["gridPos"]
+        if p["type"] == "row" or x + g["w"] > 24:
+            y += row_h
+            x = row_h = 0
+        g["x"], g["y"] = x, y
+        p["id"] = i
+        if p["type"] == "row":
+            y += 1
+            continue
+        x += g["w"]
+        row_h = max(row_h, g["h"])
+    return panels
+
+
+def datasource_var() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def query_var(
+    name: str, label: str, query: str, *, multi: bool = True, all_value: str | None = ".+", description: str = ""
+) -> dict[str, Any]:
+    v: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "description": description,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "current": {},
+        "hide": 0,
+        "includeAll": multi,
+        "multi": multi,
+        "options": [],
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": False,
+        "sort": 1,
+    }
+    if multi:
+        v["allValue"] = all_value
+    return v
+
+
+def job_instance_vars(metric: str) -> list[dict[str, Any]]:
+    return [
+        query_var("job", "Job", f"label_values({metric}, job)", description="Prometheus job scraping the exporter"),
+        query_var(
+            "instance",
+            "Instance",
+            f'label_values({metric}{{job=~"$job"}}, instance)',
+            description="Exporter instance (host:port)",
+        ),
+    ]
+
+
+def dashboard(uid: str, title: str, description: str, variables: list[dict[str, Any]], panels: list[Panel]) -> dict[str, Any]:
+    return {
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "description": description,
+        "editable": False,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [
+            {
+                "asDropdown": True,
+                "icon": "external link",
+                "includeVars": True,
+                "keepTime": True,
+                "tags": ["kafka-connect"],
+                "targetBlank": False,
+                "title": "Kafka Connect",
+                "type": "dashboards",
+            }
+        ],
+        "panels": layout(panels),
+        "refresh": "1m",
+        "schemaVersion": SCHEMA_VERSION,
+        "tags": ["kafka-connect", "kafka-connect-exporter"],
+        "templating": {"list": [datasource_var(), *variables]},
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+# --------------------------------------------------------------------------------------------------- overview
+def overview() -> dict[str, Any]:
+    running = f'(kafka_connect_connector_state{{{JIC}, state="RUNNING"}} == 1)'
+    short_of_tasks = (
+        "(\n"
+        f"  kafka_connect_connector_tasks{{{JIC}}}\n"
+        f"    < on ({KEY}) kafka_connect_connector_tasks_max{{{JIC}}}\n"
+        f"  or kafka_connect_connector_tasks{{{JIC}}} == 0\n"
+        ")\n"
+        f"and on ({KEY}) {running}"
+    )
+    panels: list[Panel] = [
+        row("Clusters and workers"),
+        stat(
+            "Clusters up",
+            "Connect clusters (and Confluent Cloud environments) whose connector statuses were read in the "
+            "exporter's last poll, out of all configured. Red when any is unreachable.",
+            "none",
+            [target(f"sum(kafka_connect_up{{{JIC}}})", "up"), target(f"count(kafka_connect_up{{{JIC}}})", "configured", "B")],
+            w=4,
+            text_mode="value_and_name",
+        ),
+        stat(
+            "Clusters down",
+            "Connect clusters whose statuses could not be read in the last poll (kafka_connect_up == 0).",
+            "none",
+            [target(f"count(kafka_connect_up{{{JIC}}} == 0) or vector(0)", "down")],
+            w=4,
+            steps=((None, "green"), (1, "red")),
+        ),
+        stat(
+            "Workers up",
+            "Self-managed Connect workers that answered GET / in the last poll, out of all configured worker URLs.",
+            "none",
+            [
+                target(f"sum(kafka_connect_worker_up{{{JIC}}})", "up"),
+                target(f"count(kafka_connect_worker_up{{{JIC}}})", "configured", "B"),
+            ],
+            w=4,
+            text_mode="value_and_name",
+        ),
+        stat(
+            "Workers down",
+            "Configured worker URLs that did not answer GET / in the last poll.",
+            "none",
+            [target(f"count(kafka_connect_worker_up{{{JIC}}} == 0) or vector(0)", "down")],
+            w=4,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        stat(
+            "Failed connectors",
+            "Connectors in state FAILED now. A FAILED connector is not restarted by Connect itself.",
+            "none",
+            [target(f'sum(kafka_connect_connector_state{{{JIC}, state="FAILED"}}) or vector(0)', "FAILED")],
+            w=4,
+            steps=((None, "green"), (1, "red")),
+        ),
+        stat(
+            "Failed tasks",
+            "Tasks in a failed state now (FAILED; SYSTEM_ERROR or USER_ACTIONABLE_ERROR for Confluent Cloud "
+            "managed connectors).",
+            "none",
+            [
+                target(
+                    f'count(max without (worker_id) (kafka_connect_task_state{{{JIC}, state=~"{FAILED_TASK_STATES}"}}) == 1)'
+                    " or vector(0)",
+                    "failed",
+                )
+            ],
+            w=4,
+            steps=((None, "green"), (1, "red")),
+        ),
+        state_timeline(
+            "Cluster reachability",
+            "Per Connect cluster: whether the exporter read its connector statuses (UP) or not (DOWN) at each point in time.",
+            [target(f"kafka_connect_up{{{JIC}}}", "{{connect_cluster}}")],
+            up_mappings(),
+            w=12,
+            h=6,
+        ),
+        state_timeline(
+            "Worker reachability",
+            "Per configured worker URL: whether it answered GET / in the exporter's poll.",
+            [target(f"kafka_connect_worker_up{{{JIC}}}", "{{connect_cluster}} {{worker}}")],
+            up_mappings(),
+            w=12,
+            h=6,
+        ),
+        table(
+            "Workers",
+            "Version, commit and Kafka cluster id that each reachable worker reported on GET /. Mixed versions "
+            "in one cluster usually mean a rolling upgrade is in progress or stalled.",
+            "none",
+            [target(f"kafka_connect_worker_info{{{JIC}}}", table=True)],
+            h=6,
+            hide=("Time", "__name__", "job", "Value"),
+            rename={"connect_cluster": "cluster", "kafka_cluster_id": "Kafka cluster id"},
+        ),
+        row("Connectors and tasks"),
+        timeseries(
+            "Connectors by state",
+            "Number of connectors in each state over time, all selected clusters together.",
+            "none",
+            [target(f"sum by (state) (kafka_connect_connector_state{{{JIC}}})", "{{state}}")],
+            stack=True,
+            overrides=color_by_name(STATE_COLORS),
+        ),
+        timeseries(
+            "Tasks by state",
+            "Number of tasks in each state over time, all selected clusters together.",
+            "none",
+            [target(f"sum by (state) (kafka_connect_task_state{{{JIC}}})", "{{state}}")],
+            stack=True,
+            overrides=color_by_name(STATE_COLORS),
+        ),
+        table(
+            "Everything not RUNNING",
+            "Connectors and tasks whose current state is anything but RUNNING (FAILED, PAUSED, STOPPED, "
+            "UNASSIGNED, RESTARTING, and the Confluent Cloud states). PAUSED and STOPPED are operator intent; "
+            "the rest need a look. Rows with an empty task column are the connectors themselves.",
+            "none",
+            [
+                target(f'kafka_connect_connector_state{{{JIC}, state!="RUNNING"}} == 1', table=True),
+                target(f'kafka_connect_task_state{{{JIC}, state!="RUNNING"}} == 1', ref="B", table=True),
+            ],
+            h=9,
+            merge=True,
+            hide=("Time", "__name__", "job", "Value", "Value #A", "Value #B"),
+            rename={"connect_cluster": "cluster"},
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "state"},
+                    "properties": [
+                        {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                        {
+                            "id": "mappings",
+                            "value": [
+                                {
+                                    "type": "value",
+                                    "options": {
+                                        name: {"color": color, "index": i}
+                                        for i, (name, color) in enumerate(STATE_COLORS.items())
+                                    },
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ],
+            sort_by="state",
+        ),
+        table(
+            "RUNNING connectors short of tasks",
+            "RUNNING connectors that have fewer tasks than their tasks.max, or none at all. Zero tasks is a silent "
+            "failure (nothing is copied). Fewer than tasks.max can be legitimate: a connector may create fewer "
+            "tasks than allowed (for example one per table or partition).",
+            "none",
+            [
+                target(short_of_tasks, table=True),
+                target(
+                    f"kafka_connect_connector_tasks_max{{{JIC}}}\nand on ({KEY}) (\n{short_of_tasks}\n)",
+                    ref="B",
+                    table=True,
+                ),
+            ],
+            h=7,
+            merge=True,
+            hide=("Time", "__name__", "job"),
+            rename={"connect_cluster": "cluster", "Value #A": "tasks", "Value #B": "tasks.max"},
+        ),
+        row("Auto-heal"),
+        timeseries(
+            "Auto-heal restarts",
+            "Restart requests the exporter's auto-heal sent, by kind (connector or task) and outcome (accepted, "
+            "conflict during a rebalance, not_found, error, dry_run), per rate interval.",
+            "none",
+            [
+                target(
+                    "sum by (connect_cluster, kind, outcome) (increase(kafka_connect_autoheal_restarts_total"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{kind}} {{outcome}}",
+                )
+            ],
+            bars=True,
+            stack=True,
+        ),
+        timeseries(
+            "Auto-heal restarts held back",
+            "Restarts auto-heal decided not to make, by reason: grace period, backoff, restart budget, open "
+            "circuit breaker, denied by policy, dry run, out of scope, attempt cap reached.",
+            "none",
+            [
+                target(
+                    "sum by (connect_cluster, reason) (increase(kafka_connect_autoheal_suppressed_total"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{reason}}",
+                )
+            ],
+            bars=True,
+            stack=True,
+        ),
+        stat(
+            "Targets in persistent failure",
+            "Connectors and tasks auto-heal has given up on after reaching its attempt cap. They need a person.",
+            "none",
+            [target(f"sum(kafka_connect_autoheal_persistent_failures{{{JIC}}}) or vector(0)", "persistent")],
+            w=6,
+            steps=((None, "green"), (1, "red")),
+        ),
+        stat(
+            "Circuit breakers open",
+            "Clusters where auto-heal's circuit breaker is open: too many restarts at once, so it stopped restarting.",
+            "none",
+            [target(f"sum(kafka_connect_autoheal_breaker_open{{{JIC}}}) or vector(0)", "open")],
+            w=6,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        table(
+            "Next restart attempts",
+            "Targets auto-heal will restart, with the time of the next attempt, and those in persistent failure.",
+            "dateTimeFromNow",
+            [target(f"kafka_connect_autoheal_next_attempt_timestamp_seconds{{{JIC}}} * 1000", table=True)],
+            w=12,
+            h=8,
+            hide=("Time", "__name__", "job"),
+            rename={"connect_cluster": "cluster", "Value": "next attempt"},
+        ),
+    ]
+    variables = [
+        *job_instance_vars("kafka_connect_up"),
+        query_var(
+            "connect_cluster",
+            "Connect cluster",
+            f"label_values(kafka_connect_up{{{JI}}}, connect_cluster)",
+            description="Kafka Connect cluster (connect_cluster label)",
+        ),
+    ]
+    return dashboard(
+        "kafka-connect-overview",
+        "Kafka Connect / Overview",
+        "Kafka Connect clusters, workers, connectors and tasks as seen by kafka-connect-exporter.",
+        variables,
+        panels,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- connector
+def connector() -> dict[str, Any]:
+    # Single-value variables: exact matches, so regex metacharacters in connector names are harmless.
+    sel = JI + ', connect_cluster="$connect_cluster", connector="$connector"'
+    panels: list[Panel] = [
+        row("$connector"),
+        stat(
+            "State",
+            "The connector's current state as reported by the Connect REST API (or the Confluent Cloud Connect API).",
+            "none",
+            [target(state_code_expr("kafka_connect_connector_state", sel, CONNECTOR_STATES, "state"), "state")],
+            w=4,
+            mappings=state_mappings(CONNECTOR_STATES),
+            steps=((None, "purple"),),
+        ),
+        stat(
+            "Tasks",
+            "Tasks the connector has now, against its configured tasks.max.",
+            "none",
+            [
+                target(f"sum(kafka_connect_connector_tasks{{{sel}}})", "tasks"),
+                target(f"sum(kafka_connect_connector_tasks_max{{{sel}}})", "tasks.max", "B"),
+            ],
+            w=4,
+            text_mode="value_and_name",
+            steps=((None, "blue"),),
+        ),
+        stat(
+            "Failed tasks",
+            "Tasks of this connector in a failed state now.",
+            "none",
+            [
+                target(
+                    f'count(max without (worker_id) (kafka_connect_task_state{{{sel}, state=~"{FAILED_TASK_STATES}"}})'
+                    " == 1) or vector(0)",
+                    "failed",
+                )
+            ],
+            w=4,
+            steps=((None, "green"), (1, "red")),
+        ),
+        table(
+            "Connector",
+            "Class, type, the worker running the connector instance and, for Confluent Cloud, the lcc- id.",
+            "none",
+            [target(f"kafka_connect_connector_info{{{sel}}}", table=True)],
+            w=12,
+            h=4,
+            hide=("Time", "__name__", "job", "instance", "Value"),
+            rename={"connect_cluster": "cluster"},
+        ),
+        state_timeline(
+            "Connector state over time",
+            "The connector's state at each point in time. 'other state' is one this dashboard does not know.",
+            [target(state_code_expr("kafka_connect_connector_state", sel, CONNECTOR_STATES, "state"), "{{connector}}")],
+            state_mappings(CONNECTOR_STATES),
+            h=4,
+        ),
+        state_timeline(
+            "Task states over time",
+            "Each task's state at each point in time (one row per task). Rebalances that move a task to another "
+            "worker do not break the row.",
+            [
+                target(
+                    state_code_expr("kafka_connect_task_state", sel, TASK_STATES, "worker_id, state"),
+                    "task {{task}}",
+                )
+            ],
+            state_mappings(TASK_STATES),
+        ),
+        table(
+            "Tasks and their workers",
+            "Each task's current state and the worker (worker_id, host:port) running it.",
+            "none",
+            [target(f"kafka_connect_task_state{{{sel}}} == 1", table=True)],
+            w=12,
+            hide=("Time", "__name__", "job", "instance", "Value", "connector"),
+            rename={"connect_cluster": "cluster"},
+            sort_by="task",
+        ),
+        state_timeline(
+            "Task placement over time",
+            "Which worker ran each task at each point in time; a change is a rebalance or a restart elsewhere.",
+            [target(f"count by (task, worker_id) (kafka_connect_task_state{{{sel}}} == 1)", "task {{task}} @ {{worker_id}}")],
+            [{"type": "value", "options": {"1": {"text": "assigned", "color": "blue", "index": 0}}}],
+            w=12,
+        ),
+        row("Restarts"),
+        timeseries(
+            "Auto-heal restarts",
+            "Restart requests auto-heal sent for this connector, by kind and outcome, per rate interval.",
+            "none",
+            [
+                target(
+                    f"sum by (kind, outcome) (increase(kafka_connect_autoheal_restarts_total{{{sel}}}[$__rate_interval]))",
+                    "{{kind}} {{outcome}}",
+                )
+            ],
+            w=8,
+            bars=True,
+            stack=True,
+        ),
+        timeseries(
+            "Task state changes",
+            "How often each task's RUNNING series changed value per rate interval: restarts by anyone (auto-heal, "
+            "an operator, a rebalance), not only by auto-heal.",
+            "none",
+            [
+                target(
+                    f'sum by (task) (changes(kafka_connect_task_state{{{sel}, state="RUNNING"}}[$__rate_interval]))',
+                    "task {{task}}",
+                )
+            ],
+            w=8,
+            bars=True,
+        ),
+        table(
+            "Auto-heal status",
+            "Next scheduled restart per target (empty task: the connector itself). A target in persistent failure "
+            "has reached the attempt cap and is left to a person.",
+            "dateTimeFromNow",
+            [
+                target(f"kafka_connect_autoheal_next_attempt_timestamp_seconds{{{sel}}} * 1000", table=True),
+                target(f"kafka_connect_autoheal_persistent_failure{{{sel}}}", ref="B", table=True),
+            ],
+            w=8,
+            merge=True,
+            hide=("Time", "__name__", "job", "instance", "connector", "connect_cluster"),
+            rename={"Value #A": "next attempt", "Value #B": "persistent failure"},
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "persistent failure"},
+                    "properties": [{"id": "unit", "value": "bool_yes_no"}],
+                }
+            ],
+        ),
+        row("Confluent Cloud throughput (managed connectors only)"),
+        *cloud_throughput_panels(sel, "{{connector}}", w=6),
+    ]
+    variables = [
+        *job_instance_vars("kafka_connect_connector_state"),
+        query_var(
+            "connect_cluster",
+            "Connect cluster",
+            f"label_values(kafka_connect_connector_state{{{JI}}}, connect_cluster)",
+            multi=False,
+        ),
+        query_var(
+            "connector",
+            "Connector",
+            f'label_values(kafka_connect_connector_state{{{JI}, connect_cluster="$connect_cluster"}}, connector)',
+            multi=False,
+        ),
+    ]
+    return dashboard(
+        "kafka-connect-connector",
+        "Kafka Connect / Connector",
+        "One Kafka Connect connector: state, tasks and their workers, restarts, and Confluent Cloud throughput.",
+        variables,
+        panels,
+    )
+
+
+def cloud_throughput_panels(sel: str, legend: str, *, w: int) -> list[Panel]:
+    note = (
+        " Confluent Cloud publishes per-minute values about 3 minutes late; the exporter adds each minute to the "
+        "counter when it arrives, so the curve trails real time and is step-shaped at short ranges."
+    )
+
+    def rate(metric: str) -> str:
+        return f"sum by (connect_cluster, connector) (rate({metric}{{{sel}}}[$__rate_interval]))"
+
+    return [
+        timeseries(
+            "Records in",
+            "Records the connector received per second: read from the external system (source) or consumed "
+            "from Kafka (sink)." + note,
+            "cps",
+            [target(rate("kafka_connect_cloud_received_records_total"), legend)],
+            w=w,
+        ),
+        timeseries(
+            "Records out",
+            "Records the connector sent per second: written to Kafka (source) or to the external system (sink)." + note,
+            "cps",
+            [target(rate("kafka_connect_cloud_sent_records_total"), legend)],
+            w=w,
+        ),
+        timeseries(
+            "Bytes in",
+            "Bytes the connector received per second." + note,
+            "Bps",
+            [target(rate("kafka_connect_cloud_received_bytes_total"), legend)],
+            w=w,
+        ),
+        timeseries(
+            "Bytes out",
+            "Bytes the connector sent per second." + note,
+            "Bps",
+            [target(rate("kafka_connect_cloud_sent_bytes_total"), legend)],
+            w=w,
+        ),
+        timeseries(
+            "Dead-letter records",
+            "Records per second written to the dead-letter queue topic (sink connectors with errors.tolerance=all). "
+            "Anything above zero is data that did not reach its destination." + note,
+            "cps",
+            [target(rate("kafka_connect_cloud_dead_letter_queue_records_total"), legend)],
+            w=24 if w == 6 else w,
+            h=6,
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------- exporter
+def exporter() -> dict[str, Any]:
+    ji = JI
+    panels: list[Panel] = [
+        row("Scrapes"),
+        stat(
+            "Exporter version",
+            "kafka-connect-exporter version and Python version of each selected instance.",
+            "none",
+            [target(f"kafka_connect_exporter_build_info{{{ji}}}", "{{version}} (Python {{python_version}})")],
+            w=6,
+            text_mode="name",
+            steps=((None, "blue"),),
+        ),
+        stat(
+            "Scrape target up",
+            "Whether Prometheus could scrape the exporter (Prometheus' own up series for the exporter job).",
+            "none",
+            [target(f"min(up{{{ji}}})", "up")],
+            w=6,
+            mappings=up_mappings(),
+            steps=((None, "red"), (1, "green")),
+        ),
+        stat(
+            "Scrape duration",
+            "How long Prometheus' last scrape of the exporter took (scrape_duration_seconds). The exporter renders "
+            "cached snapshots, so this should stay far below the scrape timeout whatever the Connect clusters do.",
+            "s",
+            [target(f"max(scrape_duration_seconds{{{ji}}})", "duration")],
+            w=6,
+            steps=((None, "green"), (1, "orange"), (5, "red")),
+        ),
+        stat(
+            "Samples per scrape",
+            "Samples in the last scrape of the exporter (scrape_samples_scraped), all selected instances together.",
+            "short",
+            [target(f"sum(scrape_samples_scraped{{{ji}}})", "samples")],
+            w=6,
+            steps=((None, "blue"),),
+        ),
+        timeseries(
+            "Scrape duration",
+            "Time Prometheus spent scraping each exporter instance.",
+            "s",
+            [target(f"scrape_duration_seconds{{{ji}}}", "{{instance}}")],
+        ),
+        timeseries(
+            "Samples per scrape",
+            "Samples each scrape of the exporter returned; it grows with connectors x states and tasks x states.",
+            "short",
+            [target(f"scrape_samples_scraped{{{ji}}}", "{{instance}}")],
+        ),
+        row("Polls of the Connect clusters"),
+        timeseries(
+            "Poll duration",
+            "How long the exporter's last poll cycle of each cluster took, against the configured poll interval. "
+            "A cycle close to the interval means polls are falling behind.",
+            "s",
+            [
+                target(f"kafka_connect_exporter_poll_duration_seconds{{{JIC}}}", "{{connect_cluster}}"),
+                target(f"kafka_connect_exporter_poll_interval_seconds{{{JIC}}}", "{{connect_cluster}} interval", "B"),
+            ],
+            overrides=[
+                {
+                    "matcher": {"id": "byFrameRefID", "options": "B"},
+                    "properties": [
+                        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                        {"id": "custom.fillOpacity", "value": 0},
+                    ],
+                }
+            ],
+        ),
+        timeseries(
+            "Time since last successful poll",
+            "Seconds since the exporter last read each cluster's statuses successfully (from "
+            "kafka_connect_exporter_last_success_timestamp_seconds), and since its last poll attempt. Growing "
+            "lines mean the data shown elsewhere is getting old.",
+            "s",
+            [
+                target(
+                    f"time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}}", "{{connect_cluster}} success"
+                ),
+                target(
+                    f"time() - kafka_connect_exporter_last_poll_timestamp_seconds{{{JIC}}}",
+                    "{{connect_cluster}} attempt",
+                    "B",
+                ),
+            ],
+        ),
+        timeseries(
+            "Polls by result",
+            "Poll cycles per minute by cluster and result (success or failure).",
+            "opm",
+            [
+                target(
+                    "sum by (connect_cluster, result) (60 * rate(kafka_connect_exporter_polls_total"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{result}}",
+                )
+            ],
+            stack=True,
+            overrides=[
+                {
+                    "matcher": {"id": "byRegexp", "options": ".* failure"},
+                    "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}],
+                }
+            ],
+        ),
+        timeseries(
+            "Poll errors by reason",
+            "Failed requests per minute by cluster and reason: timeout, connect (refused, DNS, TLS), http_status "
+            "(the worker answered an error status) and bad_response (body not as documented). A request that failed "
+            "over to another worker still counts here.",
+            "opm",
+            [
+                target(
+                    "sum by (connect_cluster, reason) (60 * rate(kafka_connect_exporter_poll_errors_total"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{reason}}",
+                )
+            ],
+            bars=True,
+            stack=True,
+        ),
+        stat(
+            "Poll success ratio",
+            "Share of poll cycles that succeeded over the rate interval, all selected clusters together.",
+            "percentunit",
+            [
+                target(
+                    "sum(rate(kafka_connect_exporter_polls_total"
+                    f'{{{JIC}, result="success"}}[$__rate_interval]))'
+                    f" / sum(rate(kafka_connect_exporter_polls_total{{{JIC}}}[$__rate_interval]))",
+                    "success",
+                )
+            ],
+            w=12,
+            steps=((None, "red"), (0.75, "orange"), (0.99, "green")),
+            decimals=1,
+        ),
+        stat(
+            "Oldest successful poll",
+            "Age of the oldest 'last successful poll' among the selected clusters.",
+            "s",
+            [target(f"max(time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}})", "age")],
+            w=12,
+            steps=((None, "green"), (180, "orange"), (600, "red")),
+        ),
+    ]
+    variables = [
+        *job_instance_vars("kafka_connect_exporter_build_info"),
+        query_var(
+            "connect_cluster",
+            "Connect cluster",
+            f"label_values(kafka_connect_exporter_poll_interval_seconds{{{JI}}}, connect_cluster)",
+        ),
+    ]
+    return dashboard(
+        "kafka-connect-exporter",
+        "Kafka Connect / Exporter",
+        "Health of kafka-connect-exporter itself: scrapes, poll cycles, errors and data age.",
+        variables,
+        panels,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- cloud
+def cloud() -> dict[str, Any]:
+    sel = JIC + ', connector=~"$connector"'
+    panels: list[Panel] = [
+        row("Confluent Cloud APIs"),
+        stat(
+            "API status",
+            "Whether the exporter's last call to each Confluent Cloud API (metrics: Metrics API v2; connect: "
+            "Connect API v1) succeeded.",
+            "none",
+            [target(f"kafka_connect_cloud_api_up{{{JI}}}", "{{api}}")],
+            w=6,
+            text_mode="value_and_name",
+            mappings=up_mappings(),
+            steps=((None, "red"), (1, "green")),
+        ),
+        stat(
+            "Data freshness",
+            "Age of the newest per-minute bucket the exporter has read from the Metrics API, per cluster. "
+            "About 3 to 5 minutes is normal: Confluent publishes each minute roughly 3 minutes late.",
+            "s",
+            [
+                target(
+                    f"time() - max by (connect_cluster) (kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JIC}}})",
+                    "{{connect_cluster}}",
+                )
+            ],
+            w=6,
+            text_mode="value_and_name",
+            steps=((None, "green"), (420, "orange"), (900, "red")),
+        ),
+        stat(
+            "Connectors writing dead letters",
+            "Managed connectors that wrote records to their dead-letter queue over the rate interval.",
+            "none",
+            [
+                target(
+                    "count(sum by (connect_cluster, connector) (rate(kafka_connect_cloud_dead_letter_queue_records_total"
+                    f"{{{sel}}}[$__rate_interval])) > 0) or vector(0)",
+                    "connectors",
+                )
+            ],
+            w=6,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        stat(
+            "Managed connectors not RUNNING",
+            "Managed connectors of the selected clusters in any state but RUNNING (PROVISIONING, DEGRADED, FAILED, "
+            "PAUSED, ...).",
+            "none",
+            [
+                target(
+                    f'count(kafka_connect_connector_state{{{sel}, state!="RUNNING"}} == 1) or vector(0)',
+                    "not running",
+                )
+            ],
+            w=6,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        timeseries(
+            "API errors by reason",
+            "Failed Confluent Cloud API calls per minute by API and reason (unauthorized and forbidden: check the "
+            "API key; rate_limited: 429s; server_error, timeout, connect, bad_response).",
+            "opm",
+            [
+                target(
+                    f"sum by (api, reason) (60 * rate(kafka_connect_cloud_api_errors_total{{{JI}}}[$__rate_interval]))",
+                    "{{api}} {{reason}}",
+                )
+            ],
+            bars=True,
+            stack=True,
+        ),
+        timeseries(
+            "Data age",
+            "Seconds between now and the newest Metrics API bucket read, per cluster. A line that keeps growing "
+            "means no new data is arriving.",
+            "s",
+            [
+                target(
+                    f"time() - kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JIC}}}",
+                    "{{connect_cluster}}",
+                )
+            ],
+        ),
+        row("Throughput"),
+        *cloud_throughput_panels(sel, "{{connect_cluster}} {{connector}}", w=12),
+        table(
+            "Managed connectors",
+            "Current state of each selected managed connector.",
+            "none",
+            [target(f"kafka_connect_connector_state{{{sel}}} == 1", table=True)],
+            w=12,
+            hide=("Time", "__name__", "job", "instance", "Value"),
+            rename={"connect_cluster": "cluster"},
+            sort_by="state",
+        ),
+    ]
+    variables = [
+        *job_instance_vars("kafka_connect_cloud_api_up"),
+        # No allValue: "All" must mean the Confluent Cloud clusters listed, not every Connect cluster (.+).
+        query_var(
+            "connect_cluster",
+            "Connect cluster",
+            f"label_values(kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JI}}}, connect_cluster)",
+            all_value=None,
+        ),
+        query_var(
+            "connector",
+            "Connector",
+            f'label_values(kafka_connect_cloud_sent_records_total{{{JI}, connect_cluster=~"$connect_cluster"}}, connector)',
+            all_value=".+",
+        ),
+    ]
+    return dashboard(
+        "confluent-cloud-connectors",
+        "Kafka Connect / Confluent Cloud connectors",
+        "Confluent Cloud managed connectors: records and bytes in and out, dead-letter records, data freshness and "
+        "the health of the Confluent Cloud APIs the exporter reads.",
+        variables,
+        panels,
+    )
+
+
+DASHBOARDS = {
+    "kafka-connect-overview.json": overview,
+    "kafka-connect-connector.json": connector,
+    "kafka-connect-exporter.json": exporter,
+    "confluent-cloud-connectors.json": cloud,
+}
+
+
+def render(build: Any) -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if a dashboard file is not what this script makes")
+    args = parser.parse_args()
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = HERE / name
+        text = render(build)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date (run python dashboards/generate.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
