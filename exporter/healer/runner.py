@@ -64,6 +64,8 @@ class _Cluster:
         self.pending: ClusterSnapshot | None = None
         self.queued: ClusterSnapshot | None = None  # the newest snapshot handed to the round task
         self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.local_worker_id = (
             (config.autoheal.worker_id or default_worker_id(config.urls[0]))
             if config.autoheal.scope == "local-worker"
@@ -163,6 +165,7 @@ class Healer:
                 continue
             cluster.queued = snap
             cluster.pending = snap
+            cluster.idle.clear()
             cluster.wake.set()
 
     async def _rounds(self, cluster: _Cluster) -> None:
@@ -170,14 +173,20 @@ class Healer:
             await cluster.wake.wait()
             cluster.wake.clear()
             snap, cluster.pending = cluster.pending, None
-            if snap is None:
-                continue
-            try:
-                await self.run_round(cluster.config.name, snap)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug must not end healing for good, nor touch the poller
-                log.exception("autoheal_round_crashed", connect_cluster=cluster.config.name)
+            if snap is not None:
+                try:
+                    await self.run_round(cluster.config.name, snap)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a bug must not end healing for good, nor touch the poller
+                    log.exception("autoheal_round_crashed", connect_cluster=cluster.config.name)
+            if cluster.pending is None:
+                cluster.idle.set()
+
+    async def settled(self) -> None:
+        """Wait until every snapshot published so far has had its round (tests, orderly shutdown)."""
+        for cluster in self._clusters.values():
+            await cluster.idle.wait()
 
     # -- one round ------------------------------------------------------------------------------------------
 
