@@ -12,6 +12,7 @@ Environment overrides address any key with ``KCE_`` and ``__`` between path part
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import ssl
@@ -69,7 +70,7 @@ def parse_duration(value: Any) -> float:
                 raise ValueError(f"invalid duration {value!r}: use a number with a unit, e.g. 30s, 5m, 1h") from None
     else:
         raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if seconds <= 0 or seconds != seconds or seconds == float("inf"):
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
     return seconds
 
@@ -322,11 +323,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -375,8 +374,15 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
     return data
 
 
-_NUMERIC_OR_BOOL_KEYS = {"insecure_skip_verify", "fallback_concurrency", "poll_interval", "plugins_interval",
-                         "request_timeout", "cycle_timeout", "enabled"}
+_NUMERIC_OR_BOOL_KEYS = {
+    "insecure_skip_verify",
+    "fallback_concurrency",
+    "poll_interval",
+    "plugins_interval",
+    "request_timeout",
+    "cycle_timeout",
+    "enabled",
+}
 
 
 def _set_path(node: Any, parts: list[str], value: Any, env_name: str) -> None:

@@ -1,0 +1,241 @@
+"""Command line: ``kafka-connect-exporter [run|check-config|demo] [flags]``.
+
+Flags follow the Prometheus exporter convention (``--web.listen-address``). Configuration errors print
+one line per problem and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from exporter import __version__, logs
+from exporter.config import (
+    DEFAULT_LISTEN_ADDRESS,
+    Config,
+    ConfigError,
+    load_config,
+    masked_dump,
+    parse_duration,
+)
+
+COMMANDS = {
+    "run": "run the exporter (the default)",
+    "check-config": "validate the configuration and print it with secrets masked",
+    "demo": "start an embedded simulated Connect cluster and the exporter against it",
+}
+EXIT_CONFIG = 2
+SHUTDOWN_SECONDS = 10.0
+
+
+def _duration(value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<14}{text}" for name, text in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="kafka-connect-exporter",
+        usage="%(prog)s [run|check-config|demo] [flags]",
+        description="Prometheus exporter for Apache Kafka Connect clusters and Confluent Cloud managed connectors.",
+        epilog=f"commands:\n{commands}\n\nEnvironment: KCE_<KEY>__<SUBKEY>=value overrides any config key, "
+        "e.g. KCE_WEB__LISTEN_ADDRESS=:9900. See README.md and docs/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        metavar="PATH",
+        help="YAML configuration file (see docs/configuration.md)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        metavar="ADDR",
+        help=f"address to serve /metrics, / and probes on (default {DEFAULT_LISTEN_ADDRESS})",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        metavar="PATH",
+        help="path of the metrics endpoint (default /metrics)",
+    )
+    parser.add_argument(
+        "--connect.url",
+        dest="connect_urls",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="a Connect worker URL; repeat for more workers. NAME= groups URLs into clusters "
+        "(default cluster name: 'default')",
+    )
+    parser.add_argument(
+        "--connect.poll-interval",
+        dest="poll_interval",
+        type=_duration,
+        metavar="DURATION",
+        help="poll interval for clusters given with --connect.url (default 30s)",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=["json", "console"],
+        help="log format: json lines (default) or console for humans",
+    )
+    return parser
+
+
+def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
+    args = list(argv)
+    if args and args[0] in COMMANDS:
+        return args[0], args[1:]
+    return "run", args
+
+
+def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None) -> Config:
+    overrides: dict[str, Any] = {}
+    if args.listen_address is not None:
+        overrides["web.listen_address"] = args.listen_address
+    if args.telemetry_path is not None:
+        overrides["web.telemetry_path"] = args.telemetry_path
+    if args.log_level is not None:
+        overrides["log.level"] = args.log_level
+    if args.log_format is not None:
+        overrides["log.format"] = args.log_format
+    return load_config(
+        args.config_file,
+        environ=environ,
+        overrides=overrides,
+        quickstart_urls=args.connect_urls,
+        quickstart_interval=args.poll_interval,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command, rest = _split_command(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(rest)
+
+    if command == "demo":
+        from exporter.demo import run_demo
+
+        return run_demo(args)
+
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"kafka-connect-exporter: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    if command == "check-config":
+        sys.stdout.write(masked_dump(config))
+        for path in config.inline_secret_paths():
+            print(f"warning: {path} is written inline; prefer *_env or *_file", file=sys.stderr)
+        return 0
+
+    if not has_sources(config):
+        print(
+            "kafka-connect-exporter: configuration error:\nnothing to watch: give --connect.url URL or a "
+            "--config.file with clusters",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return run(config)
+
+
+def has_sources(config: Config) -> bool:
+    return bool(config.clusters) or getattr(config, "confluent_cloud", None) is not None
+
+
+def prepare_logging(config: Config) -> None:
+    logs.configure(config.log.level, config.log.format)
+    for secret in secrets_of(config):
+        logs.register_secret(secret)
+    log = structlog.get_logger("exporter")
+    for path in config.inline_secret_paths():
+        log.warning("inline_secret", key=path, hint="prefer *_env or *_file so the secret is not in the file")
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Every secret value in the config, found by walking the models (features add their own fields)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        from pydantic import BaseModel, SecretStr
+
+        if isinstance(node, SecretStr):
+            found.append(node.get_secret_value())
+        elif isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                walk(getattr(node, name))
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    walk(config)
+    return found
+
+
+def run(config: Config) -> int:
+    prepare_logging(config)
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:  # typically: the listen address is taken
+        structlog.get_logger("exporter").error("cannot_start", error=str(exc))
+        return 1
+    return 0
+
+
+async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT; a second signal exits at once."""
+    from exporter.daemon import Daemon
+
+    log = structlog.get_logger("exporter")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signame: str) -> None:
+        if stop.is_set():
+            log.warning("second_signal_exit", signal=signame)
+            os._exit(1)
+        log.info("shutting_down", signal=signame)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    daemon = Daemon(config)
+    await daemon.start()
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        try:
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                await daemon.stop()
+        except TimeoutError:
+            log.error("shutdown_timeout", seconds=SHUTDOWN_SECONDS)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

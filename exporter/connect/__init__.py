@@ -1,0 +1,1 @@
+"""Self-managed Kafka Connect: REST client, parsers and the per-cluster poller."""

@@ -1,0 +1,132 @@
+"""HTTP access to Connect workers: one keep-alive httpx.AsyncClient per cluster, bounded reads, typed errors.
+
+Every failure becomes a ``RequestFailed`` carrying a ``PollError`` whose reason is one of the four
+``ErrorReason`` values, so the poller counts and logs all failures the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from exporter import __version__
+from exporter.config import ClusterConfig
+from exporter.model import ErrorReason, PollError
+
+# Far above any real response (10,000 connectors with status and info are ~25 MB) but bounded, so a
+# broken or hostile endpoint cannot exhaust memory.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+USER_AGENT = f"kafka-connect-exporter/{__version__}"
+
+
+class RequestFailed(Exception):
+    def __init__(self, error: PollError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def build_http_client(cluster: ClusterConfig, *, max_connections: int = 16) -> httpx.AsyncClient:
+    """A client carrying the cluster's auth, TLS and headers. Timeouts apply to every request."""
+    auth: httpx.Auth | None = None
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **cluster.headers}
+    if cluster.auth.basic is not None:
+        password = cluster.auth.basic.password
+        assert password is not None
+        auth = httpx.BasicAuth(cluster.auth.basic.username, password.get_secret_value())
+    elif cluster.auth.bearer is not None:
+        token = cluster.auth.bearer.token
+        assert token is not None
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return httpx.AsyncClient(
+        auth=auth,
+        headers=headers,
+        verify=cluster.tls.ssl_context(),
+        timeout=httpx.Timeout(cluster.request_timeout),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        follow_redirects=False,
+        trust_env=False,  # proxies from the environment would send Connect traffic somewhere unexpected
+    )
+
+
+def connector_path(name: str, *rest: str) -> str:
+    """``/connectors/<name>/...`` with the name percent-encoded: names may hold '/', '?', spaces, quotes."""
+    return "/".join(["/connectors", quote(name, safe=""), *rest])
+
+
+def _error_message(response: httpx.Response, body: bytes) -> str:
+    """Connect's ``{"error_code","message"}`` body, or the first line of a plain-text body (basic auth)."""
+    text = body[:2048].decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        msg = parsed["message"]
+    elif isinstance(parsed, str):
+        msg = parsed
+    else:
+        msg = text.strip().splitlines()[0] if text.strip() else response.reason_phrase
+    msg = msg.strip().splitlines()[0] if msg.strip() else response.reason_phrase
+    return msg[:300]
+
+
+async def request_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    params: list[tuple[str, str | int | float | bool | None]] | None = None,
+    expect: tuple[int, ...] = (200,),
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> tuple[int, Any]:
+    """Send one request; return (status, decoded JSON or None for an empty body)."""
+    try:
+        async with client.stream(method, url, params=params) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RequestFailed(
+                        PollError(
+                            ErrorReason.BAD_RESPONSE,
+                            url,
+                            f"response larger than {max_bytes // (1024 * 1024)} MiB; read stopped",
+                            response.status_code,
+                        )
+                    )
+    except httpx.TimeoutException as exc:
+        raise RequestFailed(PollError(ErrorReason.TIMEOUT, url, f"{type(exc).__name__}: no answer in time")) from None
+    except (httpx.TransportError, OSError) as exc:
+        raise RequestFailed(PollError(ErrorReason.CONNECT, url, _transport_message(exc))) from None
+
+    status = response.status_code
+    if status not in expect:
+        raise RequestFailed(
+            PollError(
+                ErrorReason.HTTP_STATUS,
+                url,
+                f"HTTP {status}: {_error_message(response, bytes(body))}",
+                status,
+            )
+        )
+    if not body:
+        return status, None
+    ctype = response.headers.get("content-type", "")
+    if "json" not in ctype.lower():
+        raise RequestFailed(
+            PollError(ErrorReason.BAD_RESPONSE, url, f"expected JSON, got content-type {ctype or 'none'!r}", status)
+        )
+    try:
+        return status, json.loads(body)
+    except ValueError as exc:
+        detail = f"invalid JSON ({exc.__class__.__name__} at byte {getattr(exc, 'pos', '?')} of {len(body)})"
+        raise RequestFailed(PollError(ErrorReason.BAD_RESPONSE, url, detail, status)) from None
+
+
+def _transport_message(exc: BaseException) -> str:
+    # httpx messages carry no credentials (URLs with user:pass are rejected by the config).
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}"

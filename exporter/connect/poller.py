@@ -1,0 +1,248 @@
+"""One poll cycle of one self-managed Connect cluster → one ``ClusterSnapshot``.
+
+Per cycle: ``GET /`` on every configured worker (per-worker up and info), one
+``GET /connectors?expand=status&expand=info`` on the first worker that answers (preferring the one that
+answered last time), and ``GET /connector-plugins`` on its slower cadence. A worker older than 2.3
+ignores ``expand`` and returns a list of names; then the poller falls back to per-connector requests
+with bounded concurrency. The whole cycle runs under a deadline, so a hung cluster ends its own cycle
+and never delays anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import structlog
+
+from exporter.config import ClusterConfig
+from exporter.connect.client import RequestFailed, connector_path, request_json
+from exporter.connect.parse import (
+    BadResponse,
+    parse_connector,
+    parse_connector_names,
+    parse_expanded,
+    parse_plugins,
+    parse_server_info,
+)
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    ErrorReason,
+    Plugin,
+    PollError,
+    PollStats,
+    SourceKind,
+    Worker,
+)
+
+log = structlog.get_logger("exporter.connect")
+
+EXPAND_PARAMS: list[tuple[str, str | int | float | bool | None]] = [
+    ("expand", "status"),
+    ("expand", "info"),
+]  # repeated, never "status,info" (KIP-465 quirk)
+
+
+class ConnectPoller:
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cluster = cluster
+        self.client = client
+        self.clock = clock
+        self._preferred = 0  # index of the worker that answered the status request last time
+        self._plugins: tuple[Plugin, ...] = ()
+        self._plugins_at: float | None = None
+        self._errors: Counter[str] = Counter()
+        self._ok = 0
+        self._failed = 0
+        self._last_success: float | None = None
+
+    async def poll(self) -> ClusterSnapshot:
+        started = time.monotonic()
+        errors: list[PollError] = []
+        connectors: tuple[Connector, ...] | None = None
+        status_url: str | None = None
+        probes = [asyncio.ensure_future(self._probe(url, errors)) for url in self.cluster.urls]
+        try:
+            async with asyncio.timeout(self.cluster.deadline):
+                connectors, status_url = await self._status(errors)
+                await asyncio.gather(*probes)
+                if connectors is not None and self._plugins_due():
+                    await self._refresh_plugins(status_url, errors)
+        except TimeoutError:
+            errors.append(
+                PollError(
+                    ErrorReason.TIMEOUT,
+                    self.cluster.urls[0],
+                    f"poll cycle did not finish within {self.cluster.deadline:g}s deadline",
+                )
+            )
+        finally:
+            for probe in probes:
+                probe.cancel()
+        # Probes that finished count even when the deadline cut the cycle; a status read that finished
+        # before the deadline hit the plugin refresh is kept too.
+        workers = {w.url: w for p in probes if p.done() and not p.cancelled() for w in [p.result()]}
+        return self._snapshot(started, errors, workers, connectors, status_url)
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    async def _get(self, base: str, path: str, errors: list[PollError], **kw: Any) -> Any:
+        try:
+            _, data = await request_json(self.client, "GET", base + path, **kw)
+            return data
+        except RequestFailed as exc:
+            self._record(exc.error, errors)
+            raise
+
+    def _record(self, error: PollError, errors: list[PollError]) -> None:
+        errors.append(error)
+        log.warning(
+            "poll_failed",
+            cluster=self.cluster.name,
+            url=error.url,
+            reason=error.reason.value,
+            status=error.status,
+            error=error.message,
+        )
+
+    async def _probe(self, url: str, errors: list[PollError]) -> Worker:
+        try:
+            data = await self._get(url, "/", errors)
+            version, commit, cluster_id = parse_server_info(data)
+        except RequestFailed as exc:
+            return Worker(url=url, reachable=False, error=exc.error)
+        except BadResponse as exc:
+            err = PollError(ErrorReason.BAD_RESPONSE, url + "/", str(exc))
+            self._record(err, errors)
+            return Worker(url=url, reachable=False, error=err)
+        return Worker(url=url, reachable=True, version=version, commit=commit, kafka_cluster_id=cluster_id)
+
+    async def _status(self, errors: list[PollError]) -> tuple[tuple[Connector, ...] | None, str | None]:
+        """Any worker answers for the whole cluster; on connection errors or timeouts try the next."""
+        urls = self.cluster.urls
+        order = [urls[(self._preferred + i) % len(urls)] for i in range(len(urls))]
+        for url in order:
+            try:
+                data = await self._get(url, "/connectors", errors, params=EXPAND_PARAMS)
+                if isinstance(data, list):  # a pre-2.3 worker: expand is unknown to it
+                    connectors = await self._fallback(url, data, errors)
+                else:
+                    connectors, problems = parse_expanded(data)
+                    for problem in problems:
+                        self._record(PollError(ErrorReason.BAD_RESPONSE, url + "/connectors", problem), errors)
+            except RequestFailed as exc:
+                if exc.error.reason in (ErrorReason.CONNECT, ErrorReason.TIMEOUT) or (
+                    exc.error.status is not None and exc.error.status >= 500
+                ):
+                    continue
+                return None, None  # 401/403/404...: every worker of the cluster would say the same
+            except BadResponse as exc:
+                self._record(PollError(ErrorReason.BAD_RESPONSE, url + "/connectors", str(exc)), errors)
+                continue
+            self._preferred = urls.index(url)
+            return connectors, url
+        return None, None
+
+    async def _fallback(self, url: str, names: list[Any], errors: list[PollError]) -> tuple[Connector, ...]:
+        """Kafka < 2.3: 2 requests per connector, at most ``fallback_concurrency`` at a time."""
+        names = parse_connector_names(names)
+        limit = asyncio.Semaphore(self.cluster.fallback_concurrency)
+
+        async def one(name: str) -> Connector | None:
+            async with limit:
+                try:
+                    status, info = await asyncio.gather(
+                        self._get_optional(url, connector_path(name, "status"), errors),
+                        self._get_optional(url, connector_path(name), errors),
+                    )
+                except RequestFailed:
+                    return None
+                if status is None:  # deleted since the list was read, or no status written yet
+                    return None
+                try:
+                    return parse_connector(name, status, info)
+                except BadResponse as exc:
+                    self._record(PollError(ErrorReason.BAD_RESPONSE, url + connector_path(name), str(exc)), errors)
+                    return None
+
+        results = await asyncio.gather(*(one(n) for n in names))
+        failed = [e for e in errors if e.url.startswith(url + "/connectors/") and e.reason != ErrorReason.BAD_RESPONSE]
+        if failed:
+            # A partial list would make healthy connectors vanish from the scrape; fail the cycle instead.
+            raise RequestFailed(failed[0])
+        return tuple(sorted((c for c in results if c is not None), key=lambda c: c.name))
+
+    async def _get_optional(self, base: str, path: str, errors: list[PollError]) -> Any:
+        try:
+            _, data = await request_json(self.client, "GET", base + path, expect=(200,))
+            return data
+        except RequestFailed as exc:
+            if exc.error.status == 404:
+                return None
+            self._record(exc.error, errors)
+            raise
+
+    def _plugins_due(self) -> bool:
+        return self._plugins_at is None or self.clock() - self._plugins_at >= self.cluster.plugins_interval
+
+    async def _refresh_plugins(self, url: str | None, errors: list[PollError]) -> None:
+        if url is None:
+            return
+        try:
+            data = await self._get(url, "/connector-plugins", errors)
+            self._plugins = parse_plugins(data)
+            self._plugins_at = self.clock()
+        except RequestFailed:
+            pass  # keep the previous list; the failure is counted and logged
+        except BadResponse as exc:
+            self._record(PollError(ErrorReason.BAD_RESPONSE, url + "/connector-plugins", str(exc)), errors)
+
+    # -- snapshot --------------------------------------------------------------------------------------
+
+    def _snapshot(
+        self,
+        started: float,
+        errors: list[PollError],
+        workers: dict[str, Worker],
+        connectors: tuple[Connector, ...] | None,
+        status_url: str | None,
+    ) -> ClusterSnapshot:
+        now = self.clock()
+        up = connectors is not None
+        if up:
+            self._ok += 1
+            self._last_success = now
+        else:
+            self._failed += 1
+        for e in errors:
+            self._errors[e.reason.value] += 1
+        # Workers whose probe was cut off by the deadline are unreachable for this cycle.
+        cut = PollError(ErrorReason.TIMEOUT, "", "no answer before the cycle deadline")
+        ordered = tuple(workers.get(u) or Worker(url=u, reachable=False, error=cut) for u in self.cluster.urls)
+        return ClusterSnapshot(
+            cluster=self.cluster.name,
+            kind=SourceKind.CONNECT,
+            taken_at=now,
+            duration=time.monotonic() - started,
+            up=up,
+            poll_interval=self.cluster.poll_interval,
+            workers=ordered,
+            connectors=connectors or (),
+            plugins=self._plugins if up else (),
+            errors=tuple(errors),
+            stats=PollStats(self._ok, self._failed, MappingProxyType(dict(self._errors))),
+            last_success=self._last_success,
+            status_url=status_url,
+        )

@@ -1,0 +1,135 @@
+"""The exporter's HTTP endpoints (aiohttp): /metrics, the landing page, /healthz and /readyz.
+
+Handlers only read the store's current view and the cached exposition, so a scrape never waits for
+a poll. Unknown paths get 404 and a known path with the wrong method 405 (aiohttp's router).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.exposition import Exposition
+from exporter.model import RUNNING, ClusterSnapshot, first_line
+from exporter.store import Store, View
+
+PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
+
+
+def _accepts_openmetrics(accept: str) -> bool:
+    # Prometheus asks for OpenMetrics explicitly; anything else gets the classic text format.
+    return any(part.strip().startswith("application/openmetrics-text") for part in accept.split(","))
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
+        token, _, params = part.strip().partition(";")
+        if token.strip().lower() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def create_app(
+    store: Store,
+    exposition: Exposition,
+    *,
+    telemetry_path: str = "/metrics",
+    page_sections: Iterable[PageSection] = (),
+) -> web.Application:
+    sections = list(page_sections)
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        openmetrics = _accepts_openmetrics(request.headers.get("Accept", ""))
+        compress = _accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        body, content_type = await exposition.body(openmetrics=openmetrics, compress=compress)
+        headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    async def healthz(_: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.StreamResponse:
+        view = store.view
+        if view.ready:
+            return web.Response(text="ready\n")
+        waiting = [n for n in view.expected if n not in view.clusters]
+        return web.Response(status=503, text="not ready: waiting for the first poll of " + ", ".join(waiting) + "\n")
+
+    async def index(_: web.Request) -> web.StreamResponse:
+        return web.Response(text=landing_page(store.view, telemetry_path, sections), content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get(telemetry_path, metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/", index)
+    return app
+
+
+def _age(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    seconds = max(0.0, now - ts)
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
+    e = html.escape
+    workers_up = sum(1 for w in snap.workers if w.reachable)
+    problem = snap.errors[-1].message if snap.errors else ""
+    status = "up" if snap.up else "DOWN"
+    return (
+        f"<tr class={'ok' if snap.up else 'bad'}><td>{e(snap.cluster)}</td><td>{e(snap.kind.value)}</td>"
+        f"<td>{status}</td><td>{workers_up}/{len(snap.workers)}</td><td>{len(snap.connectors)}</td>"
+        f"<td>{_age(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
+    )
+
+
+def landing_page(view: View, telemetry_path: str, sections: Iterable[PageSection] = ()) -> str:
+    e = html.escape
+    now = time.time()
+    cluster_rows = "".join(_cluster_row(view.clusters[n], now) for n in sorted(view.clusters))
+    waiting = "".join(
+        f"<tr><td>{e(n)}</td><td></td><td>waiting for first poll</td><td colspan=5></td></tr>"
+        for n in view.expected
+        if n not in view.clusters
+    )
+    problems = []
+    for name in sorted(view.clusters):
+        for c in view.clusters[name].connectors:
+            bad_tasks = [t for t in c.tasks if t.state != RUNNING]
+            if c.state == RUNNING and not bad_tasks and c.tasks:
+                continue
+            detail = c.trace or next((t.trace for t in bad_tasks if t.trace), None)
+            tasks = ", ".join(f"{t.id}: {t.state}" for t in bad_tasks) or ("no tasks" if not c.tasks else "")
+            problems.append(
+                f"<tr><td>{e(name)}</td><td>{e(c.name)}</td><td>{e(c.state)}</td><td>{e(tasks)}</td>"
+                f"<td><code>{e(first_line(detail))}</code></td></tr>"
+            )
+    problem_table = (
+        "<table><tr><th>cluster</th><th>connector</th><th>state</th><th>tasks not RUNNING</th>"
+        "<th>first line of trace</th></tr>" + "".join(problems) + "</table>"
+        if problems
+        else "<p>Every connector is RUNNING with all its tasks RUNNING.</p>"
+    )
+    extra = "".join(section(view) for section in sections)
+    refresh = min((s.poll_interval for s in view.clusters.values()), default=30.0)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{max(5, int(refresh))}">
+<title>kafka-connect-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}code{{font-size:90%}}</style></head>
+<body><h1>kafka-connect-exporter {e(__version__)}</h1>
+<p><a href="{e(telemetry_path)}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
+<h2>Clusters</h2>
+<table><tr><th>cluster</th><th>kind</th><th>status</th><th>workers up</th><th>connectors</th><th>last success</th>
+<th>last poll took</th><th>last error</th></tr>{cluster_rows}{waiting}</table>
+<h2>Connectors that are not RUNNING</h2>{problem_table}{extra}
+</body></html>
+"""

@@ -1,0 +1,122 @@
+"""Test helpers: run the real daemon in-process on loopback and read its real HTTP output."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import Config, build_config
+from exporter.daemon import Daemon
+
+
+@dataclass
+class Scrape:
+    """A parsed scrape: samples by family, each as (labels dict, value)."""
+
+    families: dict[str, list[tuple[dict[str, str], float]]]
+    text: str
+
+    def samples(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        return [(lbl, v) for lbl, v in self.families.get(name, []) if all(lbl.get(k) == x for k, x in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        found = self.samples(name, **labels)
+        if len(found) > 1:
+            raise AssertionError(f"{name}{labels} matches {len(found)} samples")
+        return found[0][1] if found else None
+
+    def label_values(self, name: str, label: str, **labels: str) -> set[str]:
+        return {lbl[label] for lbl, _ in self.samples(name, **labels)}
+
+    def current_state(self, name: str, **labels: str) -> str | None:
+        on = [lbl["state"] for lbl, v in self.samples(name, **labels) if v == 1.0]
+        assert len(on) <= 1, f"{name}{labels} has several states set: {on}"
+        return on[0] if on else None
+
+
+def parse_exposition(text: str) -> Scrape:
+    families: dict[str, list[tuple[dict[str, str], float]]] = {}
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in seen, f"duplicate series {key}"
+            seen.add(key)
+            families.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return Scrape(families, text)
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    base: str
+    client: httpx.AsyncClient
+
+    async def scrape(self) -> Scrape:
+        response = await self.client.get(self.base + "/metrics")
+        assert response.status_code == 200, response.text
+        return parse_exposition(response.text)
+
+    async def wait_for(
+        self, predicate: Callable[[Scrape], bool], timeout: float = 10.0, what: str = "condition"
+    ) -> Scrape:
+        """Scrape until ``predicate`` holds; the last scrape is shown when it never does."""
+        deadline = time.monotonic() + timeout
+        scrape = await self.scrape()
+        while not predicate(scrape):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last scrape:\n{scrape.text[-3000:]}")
+            await asyncio.sleep(0.05)
+            scrape = await self.scrape()
+        return scrape
+
+    async def next_polls(self, cluster: str, count: int = 1, timeout: float = 10.0) -> Scrape:
+        """Wait until ``count`` more poll cycles of ``cluster`` have been published."""
+        snap = self.daemon.store.view.clusters.get(cluster)
+        done = (snap.stats.polls_ok + snap.stats.polls_failed) if snap else 0
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = self.daemon.store.view.clusters.get(cluster)
+            if snap and snap.stats.polls_ok + snap.stats.polls_failed >= done + count:
+                return await self.scrape()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count} new polls of {cluster} within {timeout}s")
+            await asyncio.sleep(0.02)
+
+
+def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:
+    """Clusters polled every 0.2 s by default, the exporter on a free loopback port."""
+    raw = {
+        "web": {"listen_address": "127.0.0.1:0"},
+        "clusters": [{"name": n, "urls": urls, "poll_interval": 0.2, **cluster_opts} for n, urls in clusters.items()],
+    }
+    return build_config(raw)
+
+
+@asynccontextmanager
+async def running_daemon(config: Config, setup: Callable[[Daemon], Awaitable[None] | None] | None = None
+                         ) -> AsyncIterator[Running]:
+    daemon = Daemon(config)
+    if setup is not None:
+        result = setup(daemon)
+        if asyncio.iscoroutine(result):
+            await result
+    await daemon.start()
+    host, port = daemon.bound[0]
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            yield Running(daemon, f"http://{host}:{port}", client)
+    finally:
+        await daemon.stop()
+
+
+def gunzip(data: bytes) -> bytes:
+    return gzip.decompress(data)
