@@ -181,8 +181,7 @@ class SimConnectServer:
         return self.urls
 
     async def stop(self) -> None:
-        for li in self._listeners:
-            await self._close(li)
+        await asyncio.gather(*(self._close(li) for li in self._listeners))
         self._started = False
 
     async def __aenter__(self) -> Self:
