@@ -81,7 +81,9 @@ class Ledger:
         end = self.final_end(now)
         cursor = self.cursors.get(metric)
         if cursor is None:
-            cursor = end - MINUTE  # start with the newest final minute; history before start is not counted
+            # Start with the newest final minute at the first attempt (history before the exporter started
+            # is not counted); fixed now, so a failing first cycle is backfilled like any other.
+            cursor = self.cursors[metric] = end - MINUTE
         skipped = 0
         earliest = end - int(self.max_backfill // MINUTE) * MINUTE
         if cursor < earliest:

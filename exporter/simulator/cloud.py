@@ -19,6 +19,7 @@ import binascii
 import hmac
 import json
 import threading
+from http import HTTPStatus
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,10 +52,21 @@ def _error(api: str, status: int, message: str, headers: list[tuple[str, str]] |
     return _json(status, error_body(status, message), headers)
 
 
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()  # cached by aiohttp after the middleware's read
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
 def _default_message(api: str, status: int) -> str:
-    if status >= 500:
-        return "Oops, something went wrong" if api == "connect" else "Internal Server Error"
-    return _REASON.get(status, "Error")
+    if status == 500 and api == "connect":
+        return "Oops, something went wrong"
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class CloudSimulator:
@@ -142,7 +154,6 @@ class CloudSimulator:
         if api in self.state.forbidden:
             detail = "Forbidden" if api == "connect" else "The principal is not authorized for the requested resources"
             return _error(api, 403, detail)
-        request["json_body"] = body
         try:
             return await handler(request)
         except web.HTTPNotFound:
@@ -310,7 +321,7 @@ class CloudSimulator:
     async def _query(self, request: web.Request) -> web.Response:
         try:
             result = run_query(
-                self.state, request.match_info["dataset"], request["json_body"], request.query.get("page_token")
+                self.state, request.match_info["dataset"], await _body(request), request.query.get("page_token")
             )
         except QueryError as exc:
             return _json(exc.status, error_body(exc.status, exc.detail))
@@ -320,6 +331,7 @@ class CloudSimulator:
         q = request.query
         try:
             result = list_descriptors(
+                self.state,
                 request.match_info["dataset"], q.get("resource_type"), q.get("page_size"), q.get("page_token")
             )
         except QueryError as exc:

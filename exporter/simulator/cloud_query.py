@@ -181,9 +181,8 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     if not isinstance(aggs, list) or len(aggs) != 1 or not isinstance(aggs[0], dict):
         raise QueryError(400, "aggregations: exactly one aggregation is supported")
     metric = aggs[0].get("metric")
-    if not isinstance(metric, str) or metric.removeprefix(METRIC_PREFIX) not in METRICS or not metric.startswith(
-        METRIC_PREFIX
-    ):
+    known = set(METRICS) - state.hidden_metrics
+    if not isinstance(metric, str) or not metric.startswith(METRIC_PREFIX) or metric.removeprefix(METRIC_PREFIX) not in known:
         raise QueryError(400, f"aggregations[0].metric: unknown metric {metric!r}")
     if aggs[0].get("agg", "SUM") != "SUM":
         raise QueryError(400, f"aggregations[0].agg: {metric} requires SUM")
@@ -282,7 +281,9 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     return {"data": data, "meta": {"pagination": pagination}}
 
 
-def list_descriptors(dataset: str, resource_type: str | None, page_size: str | None, page_token: str | None) -> dict[str, Any]:
+def list_descriptors(
+    state: CloudState, dataset: str, resource_type: str | None, page_size: str | None, page_token: str | None
+) -> dict[str, Any]:
     if dataset != "cloud":
         raise QueryError(400, f"unknown dataset {dataset!r}")
     try:
@@ -303,7 +304,7 @@ def list_descriptors(dataset: str, resource_type: str | None, page_size: str | N
             "resources": ["connector"],
         }
         for d in DESCRIPTORS
-        if resource_type in (None, "connector")
+        if resource_type in (None, "connector") and d["name"].removeprefix(METRIC_PREFIX) not in state.hidden_metrics
     ]
     offset = int(_untoken(page_token).get("o", 0)) if page_token else 0
     page = items[offset : offset + size]

@@ -142,6 +142,7 @@ class CloudState:
         self.forbidden: set[str] = set()  # APIs answering 403 to our (valid) key
         self.faults: dict[str, deque[Fault]] = {"metrics": deque(), "connect": deque()}
         self.outage: dict[str, Fault | None] = {"metrics": None, "connect": None}
+        self.hidden_metrics: set[str] = set()  # short names absent from descriptors and unknown to /query
         self.max_groups_per_page: int | None = None  # forces pagination below the request's limit
         self.page_token_ttl: float = 300.0
         self.timestamp_millis = True  # "…:00.000Z" as in the spec; False gives "…:00Z"
