@@ -81,7 +81,7 @@ def configure(level: str = "info", fmt: str = "json", stream: Any = None) -> Non
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(max(numeric, logging.INFO))
+    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
     # "skipped: maximum number of running instances reached" repeats every interval while a cycle runs to
     # its deadline; the poller already logs why that cycle is slow.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

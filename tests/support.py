@@ -102,8 +102,9 @@ def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:
 
 
 @asynccontextmanager
-async def running_daemon(config: Config, setup: Callable[[Daemon], Awaitable[None] | None] | None = None
-                         ) -> AsyncIterator[Running]:
+async def running_daemon(
+    config: Config, setup: Callable[[Daemon], Awaitable[None] | None] | None = None
+) -> AsyncIterator[Running]:
     daemon = Daemon(config)
     if setup is not None:
         result = setup(daemon)

@@ -44,9 +44,11 @@ async def test_connectors_tasks_and_workers_are_exported(sim: SimThread) -> None
         (src_info,) = [lbl for lbl, _ in s.samples("kafka_connect_connector_info", connector="src")]
         assert src_info["connector_type"] == "source"
         assert src_info["connector_class"] == "org.apache.kafka.connect.file.FileStreamSourceConnector"
-        assert src_info["worker_id"] == sim.cluster.connector("src").worker_id if hasattr(
-            sim.cluster.connector("src"), "worker_id"
-        ) else src_info["worker_id"]
+        assert (
+            src_info["worker_id"] == sim.cluster.connector("src").worker_id
+            if hasattr(sim.cluster.connector("src"), "worker_id")
+            else src_info["worker_id"]
+        )
         assert s.value("kafka_connect_connector_tasks_max", connector="snk") == 3.0
         assert s.value("kafka_connect_connector_tasks", connector="snk") == 3.0
         assert s.value("kafka_connect_connector_tasks_by_state", connector="snk", state="RUNNING") == 3.0
@@ -68,7 +70,8 @@ async def test_state_transitions_and_running_with_zero_tasks(sim: SimThread) -> 
         await ex.wait_for(has_connector("a"))
         sim.cluster.fail_task("a", 1)
         s = await ex.wait_for(
-            lambda s: s.current_state("kafka_connect_task_state", connector="a", task="1") == "FAILED", what="task FAILED"
+            lambda s: s.current_state("kafka_connect_task_state", connector="a", task="1") == "FAILED",
+            what="task FAILED",
         )
         assert s.current_state("kafka_connect_connector_state", connector="a") == "RUNNING"
         assert s.value("kafka_connect_connector_tasks_by_state", connector="a", state="FAILED") == 1.0
