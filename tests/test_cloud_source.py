@@ -8,6 +8,7 @@ Prometheus exposition.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -118,12 +119,22 @@ async def cloud() -> AsyncIterator[Any]:
 
 def two_connectors(state: CloudState) -> None:
     state.add_connector(
-        ENV, LKC, "orders-src", connector_id="lcc-orders1", rates={"sent_records": 100, "sent_bytes": 25_000},
+        ENV,
+        LKC,
+        "orders-src",
+        connector_id="lcc-orders1",
+        rates={"sent_records": 100, "sent_bytes": 25_000},
         created_at=T0 - 7200,
     )
     state.add_connector(
-        ENV, LKC, "s3-sink", type="sink", class_name="S3_SINK", connector_id="lcc-s3sink1",
-        rates={"received_records": 40, "received_bytes": 8_000, "dead_letter_queue_records": 1}, created_at=T0 - 7200,
+        ENV,
+        LKC,
+        "s3-sink",
+        type="sink",
+        class_name="S3_SINK",
+        connector_id="lcc-s3sink1",
+        rates={"received_records": 40, "received_bytes": 8_000, "dead_letter_queue_records": 1},
+        created_at=T0 - 7200,
     )
 
 
@@ -167,7 +178,7 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
         windows.setdefault(r.body["aggregations"][0]["metric"], []).append(r.body["intervals"][0])
     for metric, intervals in windows.items():
         spans = [i.split("/") for i in intervals]
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False)), metric
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), metric
         assert len(spans) == 60, metric  # one query per metric per new minute, none for repeated polls
 
 
@@ -223,7 +234,12 @@ async def test_pagination_across_pages_with_identical_bodies(cloud: Any) -> None
     def setup(state: CloudState) -> None:
         for i in range(7):
             state.add_connector(
-                ENV, LKC, f"src-{i}", connector_id=f"lcc-p{i}", rates={"sent_records": 10 * (i + 1)}, created_at=T0 - 3600
+                ENV,
+                LKC,
+                f"src-{i}",
+                connector_id=f"lcc-p{i}",
+                rates={"sent_records": 10 * (i + 1)},
+                created_at=T0 - 3600,
             )
         state.max_groups_per_page = 2  # 7 connectors -> 4 pages per query
 
@@ -253,7 +269,9 @@ async def test_pagination_across_pages_with_identical_bodies(cloud: Any) -> None
 async def test_expired_page_token_restarts_the_window_and_never_double_counts(cloud: Any) -> None:
     def setup(state: CloudState) -> None:
         for i in range(3):
-            state.add_connector(ENV, LKC, f"c{i}", connector_id=f"lcc-t{i}", rates={"sent_records": 5}, created_at=T0 - 600)
+            state.add_connector(
+                ENV, LKC, f"c{i}", connector_id=f"lcc-t{i}", rates={"sent_records": 5}, created_at=T0 - 600
+            )
         state.max_groups_per_page = 1
 
     env = await cloud(setup)
@@ -273,8 +291,16 @@ async def test_429_waits_for_ratelimit_reset_with_jitter_and_counts_it(cloud: An
     env = await cloud(two_connectors)
     await env.cycle()
     env.clock.advance(60)
-    env.state.fail_next("metrics", 429, headers=[("rateLimit-limit", "300"), ("rateLimit-remaining", "0"),
-                                                  ("rateLimit-reset", "42"), ("rateLimit-reset", "7")])
+    env.state.fail_next(
+        "metrics",
+        429,
+        headers=[
+            ("rateLimit-limit", "300"),
+            ("rateLimit-remaining", "0"),
+            ("rateLimit-reset", "42"),
+            ("rateLimit-reset", "7"),
+        ],
+    )
     env.clock.slept.clear()
     await env.source.poll_metrics()
     assert env.clock.slept and 42.0 <= env.clock.slept[0] <= 42.0 + 5.0  # the larger of the two scopes, jittered
@@ -301,7 +327,9 @@ async def test_simulated_api_rate_limit_is_honoured_and_budget_kept(cloud: Any) 
     await env.cycle()
     m = env.scrape()
     limited = [r for r in env.state.requests_to("metrics") if r.status == 429]
-    assert limited and m[key("kafka_connect_cloud_api_errors_total", api="metrics", reason="rate_limited")] == len(limited)
+    assert limited and m[key("kafka_connect_cloud_api_errors_total", api="metrics", reason="rate_limited")] == len(
+        limited
+    )
     assert counter(m, "sent_records", "lcc-orders1", "orders-src") == 100.0
     assert counter(m, "dead_letter_queue_records", "lcc-s3sink1", "s3-sink") == 1.0
 
@@ -309,8 +337,9 @@ async def test_simulated_api_rate_limit_is_honoured_and_budget_kept(cloud: Any) 
 async def test_request_budget_whatever_the_number_of_connectors(cloud: Any) -> None:
     def setup(state: CloudState) -> None:
         for i in range(1200):
-            state.add_connector(ENV, LKC, f"c{i:04d}", connector_id=f"lcc-b{i:04d}", rates={"sent_records": 1},
-                                created_at=T0 - 600)
+            state.add_connector(
+                ENV, LKC, f"c{i:04d}", connector_id=f"lcc-b{i:04d}", rates={"sent_records": 1}, created_at=T0 - 600
+            )
 
     env = await cloud(setup, connectors_per_query=500, max_requests_per_minute=10)
     for _ in range(5):
@@ -376,7 +405,9 @@ async def test_cloud_states_and_an_unknown_state_pass_through(cloud: Any) -> Non
         two_connectors(state)
         state.set_state(ENV, LKC, "s3-sink", "DEGRADED", tasks=["RUNNING", ("USER_ACTIONABLE_ERROR", "bad key")])
         state.add_connector(ENV, LKC, "new-one", connector_id="lcc-new1", state="PROVISIONING", tasks=[])
-        state.add_connector(ENV, LKC, "odd", connector_id="lcc-odd1", state="RESTARTING", tasks=["SYSTEM_ERROR", "HIBERNATING"])
+        state.add_connector(
+            ENV, LKC, "odd", connector_id="lcc-odd1", state="RESTARTING", tasks=["SYSTEM_ERROR", "HIBERNATING"]
+        )
 
     env = await cloud(setup)
     await env.cycle()
@@ -392,8 +423,13 @@ async def test_cloud_states_and_an_unknown_state_pass_through(cloud: Any) -> Non
     assert m[key(by_state, connect_cluster=CLUSTER, connector="odd", state="HIBERNATING")] == 1.0
     assert m[key(by_state, connect_cluster=CLUSTER, connector="odd", state="SYSTEM_ERROR")] == 1.0
     info = key(
-        "kafka_connect_connector_info", connect_cluster=CLUSTER, connector="s3-sink", connector_class="S3_SINK",
-        connector_type="sink", worker_id="s3-sink", connector_id="lcc-s3sink1",
+        "kafka_connect_connector_info",
+        connect_cluster=CLUSTER,
+        connector="s3-sink",
+        connector_class="S3_SINK",
+        connector_type="sink",
+        worker_id="s3-sink",
+        connector_id="lcc-s3sink1",
     )
     assert m[info] == 1.0
     snap = env.store.view.clusters[CLUSTER]
@@ -420,8 +456,9 @@ async def test_explicit_ids_without_connect_api_grant_still_count(cloud: Any) ->
         two_connectors(state)
         state.forbid("connect")
 
-    env = await cloud(setup, environments=[{"id": ENV, "clusters": [{"id": LKC, "name": CLUSTER,
-                                                                   "connector_ids": ["lcc-s3sink1"]}]}])
+    env = await cloud(
+        setup, environments=[{"id": ENV, "clusters": [{"id": LKC, "name": CLUSTER, "connector_ids": ["lcc-s3sink1"]}]}]
+    )
     for _ in range(3):
         await env.cycle()
         env.clock.advance(60)
@@ -454,7 +491,7 @@ async def test_metric_discovery_skips_metrics_the_api_does_not_offer(cloud: Any)
 async def test_secret_never_appears_in_logs_metrics_or_snapshots(cloud: Any) -> None:
     stream = io.StringIO()
     logs.configure("debug", "json", stream)
-    logs.register_secret  # the daemon registers secrets; this test proves the source needs no such help
+    # No logs.register_secret() here: the source must keep the secret out on its own.
     try:
         env = await cloud(two_connectors)
         env.state.fail_next("metrics", 500, times=2)

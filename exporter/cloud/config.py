@@ -18,7 +18,7 @@ from exporter.config import Duration, resolve_secret
 DEFAULT_API_URL = "https://api.confluent.cloud"
 DEFAULT_METRICS_URL = "https://api.telemetry.confluent.cloud"
 API_KEY_ENV = "CONFLUENT_CLOUD_API_KEY"
-API_SECRET_ENV = "CONFLUENT_CLOUD_API_SECRET"
+API_SECRET_ENV = "CONFLUENT_CLOUD_API_SECRET"  # noqa: S105 (a variable name)
 
 # Short names of the Metrics API connector counters (``io.confluent.kafka.connect/<name>``) we turn into
 # Prometheus counters; the order is the order of queries in a cycle.

@@ -65,6 +65,7 @@ class CloudRequestError(Exception):
         url: str,
         message: str,
         status: int | None = None,
+        *,
         wait: float | None = None,
     ) -> None:
         super().__init__(message)
@@ -274,9 +275,7 @@ class CloudHttp:
                 if exc.reason not in RETRYABLE or attempt >= self.config.max_retries:
                     raise
                 wait = exc.wait if exc.wait is not None else self._backoff(attempt)
-                log.debug(
-                    "ccloud_retry", api=api.value, url=url, reason=exc.reason.value, status=exc.status, wait=wait
-                )
+                log.debug("ccloud_retry", api=api.value, url=url, reason=exc.reason.value, status=exc.status, wait=wait)
                 attempt += 1
                 await self.clock.sleep(wait)
 

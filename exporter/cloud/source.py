@@ -132,7 +132,9 @@ class CloudSource:
                 log.warning("ccloud_bad_connector", cluster=name, error=problem)
             self.http.health.ok(Api.CONNECT, name)
         except CloudRequestError as exc:
-            errors.append(PollError(_POLL_REASON.get(exc.reason, ErrorReason.HTTP_STATUS), url, exc.message, exc.status))
+            errors.append(
+                PollError(_POLL_REASON.get(exc.reason, ErrorReason.HTTP_STATUS), url, exc.message, exc.status)
+            )
             self.http.health.failed(Api.CONNECT, exc, name)
         except BadResponse as exc:
             err = CloudRequestError(Api.CONNECT, Reason.BAD_RESPONSE, url, str(exc))
@@ -336,7 +338,9 @@ class CloudSource:
         self.store.publish_section(SECTION, reading)
 
 
-def build_cloud_jobs(config: CloudConfig, store: Store, clock: Clock | None = None) -> tuple[CloudSource, list[CloudJob]]:
+def build_cloud_jobs(
+    config: CloudConfig, store: Store, clock: Clock | None = None
+) -> tuple[CloudSource, list[CloudJob]]:
     """The source (close it with ``await source.aclose()`` at shutdown) and its jobs to schedule:
     ``(job id, interval seconds, coroutine function)``. Call from within the running event loop."""
     source = CloudSource(config, store, clock)

@@ -37,13 +37,16 @@ def parse_connector(name: str, entry: Any) -> Connector:
         tid = t.get("id")
         if isinstance(tid, bool) or not isinstance(tid, int):
             raise BadResponse(f"connector {name!r}: task id {tid!r} is not an integer")
-        tasks.append(Task(id=tid, state=t["state"], worker_id=_str(t.get("worker_id")) or "", trace=_str(t.get("msg")) or None))
-    info = entry.get("info") if isinstance(entry.get("info"), dict) else {}
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+        tasks.append(
+            Task(id=tid, state=t["state"], worker_id=_str(t.get("worker_id")) or "", trace=_str(t.get("msg")) or None)
+        )
+    info = entry.get("info")
+    raw_config = info.get("config") if isinstance(info, dict) else None
+    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
     tasks_max: int | None = None
     try:
-        tasks_max = int(config.get("tasks.max")) if config.get("tasks.max") is not None else None
-    except (TypeError, ValueError):
+        tasks_max = int(str(config["tasks.max"])) if config.get("tasks.max") is not None else None
+    except ValueError:
         tasks_max = None
     id_obj = entry.get("id")
     connector_id = _str(id_obj.get("id")) if isinstance(id_obj, dict) else None

@@ -19,9 +19,9 @@ import binascii
 import hmac
 import json
 import threading
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -146,7 +146,7 @@ class CloudSimulator:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
             return self._fault(api, fault)
-        allowed, limit, remaining, reset = self.state.rate_check(api)
+        allowed, limit, _remaining, reset = self.state.rate_check(api)
         if not allowed:
             return self._too_many(api, limit, reset)
         if not self._authorized(request):
@@ -332,7 +332,10 @@ class CloudSimulator:
         try:
             result = list_descriptors(
                 self.state,
-                request.match_info["dataset"], q.get("resource_type"), q.get("page_size"), q.get("page_token")
+                request.match_info["dataset"],
+                q.get("resource_type"),
+                q.get("page_size"),
+                q.get("page_token"),
             )
         except QueryError as exc:
             return _json(exc.status, error_body(exc.status, exc.detail))

@@ -12,10 +12,11 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.simulator.cloud_state import DESCRIPTORS, METRIC_PREFIX, METRICS, MINUTE, CloudState, SimConnector
+from exporter.simulator.cloud_state import DESCRIPTORS, METRIC_PREFIX, METRICS, MINUTE, CloudState
 
 GROUP_KEY = "resource.connector.id"
 GRANULARITY = {
@@ -128,20 +129,25 @@ def _check_filter(f: Any) -> bool:
     raise QueryError(400, f"invalid filter op {op!r}")
 
 
-def _matches(f: dict[str, Any], c: SimConnector) -> bool:
+def _compile(f: dict[str, Any]) -> Callable[[str], bool]:
+    """A predicate on the connector id (an OR of EQs, the usual case, becomes one set lookup)."""
     op = f["op"]
     if "field" in f:
         value = str(f["value"])
         if op == "EQ":
-            return c.id == value
+            return lambda cid: cid == value
         if op == "GT":
-            return c.id > value
-        return c.id >= value
-    if op == "AND":
-        return all(_matches(s, c) for s in f["filters"])
-    if op == "OR":
-        return any(_matches(s, c) for s in f["filters"])
-    return not _matches(f["filter"], c)
+            return lambda cid: cid > value
+        return lambda cid: cid >= value
+    if op == "OR" and all("field" in s and s["op"] == "EQ" for s in f["filters"]):
+        wanted = {str(s["value"]) for s in f["filters"]}
+        return lambda cid: cid in wanted
+    if op in ("AND", "OR"):
+        subs = [_compile(s) for s in f["filters"]]
+        combine = all if op == "AND" else any
+        return lambda cid: combine(p(cid) for p in subs)
+    inner = _compile(f["filter"])
+    return lambda cid: not inner(cid)
 
 
 # -- query ----------------------------------------------------------------------------------------------
@@ -182,7 +188,11 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
         raise QueryError(400, "aggregations: exactly one aggregation is supported")
     metric = aggs[0].get("metric")
     known = set(METRICS) - state.hidden_metrics
-    if not isinstance(metric, str) or not metric.startswith(METRIC_PREFIX) or metric.removeprefix(METRIC_PREFIX) not in known:
+    if (
+        not isinstance(metric, str)
+        or not metric.startswith(METRIC_PREFIX)
+        or metric.removeprefix(METRIC_PREFIX) not in known
+    ):
         raise QueryError(400, f"aggregations[0].metric: unknown metric {metric!r}")
     if aggs[0].get("agg", "SUM") != "SUM":
         raise QueryError(400, f"aggregations[0].agg: {metric} requires SUM")
@@ -236,8 +246,9 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     gsize = GRANULARITY[granularity]
     visible_before = now - state.latency  # minutes starting at or before this are published
     groups: list[tuple[str, list[tuple[float, float]]]] = []
+    matches = _compile(flt)
     for c in sorted(state.all_connectors(), key=lambda x: x.id):
-        if not _matches(flt, c):
+        if not matches(c.id):
             continue
         buckets: dict[float, float] = {}
         for start, end in spans:
@@ -266,7 +277,9 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     data: list[dict[str, Any]] = []
     for cid, pts in page:
         if fmt == "GROUPED":
-            data.append({GROUP_KEY: cid, "points": [{"timestamp": iso(ts, millis), "value": _number(v)} for ts, v in pts]})
+            data.append(
+                {GROUP_KEY: cid, "points": [{"timestamp": iso(ts, millis), "value": _number(v)} for ts, v in pts]}
+            )
         else:
             for ts, v in pts:
                 point: dict[str, Any] = {"timestamp": iso(ts, millis), "value": _number(v)}

@@ -125,7 +125,7 @@ class CloudState:
         *,
         clock: Callable[[], float] = time.time,
         api_key: str = "SIMKEY0123456789",
-        api_secret: str = "sim-secret-do-not-log",
+        api_secret: str = "sim-secret-do-not-log",  # noqa: S107 (the simulator's own fake credential)
         latency: float = 180.0,
         metrics_rate_limit: int = 300,
         connect_rate_limit: int = 600,
@@ -221,6 +221,7 @@ class CloudState:
         cluster: str,
         name: str,
         state: str,
+        *,
         tasks: list[tuple[str, str]] | list[str] | None = None,
         trace: str = "",
     ) -> None:
