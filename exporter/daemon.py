@@ -66,6 +66,15 @@ class Daemon:
 
     def _attach_features(self) -> None:
         """Optional features wire themselves in here (each import is cheap and side-effect free)."""
+        if self.config.confluent_cloud is not None:
+            from exporter.cloud.metrics import collect_cloud
+            from exporter.cloud.source import CloudSource
+
+            cloud = CloudSource(self.config.confluent_cloud, self.store)
+            for job in cloud.jobs():
+                self.add_job(job.id, job.interval, job.run)
+            self.add_metrics_group(collect_cloud)
+            self.add_closer(cloud.aclose)
 
     # -- extension points ------------------------------------------------------------------------------
 
