@@ -12,6 +12,7 @@ from freezegun.api import FrozenDateTimeFactory
 
 from exporter.healer.config import AutohealConfig, BackoffConfig
 from exporter.healer.policy import (
+    Event,
     Outcome,
     Plan,
     PolicyState,
@@ -102,6 +103,7 @@ def reasons(plan: Plan) -> dict[TargetKey, Reason | None]:
 @pytest.fixture
 def clock() -> Iterator[FrozenDateTimeFactory]:
     with freeze_time("2025-03-01 12:00:00") as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)
         yield frozen
 
 
@@ -241,7 +243,7 @@ def test_attempt_cap_marks_persistent_failure_once_and_leaves_it_alone(clock: Fr
     failing = conn("orders", tasks=(task(0, "FAILED"),))
     d.step(snap(failing))
     sent = 0
-    events = []
+    events: list[Event] = []
     for _ in range(400):  # 400 minutes of a task that never heals
         clock.tick(MIN)
         plan = d.step(snap(failing))
@@ -309,7 +311,7 @@ def test_attempts_reset_after_a_stable_period_but_not_while_flapping(clock: Froz
     d.step(snap(failing))
     assert d.attempts(T0) == 2
     # Now it stays RUNNING for the stable period: the counter is forgotten (strimzi#7891).
-    events = []
+    events: list[Event] = []
     for _ in range(31):
         clock.tick(MIN)
         events.extend(d.step(snap(running)).events)
