@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from exporter import __version__, logs
+from exporter.cloud.config import quickstart_overrides
 from exporter.config import (
     DEFAULT_LISTEN_ADDRESS,
     Config,
@@ -90,6 +91,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll interval for clusters given with --connect.url (default 30s)",
     )
     parser.add_argument(
+        "--ccloud.environment",
+        dest="ccloud_environment",
+        metavar="ENV_ID",
+        help="Confluent Cloud environment (env-…) of the --ccloud.cluster clusters; the key and secret come "
+        "from CONFLUENT_CLOUD_API_KEY and CONFLUENT_CLOUD_API_SECRET",
+    )
+    parser.add_argument(
+        "--ccloud.cluster",
+        dest="ccloud_clusters",
+        action="append",
+        default=[],
+        metavar="[NAME=]LKC_ID",
+        help="a Kafka cluster (lkc-…) whose managed connectors to watch; repeat for more",
+    )
+    parser.add_argument(
+        "--ccloud.api-url",
+        dest="ccloud_api_url",
+        metavar="URL",
+        help="Confluent Cloud API base URL (default https://api.confluent.cloud)",
+    )
+    parser.add_argument(
+        "--ccloud.metrics-url",
+        dest="ccloud_metrics_url",
+        metavar="URL",
+        help="Confluent Cloud Metrics API base URL (default https://api.telemetry.confluent.cloud)",
+    )
+    parser.add_argument(
         "--log.level",
         dest="log_level",
         choices=["debug", "info", "warning", "error"],
@@ -121,6 +149,14 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
         overrides["log.level"] = args.log_level
     if args.log_format is not None:
         overrides["log.format"] = args.log_format
+    try:
+        overrides.update(
+            quickstart_overrides(
+                args.ccloud_environment, args.ccloud_clusters, args.ccloud_api_url, args.ccloud_metrics_url
+            )
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return load_config(
         args.config_file,
         environ=environ,
