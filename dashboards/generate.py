@@ -790,29 +790,30 @@ def cloud_throughput_panels(sel: str, legend: str, *, w: int) -> list[Panel]:
     return [
         timeseries(
             "Records in",
-            "Records the connector received per second: read from the external system (source) or consumed "
-            "from Kafka (sink)." + note,
+            "Records per second sink connectors received from Kafka (Confluent's received_records; zero for "
+            "source connectors)." + note,
             "cps",
             [target(rate("kafka_connect_cloud_received_records_total"), legend)],
             w=w,
         ),
         timeseries(
             "Records out",
-            "Records the connector sent per second: written to Kafka (source) or to the external system (sink)." + note,
+            "Records per second source connectors wrote to Kafka after transformations (Confluent's sent_records; "
+            "zero for sink connectors)." + note,
             "cps",
             [target(rate("kafka_connect_cloud_sent_records_total"), legend)],
             w=w,
         ),
         timeseries(
             "Bytes in",
-            "Bytes the connector received per second." + note,
+            "Bytes per second sink connectors received from Kafka (received_bytes)." + note,
             "Bps",
             [target(rate("kafka_connect_cloud_received_bytes_total"), legend)],
             w=w,
         ),
         timeseries(
             "Bytes out",
-            "Bytes the connector sent per second." + note,
+            "Bytes per second source connectors wrote to Kafka (sent_bytes)." + note,
             "Bps",
             [target(rate("kafka_connect_cloud_sent_bytes_total"), legend)],
             w=w,
