@@ -14,6 +14,8 @@ import structlog
 
 from exporter.config import ConfigError, load_config, split_host_port
 from exporter.logs import configure
+from exporter.simulator.cloud_demo import demo_config as demo_cloud_config
+from exporter.simulator.cloud_demo import start_demo_cloud
 from exporter.simulator.connect import SimCluster
 from exporter.simulator.scenario import Scenario
 from exporter.simulator.server import SimConnectServer
@@ -30,12 +32,13 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
     scenario = Scenario(cluster, seed=7)
     server = SimConnectServer(cluster)
     urls = await server.start()
+    cloud_sim, cloud_scenario, cloud_url = await start_demo_cloud()
     log = structlog.get_logger("exporter.demo")
     daemon: Daemon | None = None
     try:
         config = load_config(
             args.config_file,
-            overrides=_overrides(args),
+            overrides={**_overrides(args), "confluent_cloud": demo_cloud_config(cloud_url)},
             quickstart_urls=[f"demo={u}" for u in urls],
             quickstart_interval=args.poll_interval or POLL_SECONDS,
         )
@@ -45,6 +48,11 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
             scenario.step()
 
         daemon.add_job("demo:scenario", STEP_SECONDS, step)
+
+        async def cloud_step() -> None:
+            cloud_scenario.step()
+
+        daemon.add_job("demo:ccloud-scenario", STEP_SECONDS, cloud_step)
         await daemon.start()
         host, port = daemon.bound[0]
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
@@ -53,6 +61,7 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
             f"  status page:  {base}/\n"
             f"  metrics:      {base}{config.web.telemetry_path}\n"
             f"  simulated Connect workers: {', '.join(urls)}\n"
+            f'  simulated Confluent Cloud APIs: {cloud_url} (managed connectors: connect_cluster="ccloud-demo")\n'
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
@@ -68,6 +77,7 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
         if daemon is not None:
             await daemon.stop()
         await server.stop()
+        await cloud_sim.stop()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

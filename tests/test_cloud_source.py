@@ -514,3 +514,13 @@ async def test_secret_never_appears_in_logs_metrics_or_snapshots(cloud: Any) -> 
         assert SECRET not in json.dumps(env.source.config.model_dump(mode="json"))
     finally:
         structlog.reset_defaults()
+
+
+async def test_metrics_poll_before_the_first_status_answer_asks_nothing_and_loses_nothing(cloud: Any) -> None:
+    env = await cloud(two_connectors)
+    await env.source.poll_metrics()
+    assert env.state.requests_to("metrics") == []
+    await env.cycle()
+    m = env.scrape()
+    assert counter(m, "sent_records", "lcc-orders1", "orders-src") == 100.0  # the newest final minute
+    assert m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)] == first_bucket()

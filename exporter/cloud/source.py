@@ -240,6 +240,10 @@ class CloudSource:
 
     async def _poll_metrics(self) -> None:
         owners, known = self.watched()
+        if not known:
+            # No cluster's connectors are known yet (the first status poll has not answered): committing
+            # now would move the cursors past minutes that nobody was asked about.
+            return
         dropped = self.ledger.watch(owners)
         if dropped:
             log.info("ccloud_connectors_gone", connector_ids=sorted(dropped))

@@ -85,6 +85,7 @@ class SimConnector:
     # Per-minute deltas: a constant per metric, overridden minute by minute with ``values``.
     rates: dict[str, float] = field(default_factory=dict)
     values: dict[tuple[str, int], float] = field(default_factory=dict)
+    noise: bool = False
 
     def value(self, metric: str, minute: int) -> float | None:
         """The delta of one minute bucket, or None when the connector did not exist in that minute."""
@@ -93,6 +94,9 @@ class SimConnector:
         if (metric, minute) in self.values:
             return self.values[(metric, minute)]
         if metric in self.rates:
+            if self.noise:  # deterministic +-50% per minute, so graphs move
+                factor = 0.5 + zlib.crc32(f"{self.id}/{metric}/{minute}".encode()) % 1000 / 1000
+                return float(round(self.rates[metric] * factor))
             return self.rates[metric]
         return None
 
