@@ -91,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll interval for clusters given with --connect.url (default 30s)",
     )
     parser.add_argument(
+        "--autoheal.mode",
+        dest="autoheal_mode",
+        choices=["off", "dry-run", "enforce"],
+        help="restart FAILED connectors and tasks of the clusters given with --connect.url: off (default), "
+        "dry-run (decide and log only) or enforce; see docs/autoheal.md",
+    )
+    parser.add_argument(
+        "--autoheal.grace-period",
+        dest="autoheal_grace_period",
+        type=_duration,
+        metavar="DURATION",
+        help="how long a connector or task must stay FAILED before auto-heal restarts it (default 1m)",
+    )
+    parser.add_argument(
         "--ccloud.environment",
         dest="ccloud_environment",
         metavar="ENV_ID",
@@ -157,12 +171,23 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    autoheal: dict[str, Any] = {}
+    if args.autoheal_mode is not None:
+        autoheal["mode"] = args.autoheal_mode
+    if args.autoheal_grace_period is not None:
+        autoheal["grace_period"] = args.autoheal_grace_period
+    if autoheal and not args.connect_urls:
+        raise ConfigError(
+            "--autoheal.*: these flags apply to clusters given with --connect.url; "
+            "in a config file, set clusters[].autoheal instead"
+        )
     return load_config(
         args.config_file,
         environ=environ,
         overrides=overrides,
         quickstart_urls=args.connect_urls,
         quickstart_interval=args.poll_interval,
+        quickstart_autoheal=autoheal,
     )
 
 

@@ -472,6 +472,8 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     quickstart_urls: list[str] | None = None,
     quickstart_interval: float | None = None,
+    *,
+    quickstart_autoheal: Mapping[str, Any] | None = None,
 ) -> Config:
     """File, then environment, then flags (``overrides`` as dotted keys, ``quickstart_urls`` as clusters)."""
     raw: dict[str, Any] = read_yaml(path) if path is not None else {}
@@ -492,6 +494,8 @@ def load_config(
                 entry = {"name": name, "urls": []}
                 if quickstart_interval is not None:
                     entry["poll_interval"] = quickstart_interval
+                if quickstart_autoheal:
+                    entry["autoheal"] = dict(quickstart_autoheal)
                 by_name[name] = entry
                 clusters.append(entry)
             entry["urls"].append(url)
