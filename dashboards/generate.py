@@ -91,7 +91,7 @@ def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
 
 
-def base(kind: str, title: str, description: str, unit: str, targets: list[dict[str, Any]], w: int, h: int) -> Panel:
+def base(kind: str, title: str, description: str, unit: str, targets: list[dict[str, Any]], *, w: int, h: int) -> Panel:
     return {
         "type": kind,
         "title": title,
@@ -117,7 +117,7 @@ def stat(
     text_mode: str = "auto",
     decimals: int | None = None,
 ) -> Panel:
-    p = base("stat", title, description, unit, targets, w, h)
+    p = base("stat", title, description, unit, targets, w=w, h=h)
     d = p["fieldConfig"]["defaults"]
     d["color"] = {"mode": "thresholds"}
     d["thresholds"] = thresholds(*steps)
@@ -150,7 +150,7 @@ def timeseries(
     minimum: float | None = 0,
     overrides: list[dict[str, Any]] | None = None,
 ) -> Panel:
-    p = base("timeseries", title, description, unit, targets, w, h)
+    p = base("timeseries", title, description, unit, targets, w=w, h=h)
     d = p["fieldConfig"]["defaults"]
     d["color"] = {"mode": "palette-classic"}
     d["custom"] = {
@@ -181,7 +181,7 @@ def state_timeline(
     w: int = 24,
     h: int = 8,
 ) -> Panel:
-    p = base("state-timeline", title, description, "none", targets, w, h)
+    p = base("state-timeline", title, description, "none", targets, w=w, h=h)
     d = p["fieldConfig"]["defaults"]
     d["color"] = {"mode": "thresholds"}
     d["thresholds"] = thresholds((None, "purple"))
@@ -212,7 +212,7 @@ def table(
     overrides: list[dict[str, Any]] | None = None,
     sort_by: str | None = None,
 ) -> Panel:
-    p = base("table", title, description, unit, targets, w, h)
+    p = base("table", title, description, unit, targets, w=w, h=h)
     p["fieldConfig"]["defaults"]["custom"] = {"align": "auto", "filterable": True, "cellOptions": {"type": "auto"}}
     p["fieldConfig"]["overrides"] = overrides or []
     p["options"] = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"]}}
@@ -236,7 +236,13 @@ def table(
 
 
 def row(title: str) -> Panel:
-    return {"type": "row", "title": title, "collapsed": False, "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0}, "panels": []}
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": 0},
+        "panels": [],
+    }
 
 
 def color_by_name(names: dict[str, str]) -> list[dict[str, Any]]:
@@ -322,7 +328,9 @@ def job_instance_vars(metric: str) -> list[dict[str, Any]]:
     ]
 
 
-def dashboard(uid: str, title: str, description: str, variables: list[dict[str, Any]], panels: list[Panel]) -> dict[str, Any]:
+def dashboard(
+    uid: str, title: str, description: str, variables: list[dict[str, Any]], panels: list[Panel]
+) -> dict[str, Any]:
     return {
         "annotations": {
             "list": [
@@ -387,7 +395,10 @@ def overview() -> dict[str, Any]:
             "Connect clusters (and Confluent Cloud environments) whose connector statuses were read in the "
             "exporter's last poll, out of all configured. Red when any is unreachable.",
             "none",
-            [target(f"sum(kafka_connect_up{{{JIC}}})", "up"), target(f"count(kafka_connect_up{{{JIC}}})", "configured", "B")],
+            [
+                target(f"sum(kafka_connect_up{{{JIC}}})", "up"),
+                target(f"count(kafka_connect_up{{{JIC}}})", "configured", "B"),
+            ],
             w=4,
             text_mode="value_and_name",
         ),
@@ -433,7 +444,8 @@ def overview() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f'count(max without (worker_id) (kafka_connect_task_state{{{JIC}, state=~"{FAILED_TASK_STATES}"}}) == 1)'
+                    "count(max without (worker_id) "
+                    f'(kafka_connect_task_state{{{JIC}, state=~"{FAILED_TASK_STATES}"}}) == 1)'
                     " or vector(0)",
                     "failed",
                 )
@@ -443,7 +455,8 @@ def overview() -> dict[str, Any]:
         ),
         state_timeline(
             "Cluster reachability",
-            "Per Connect cluster: whether the exporter read its connector statuses (UP) or not (DOWN) at each point in time.",
+            "Per Connect cluster: whether the exporter read its connector statuses (UP) or not (DOWN) at each "
+            "point in time.",
             [target(f"kafka_connect_up{{{JIC}}}", "{{connect_cluster}}")],
             up_mappings(),
             w=12,
@@ -571,11 +584,20 @@ def overview() -> dict[str, Any]:
             stack=True,
         ),
         stat(
+            "Auto-heal mode",
+            "Auto-heal mode per cluster: off, dry-run (decisions are only logged and counted) or enforce.",
+            "none",
+            [target(f"kafka_connect_autoheal_mode{{{JIC}}} == 1", "{{connect_cluster}}: {{mode}}")],
+            w=8,
+            text_mode="name",
+            steps=((None, "blue"),),
+        ),
+        stat(
             "Targets in persistent failure",
             "Connectors and tasks auto-heal has given up on after reaching its attempt cap. They need a person.",
             "none",
             [target(f"sum(kafka_connect_autoheal_persistent_failures{{{JIC}}}) or vector(0)", "persistent")],
-            w=6,
+            w=8,
             steps=((None, "green"), (1, "red")),
         ),
         stat(
@@ -583,15 +605,17 @@ def overview() -> dict[str, Any]:
             "Clusters where auto-heal's circuit breaker is open: too many restarts at once, so it stopped restarting.",
             "none",
             [target(f"sum(kafka_connect_autoheal_breaker_open{{{JIC}}}) or vector(0)", "open")],
-            w=6,
+            w=8,
             steps=((None, "green"), (1, "orange")),
         ),
         table(
             "Next restart attempts",
-            "Targets auto-heal will restart, with the time of the next attempt, and those in persistent failure.",
+            "FAILED connectors and tasks auto-heal will restart, with the earliest time grace period and backoff "
+            "allow the next attempt (empty task: the connector itself). Targets in persistent failure, denied or "
+            "out of scope are not listed.",
             "dateTimeFromNow",
             [target(f"kafka_connect_autoheal_next_attempt_timestamp_seconds{{{JIC}}} * 1000", table=True)],
-            w=12,
+            w=24,
             h=8,
             hide=("Time", "__name__", "job"),
             rename={"connect_cluster": "cluster", "Value": "next attempt"},
@@ -698,7 +722,12 @@ def connector() -> dict[str, Any]:
         state_timeline(
             "Task placement over time",
             "Which worker ran each task at each point in time; a change is a rebalance or a restart elsewhere.",
-            [target(f"count by (task, worker_id) (kafka_connect_task_state{{{sel}}} == 1)", "task {{task}} @ {{worker_id}}")],
+            [
+                target(
+                    f"count by (task, worker_id) (kafka_connect_task_state{{{sel}}} == 1)",
+                    "task {{task}} @ {{worker_id}}",
+                )
+            ],
             [{"type": "value", "options": {"1": {"text": "assigned", "color": "blue", "index": 0}}}],
             w=12,
         ),
@@ -709,7 +738,8 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f"sum by (kind, outcome) (increase(kafka_connect_autoheal_restarts_total{{{sel}}}[$__rate_interval]))",
+                    "sum by (kind, outcome) "
+                    f"(increase(kafka_connect_autoheal_restarts_total{{{sel}}}[$__rate_interval]))",
                     "{{kind}} {{outcome}}",
                 )
             ],
@@ -910,7 +940,8 @@ def exporter() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}}", "{{connect_cluster}} success"
+                    f"time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}}",
+                    "{{connect_cluster}} success",
                 ),
                 target(
                     f"time() - kafka_connect_exporter_last_poll_timestamp_seconds{{{JIC}}}",
@@ -1033,7 +1064,8 @@ def cloud() -> dict[str, Any]:
             "none",
             [
                 target(
-                    "count(sum by (connect_cluster, connector) (rate(kafka_connect_cloud_dead_letter_queue_records_total"
+                    "count(sum by (connect_cluster, connector) "
+                    "(rate(kafka_connect_cloud_dead_letter_queue_records_total"
                     f"{{{sel}}}[$__rate_interval])) > 0) or vector(0)",
                     "connectors",
                 )
@@ -1106,7 +1138,8 @@ def cloud() -> dict[str, Any]:
         query_var(
             "connector",
             "Connector",
-            f'label_values(kafka_connect_cloud_sent_records_total{{{JI}, connect_cluster=~"$connect_cluster"}}, connector)',
+            "label_values(kafka_connect_cloud_sent_records_total"
+            f'{{{JI}, connect_cluster=~"$connect_cluster"}}, connector)',
             all_value=".+",
         ),
     ]
