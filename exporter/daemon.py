@@ -75,6 +75,15 @@ class Daemon:
                 self.add_job(job.id, job.interval, job.run)
             self.add_metrics_group(collect_cloud)
             self.add_closer(cloud.aclose)
+        if any(c.autoheal.enabled for c in self.config.clusters):
+            from exporter.healer.metrics import collect_autoheal
+            from exporter.healer.runner import Healer
+
+            # Reacts to each new snapshot of the clusters that enable it (docs/autoheal.md).
+            self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
+            self.healer.attach()
+            self.add_metrics_group(collect_autoheal)
+            self.add_closer(self.healer.stop)
 
     # -- extension points ------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
 from exporter.simulator.connect import SimCluster
-from exporter.simulator.server import RecordedRequest, SimConnectServer
+from exporter.simulator.server import RecordedRequest, SimConnectServer, SimThread
 from exporter.store import Store
 from tests.support import Scrape, parse_exposition
 
@@ -368,3 +368,33 @@ async def test_metric_names_pass_promtool() -> None:
     assert "kafka_connect_autoheal_persistent_failure{" in text
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_daemon_wires_the_healer_and_serves_its_metrics(sim: SimThread) -> None:
+    from tests.support import quick_config, running_daemon
+
+    sim.cluster.add_connector("orders", "sink", tasks_max=2)
+    sim.cluster.fail_task("orders", 1)
+    config = quick_config({"c": sim.urls}, autoheal={"mode": "enforce", "grace_period": "300ms"})
+    async with running_daemon(config) as ex:
+        scrape = await ex.wait_for(
+            lambda s: (
+                (s.value("kafka_connect_autoheal_restarts_total", connector="orders", outcome="accepted") or 0) >= 1
+            ),
+            what="a restart by the daemon's healer",
+        )
+        assert scrape.value("kafka_connect_autoheal_mode", connect_cluster="c", mode="enforce") == 1
+        assert scrape.value("kafka_connect_autoheal_suppressed_total", connect_cluster="c", reason="grace") >= 1  # type: ignore[operator]
+    posts = [_show(r) for r in sim.server.requests if r.method == "POST"]
+    assert posts == ["/connectors/orders/restart" + KIP745]
+
+
+async def test_daemon_without_autoheal_has_no_healer(sim: SimThread) -> None:
+    from tests.support import quick_config, running_daemon
+
+    sim.cluster.add_connector("orders", "sink", tasks_max=1)
+    sim.cluster.fail_task("orders", 0)
+    async with running_daemon(quick_config({"c": sim.urls})) as ex:
+        scrape = await ex.next_polls("c", 3)
+        assert not [n for n in scrape.families if n.startswith("kafka_connect_autoheal_")]
+    assert [r for r in sim.server.requests if r.method == "POST"] == []

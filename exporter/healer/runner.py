@@ -72,6 +72,7 @@ class _Cluster:
             else None
         )
         self.warned_unseen = False
+        self.task: asyncio.Task[None] | None = None
 
 
 class Healer:
@@ -80,10 +81,9 @@ class Healer:
     Wiring (daemon)::
 
         healer = Healer(config.clusters, store, clock=clock)
+        healer.attach()                       # or: await healer.start()
         daemon.add_metrics_group(collect_autoheal)
-        await healer.start()      # once the event loop runs
-        ...
-        await healer.stop()
+        daemon.add_closer(healer.stop)
     """
 
     def __init__(
@@ -99,14 +99,15 @@ class Healer:
         self._all = list(clusters)
         self._http_clients = http_clients or {}
         self._clusters: dict[str, _Cluster] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     @property
     def enabled(self) -> bool:
         return any(c.autoheal.enabled for c in self._all)
 
-    async def start(self) -> None:
+    def attach(self) -> None:
+        """Subscribe to the store; no event loop needed. Each cluster's round task starts with its first
+        snapshot (publishes happen on the event loop)."""
         if self._started:
             return
         self._started = True
@@ -115,7 +116,6 @@ class Healer:
                 continue
             cluster = _Cluster(cfg, RestartClient(cfg, self._http_clients.get(cfg.name)))
             self._clusters[cfg.name] = cluster
-            self._tasks.append(asyncio.create_task(self._rounds(cluster), name=f"autoheal:{cfg.name}"))
             log.info(
                 "autoheal_enabled",
                 connect_cluster=cfg.name,
@@ -125,15 +125,20 @@ class Healer:
             )
         self._store.subscribe(self._on_view)
         self._publish()
+
+    async def start(self) -> None:
+        """``attach()``, then act on any snapshot already published."""
+        self.attach()
         self._on_view(self._store.view)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [c.task for c in self._clusters.values() if c.task is not None]
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         for cluster in self._clusters.values():
+            cluster.task = None
             await cluster.client.aclose()
 
     def retry(self, cluster: str | None = None, connector: str | None = None, task: int | None = None) -> int:
@@ -167,6 +172,8 @@ class Healer:
             cluster.pending = snap
             cluster.idle.clear()
             cluster.wake.set()
+            if cluster.task is None:
+                cluster.task = asyncio.get_running_loop().create_task(self._rounds(cluster), name=f"autoheal:{name}")
 
     async def _rounds(self, cluster: _Cluster) -> None:
         while True:

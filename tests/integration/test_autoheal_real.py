@@ -1,0 +1,190 @@
+"""Auto-heal against real Apache Kafka Connect workers (every pinned version).
+
+The real poller reads the real workers every second and the Healer acts on its snapshots, with the policy's
+minutes scaled down to seconds. A FileStreamSink whose output directory does not exist fails in
+``start()`` ("Couldn't find or create file ..."): a real FAILED task with a real trace, whose cause a test can
+fix by creating the directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+
+from exporter.config import ClusterConfig
+from exporter.connect.client import build_http_client
+from exporter.connect.poller import ConnectPoller
+from exporter.healer.metrics import collect_autoheal
+from exporter.healer.runner import Healer
+from exporter.store import Store
+from tests.support import Scrape, parse_exposition
+
+from .kafka.harness import ConnectCluster
+from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+
+pytestmark = pytest.mark.integration
+
+FAST: dict[str, Any] = {
+    "mode": "enforce",
+    "grace_period": "2s",
+    "backoff": {"initial": "2s", "max": "4s", "jitter": 0},
+    "stable_period": "1h",
+    "breaker": {"min_failed_tasks": 1000},  # these tests are about single connectors
+}
+
+
+class _Collector:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> list[Metric]:
+        return list(collect_autoheal(self.store.view))
+
+
+@dataclass
+class Handle:
+    store: Store
+    healer: Healer
+
+    def scrape(self) -> Scrape:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(self.store))
+        return parse_exposition(generate_latest(registry).decode())
+
+    def restarts(self, connector: str, outcome: str = "accepted") -> float:
+        return sum(
+            v
+            for _, v in self.scrape().samples(
+                "kafka_connect_autoheal_restarts_total", connector=connector, outcome=outcome
+            )
+        )
+
+
+@asynccontextmanager
+async def healing(connect: ConnectCluster, **overrides: Any) -> AsyncIterator[Handle]:
+    settings = {**FAST, **overrides}
+    cfg = ClusterConfig(name="real", urls=connect.urls, poll_interval=1.0, autoheal=settings)
+    store = Store(expected=["real"])
+    client = build_http_client(cfg)
+    poller = ConnectPoller(cfg, client)
+    healer = Healer([cfg], store)
+    await healer.start()
+
+    async def poll_forever() -> None:
+        while True:
+            store.publish_cluster(await poller.poll())
+            await asyncio.sleep(1.0)
+
+    polling = asyncio.create_task(poll_forever())
+    try:
+        yield Handle(store, healer)
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await healer.stop()
+        await client.aclose()
+
+
+async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.5)
+
+
+def task_states(rest: ConnectRest, name: str) -> list[str]:
+    resp = rest.request("GET", f"/connectors/{name}/status")
+    return [t["state"] for t in resp.json().get("tasks", [])] if resp.status_code == 200 else []
+
+
+def failing_sink(rest: ConnectRest, name: str, out: Path, topic: str) -> None:
+    rest.create_connector(name, {"connector.class": FILE_SINK, "file": str(out), "topics": topic, "tasks.max": "1"})
+
+
+async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    source_file = tmp_path / "in.txt"
+    source_file.write_text("alpha\nbeta\n", encoding="utf-8")
+    out_dir = tmp_path / "not-yet"
+    out = out_dir / "out.txt"
+    connect_rest.create_connector(
+        "heal-src", {"connector.class": FILE_SOURCE, "file": str(source_file), "topic": "heal-lines", "tasks.max": "1"}
+    )
+    failing_sink(connect_rest, "heal-sink", out, "heal-lines")
+    await eventually(lambda: task_states(connect_rest, "heal-sink") == ["FAILED"], 60, "the sink task to fail")
+    trace = connect_rest.status("heal-sink")["tasks"][0]["trace"]
+    assert "Couldn't find or create file" in trace
+
+    async with healing(connect, max_attempts=50) as h:
+        # While the directory is missing, restarts are tried (backed off) and fail again.
+        await eventually(lambda: h.restarts("heal-sink") >= 2, 60, "two restarts of the still-broken sink")
+        assert task_states(connect_rest, "heal-sink") in (["FAILED"], ["RESTARTING"], ["RUNNING"])
+        out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
+        await eventually(lambda: task_states(connect_rest, "heal-sink") == ["RUNNING"], 60, "the sink to be healed")
+        await eventually(
+            lambda: out.exists() and out.read_text(encoding="utf-8") == "alpha\nbeta\n", 60, "records in the sink file"
+        )
+        healed_after = h.restarts("heal-sink")
+        await asyncio.sleep(5)
+        assert h.restarts("heal-sink") == healed_after  # nothing more once it runs
+        m = h.scrape()
+        assert m.value("kafka_connect_autoheal_persistent_failures", connect_cluster="real") == 0
+        assert m.samples("kafka_connect_autoheal_restarts_total", connector="heal-src") == []
+
+
+async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    failing_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
+    await eventually(lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], 60, "the sink task to fail")
+    async with healing(connect, max_attempts=2) as h:
+        await eventually(
+            lambda: h.scrape().value("kafka_connect_autoheal_persistent_failure", connector="cap-sink", task="0") == 1,
+            90,
+            "the sink to be marked a persistent failure",
+        )
+        assert h.restarts("cap-sink") == 2
+        await asyncio.sleep(12)  # several grace periods and backoffs later: still left alone
+        assert h.restarts("cap-sink") == 2
+        m = h.scrape()
+        assert m.value("kafka_connect_autoheal_persistent_failures", connect_cluster="real") == 1
+        assert m.value("kafka_connect_autoheal_suppressed_total", connect_cluster="real", reason="cap") >= 5  # type: ignore[operator]
+        assert task_states(connect_rest, "cap-sink") == ["FAILED"]
+
+
+async def test_paused_and_stopped_connectors_are_never_touched(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    failing_sink(connect_rest, "paused-sink", tmp_path / "gone-a" / "out.txt", "paused-lines")
+    failing_sink(connect_rest, "stopped-sink", tmp_path / "gone-b" / "out.txt", "stopped-lines")
+    for name in ("paused-sink", "stopped-sink"):
+        await eventually(lambda name=name: task_states(connect_rest, name) == ["FAILED"], 60, f"{name} to fail")
+    connect_rest.pause("paused-sink")
+    connect_rest.stop("stopped-sink")
+    await eventually(
+        lambda: connect_rest.status("stopped-sink")["connector"]["state"] == "STOPPED", 60, "the connector to stop"
+    )
+    await eventually(
+        lambda: connect_rest.status("paused-sink")["connector"]["state"] == "PAUSED", 60, "the connector to pause"
+    )
+    async with healing(connect) as h:
+        await asyncio.sleep(15)  # many grace periods
+        assert h.scrape().samples("kafka_connect_autoheal_restarts_total") == []
+        suppressed = h.scrape().samples("kafka_connect_autoheal_suppressed_total")
+        assert suppressed and all(v == 0 for _, v in suppressed)  # not even considered
+    paused = connect_rest.status("paused-sink")
+    assert paused["connector"]["state"] == "PAUSED"
+    assert [t["state"] for t in paused["tasks"]] == ["FAILED"]  # a FAILED task under a paused connector stays
+    stopped = connect_rest.status("stopped-sink")
+    assert stopped["connector"]["state"] == "STOPPED" and stopped["tasks"] == []
