@@ -308,7 +308,7 @@ class CloudState:
                 recent.popleft()
             limit = self.rate_limits[api]
             if len(recent) >= limit:
-                reset = max(1, int(recent[0] + 60.0 - now + 0.999))
+                reset = max(1, int(recent[0] + 60.0 - now + 0.999)) if recent else 60
                 return False, limit, 0, reset
             recent.append(now)
             reset = max(1, int(recent[0] + 60.0 - now + 0.999))
