@@ -6,8 +6,10 @@ pass instantly; the simulated cluster only moves on when ``sim.tick()`` is calle
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
 from exporter.simulator.connect import SimCluster
-from exporter.simulator.server import RecordedRequest, SimConnectServer, SimThread
+from exporter.simulator.server import Fault, RecordedRequest, SimConnectServer, SimThread
 from exporter.store import Store
 from tests.support import Scrape, parse_exposition
 
@@ -398,3 +400,24 @@ async def test_daemon_without_autoheal_has_no_healer(sim: SimThread) -> None:
         scrape = await ex.next_polls("c", 3)
         assert not [n for n in scrape.families if n.startswith("kafka_connect_autoheal_")]
     assert [r for r in sim.server.requests if r.method == "POST"] == []
+
+
+async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() -> None:
+    sim = SimCluster(version="3.9.0", worker_count=1)
+    sim.add_connector("orders", "sink", tasks_max=1)
+    async with loop(sim, request_timeout="2s") as lp:
+        sim.fail_task("orders", 0)
+        await lp.cycle()
+        await lp.server.set_fault(0, Fault.hang(path=r"/connectors/orders/restart"))
+        lp.clock.now += MIN
+        snap = await lp.poller.poll()
+        started = time.monotonic()
+        lp.store.publish_cluster(snap)  # the healer's round starts and hangs on the restart ...
+        lp.store.publish_cluster(snap)
+        assert time.monotonic() - started < 0.1  # ... but publishing returns at once
+        await asyncio.sleep(0.2)
+        assert lp.store.view.clusters["sim"] is snap
+        await lp.healer.settled()
+        assert time.monotonic() - started >= 1.5
+        assert lp.scrape().value("kafka_connect_autoheal_restarts_total", outcome="error") == 1
+        assert lp.healer.state("sim").targets[TargetKey("orders", 0)].attempts == 0  # a timeout spends none
