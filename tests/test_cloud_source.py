@@ -524,3 +524,26 @@ async def test_metrics_poll_before_the_first_status_answer_asks_nothing_and_lose
     m = env.scrape()
     assert counter(m, "sent_records", "lcc-orders1", "orders-src") == 100.0  # the newest final minute
     assert m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)] == first_bucket()
+
+
+async def test_cloud_families_are_documented_and_pass_promtool(cloud: Any) -> None:
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    env = await cloud(two_connectors)
+    await env.cycle()
+    text = env.text()
+    rendered = set()
+    for family in text_string_to_metric_families(text):
+        if family.name.startswith("kafka_connect_cloud_"):
+            rendered.add(family.name + ("_total" if family.type == "counter" else ""))
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(kafka_connect_cloud_[a-z0-9_]+)` \|", doc, re.MULTILINE))
+    assert rendered == documented
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (make tools)")
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
