@@ -174,7 +174,18 @@ def stop_all(grace: float = 5.0) -> None:
             p.kill()
 
 
-atexit.register(stop_all)
+_OPEN_ENVIRONMENTS: list[KafkaEnvironment] = []
+
+
+def emergency_cleanup() -> None:
+    """Interrupted before fixture teardown: stop environments (keeping their logs), then any stray JVM."""
+    for env in list(_OPEN_ENVIRONMENTS):
+        with contextlib.suppress(Exception):
+            env.close(keep_logs=True, reason="interrupted before teardown (signal or exit)")
+    stop_all()
+
+
+atexit.register(emergency_cleanup)
 _HANDLERS_INSTALLED: list[bool] = []  # non-empty once installed
 
 
@@ -187,7 +198,7 @@ def install_signal_handlers() -> None:
         previous = signal.getsignal(sig)
 
         def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-            stop_all()
+            emergency_cleanup()
             if callable(previous):
                 previous(signum, frame)
             else:
@@ -679,6 +690,8 @@ class KafkaEnvironment:
         return "\n".join(f"----- {p.name}: {p.log_path}\n{p.tail(lines)}" for p in self.all_processes())
 
     def close(self, *, keep_logs: bool = False, reason: str = "") -> tuple[list[str], Path | None]:
+        if self in _OPEN_ENVIRONMENTS:
+            _OPEN_ENVIRONMENTS.remove(self)
         problems = self.stop()
         saved = self.save_logs(reason or "; ".join(problems)) if keep_logs or problems else None
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -692,13 +705,34 @@ def _log_files(root: Path) -> Iterable[Path]:
             yield p
 
 
+WORKDIR_PREFIX = "kce-kafka-"
+
+
+def _sweep_stale_workdirs() -> None:
+    """Remove work dirs left by test processes that were SIGKILLed (their owner pid is gone)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = int((d / "owner.pid").read_text(encoding="utf-8"))
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # no/invalid pid file (young dir) or not ours to judge
+
+
 def start_environment(version: str) -> KafkaEnvironment:
     """Fetch (if needed) and start Kafka ``version``; on failure, save the logs and stop what was started."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"kce-kafka-{version}-"))
+    _sweep_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{version}-"))
+    (workdir / "owner.pid").write_text(str(os.getpid()), encoding="utf-8")
     env = KafkaEnvironment(version, workdir)
+    _OPEN_ENVIRONMENTS.append(env)
     try:
         env.start()
-    except BaseException as exc:
+    except (KeyboardInterrupt, SystemExit):
+        env.close(keep_logs=True, reason="interrupted during start-up")
+        raise
+    except Exception as exc:
         tails = env.tails()
         _, saved = env.close(keep_logs=True, reason=f"start-up failed: {exc}")
         raise HarnessError(f"Kafka {version} failed to start: {exc}\nlogs saved to {saved}\n{tails}") from exc
