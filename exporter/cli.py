@@ -69,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"address to serve /metrics, / and probes on (default {DEFAULT_LISTEN_ADDRESS})",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="PATH",
+        help="exporter-toolkit web config: TLS, client certificates, basic auth, headers (docs/security.md)",
+    )
+    parser.add_argument(
+        "--web.open-healthz",
+        dest="open_healthz",
+        action="store_true",
+        default=None,
+        help="serve /healthz without basic auth, for probes that cannot send credentials",
+    )
+    parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
         metavar="PATH",
@@ -159,6 +173,10 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
         overrides["web.listen_address"] = args.listen_address
     if args.telemetry_path is not None:
         overrides["web.telemetry_path"] = args.telemetry_path
+    if getattr(args, "web_config_file", None) is not None:
+        overrides["web.config_file"] = str(args.web_config_file)
+    if getattr(args, "open_healthz", None):
+        overrides["web.open_healthz"] = True
     if args.log_level is not None:
         overrides["log.level"] = args.log_level
     if args.log_format is not None:
@@ -203,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = config_from_args(args)
+        if config.web.config_file is not None:
+            from exporter.webconfig import check_web_config
+
+            check_web_config(config.web.config_file)
     except ConfigError as exc:
         print(f"kafka-connect-exporter: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -24,6 +24,7 @@ import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -214,6 +215,12 @@ class ClusterConfig(_Model):
     auth: AuthConfig = AuthConfig()
     tls: TLSConfig = TLSConfig()
     headers: dict[str, str] = {}
+    # Bodies larger than this are cut off and counted as bad_response, so a broken or hostile endpoint
+    # cannot exhaust memory. 10,000 connectors with status and info are about 25 MB.
+    max_response_size: ByteSize = Field(default=ByteSize(256 * 1024 * 1024), gt=0)
+    # The Kafka cluster id the workers must report (GET /). Unset: the majority of the workers decides.
+    # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
+    kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
     autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
 
     @field_validator("urls")
@@ -244,6 +251,17 @@ class ClusterConfig(_Model):
 class WebConfig(_Model):
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     telemetry_path: str = "/metrics"
+    # exporter-toolkit web config (TLS, basic auth, headers); see exporter.webconfig and docs/security.md.
+    config_file: Path | None = None
+    # Serve /healthz without basic auth, for probes that cannot send credentials.
+    open_healthz: bool = False
+
+    @field_validator("config_file")
+    @classmethod
+    def _config_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} does not exist or is not a file")
+        return value
 
     @field_validator("listen_address")
     @classmethod
@@ -382,6 +400,8 @@ _NUMERIC_OR_BOOL_KEYS = {
     "request_timeout",
     "cycle_timeout",
     "enabled",
+    "open_healthz",
+    "max_response_size",
 }
 
 

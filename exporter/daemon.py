@@ -26,6 +26,7 @@ from exporter.exposition import Exposition
 from exporter.metrics import CollectGroup, SnapshotCollector
 from exporter.store import Store
 from exporter.web import PageSection, create_app
+from exporter.webconfig import WebSecurity
 
 log = structlog.get_logger("exporter")
 
@@ -50,6 +51,12 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._runner: web.AppRunner | None = None
         self.bound: list[tuple[str, int]] = []
+        # --web.config.file: TLS, basic auth, headers (a bad file raises ConfigError here, before any I/O).
+        self.web_security: WebSecurity | None = None
+        if config.web.config_file is not None:
+            open_paths = frozenset({"/healthz"}) if config.web.open_healthz else frozenset()
+            self.web_security = WebSecurity(config.web.config_file, open_paths=open_paths)
+        self._web_watch: asyncio.Task[None] | None = None
 
         for cluster in config.clusters:
             client = build_http_client(cluster)
@@ -150,16 +157,25 @@ class Daemon:
             telemetry_path=self.config.web.telemetry_path,
             page_sections=self._page_sections,
         )
+        security = self.web_security
+        if security is not None:
+            security.install(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         host, port = split_host_port(self.config.web.listen_address)
-        site = web.TCPSite(runner, host or None, port, reuse_address=True)
+        ssl_context = security.ssl_context if security is not None else None
+        site = web.TCPSite(runner, host or None, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
+        if security is not None:
+            self._web_watch = asyncio.ensure_future(security.watch())
+            if security.config.basic_auth_users and not security.tls:
+                log.warning("basic_auth_without_tls", hint="passwords cross the network in clear text")
         self._runner = runner
         self.bound = _bound_addresses(runner)
         log.info(
             "started",
             listen=[f"{h}:{p}" for h, p in self.bound],
+            tls=ssl_context is not None,
             clusters=[c.name for c in self.config.clusters],
             jobs=[j[0] for j in self._jobs],
         )
@@ -172,9 +188,14 @@ class Daemon:
             task.cancel()
         if self._running:
             await asyncio.wait(list(self._running), timeout=2.0)
+        if self._web_watch is not None:
+            self._web_watch.cancel()
+            self._web_watch = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.web_security is not None:
+            self.web_security.close()
         for closer in self._closers:
             await closer()
         for client in self.clients.values():

@@ -121,6 +121,10 @@ async def request_json(
         )
     try:
         return status, json.loads(body)
+    except RecursionError:  # "[[[[..." nested deeper than the decoder's stack
+        raise RequestFailed(
+            PollError(ErrorReason.BAD_RESPONSE, url, "invalid JSON (nested too deeply)", status)
+        ) from None
     except ValueError as exc:
         detail = f"invalid JSON ({exc.__class__.__name__} at byte {getattr(exc, 'pos', '?')} of {len(body)})"
         raise RequestFailed(PollError(ErrorReason.BAD_RESPONSE, url, detail, status)) from None

@@ -100,8 +100,10 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
 
 def _parse_tasks_max(value: Any) -> int | None:
     # Config values are strings in Connect; a broken one must not hide the connector itself.
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # isdigit() alone lets "²" and 5,000-digit strings through to int(), which raises.
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from types import MappingProxyType
 from typing import Any
 
@@ -67,17 +67,23 @@ class ConnectPoller:
         self._ok = 0
         self._failed = 0
         self._last_success: float | None = None
+        self._kafka_cluster_id = cluster.kafka_cluster_id  # configured, or the last one a majority reported
+        self._foreign: dict[str, Worker] = {}
 
     async def poll(self) -> ClusterSnapshot:
         started = time.monotonic()
         errors: list[PollError] = []
         connectors: tuple[Connector, ...] | None = None
         status_url: str | None = None
+        self._foreign = {}  # this cycle's workers that report another Kafka cluster
         probes = [asyncio.ensure_future(self._probe(url, errors)) for url in self.cluster.urls]
         try:
             async with asyncio.timeout(self.cluster.deadline):
                 connectors, status_url = await self._status(errors)
                 await asyncio.gather(*probes)
+                foreign = self._foreign_workers([p.result() for p in probes], errors)
+                if status_url in foreign:  # the statuses came from another cluster: read them elsewhere
+                    connectors, status_url = await self._status(errors, exclude=foreign)
                 if connectors is not None and self._plugins_due():
                     await self._refresh_plugins(status_url, errors)
         except TimeoutError:
@@ -94,13 +100,16 @@ class ConnectPoller:
         # Probes that finished count even when the deadline cut the cycle; a status read that finished
         # before the deadline hit the plugin refresh is kept too.
         workers = {w.url: w for p in probes if p.done() and not p.cancelled() for w in [p.result()]}
+        workers.update(self._foreign)
         return self._snapshot(started, errors, workers, connectors, status_url)
 
     # -- requests --------------------------------------------------------------------------------------
 
     async def _get(self, base: str, path: str, errors: list[PollError], **kw: Any) -> Any:
         try:
-            _, data = await request_json(self.client, "GET", base + path, **kw)
+            _, data = await request_json(
+                self.client, "GET", base + path, max_bytes=self.cluster.max_response_size, **kw
+            )
             return data
         except RequestFailed as exc:
             self._record(exc.error, errors)
@@ -129,10 +138,54 @@ class ConnectPoller:
             return Worker(url=url, reachable=False, error=err)
         return Worker(url=url, reachable=True, version=version, commit=commit, kafka_cluster_id=cluster_id)
 
-    async def _status(self, errors: list[PollError]) -> tuple[tuple[Connector, ...] | None, str | None]:
+    def _foreign_workers(self, workers: list[Worker], errors: list[PollError]) -> set[str]:
+        """URLs of workers that report another Kafka cluster than the rest (or than configured).
+
+        A load balancer or DNS entry pointing at another Connect cluster would otherwise mix two clusters'
+        connectors into one. The expected id is the configured one or, unset, the majority's (ties go to the
+        id accepted before, then to URL order); such a worker counts as down with a bad_response error.
+        """
+        ids = [w.kafka_cluster_id for w in workers if w.reachable and w.kafka_cluster_id]
+        if not ids:
+            return set()
+        expected = self.cluster.kafka_cluster_id
+        if expected is None:
+            counts = Counter(ids)
+            top = max(counts.values())
+            leaders = [i for i in dict.fromkeys(ids) if counts[i] == top]
+            expected = self._kafka_cluster_id if self._kafka_cluster_id in leaders else leaders[0]
+            if self._kafka_cluster_id is not None and expected != self._kafka_cluster_id:
+                log.warning(
+                    "kafka_cluster_id_changed",
+                    cluster=self.cluster.name,
+                    previous=self._kafka_cluster_id,
+                    current=expected,
+                )
+            self._kafka_cluster_id = expected
+        foreign: set[str] = set()
+        for w in workers:
+            if w.reachable and w.kafka_cluster_id and w.kafka_cluster_id != expected:
+                err = PollError(
+                    ErrorReason.BAD_RESPONSE,
+                    w.url + "/",
+                    f"worker reports Kafka cluster {w.kafka_cluster_id!r} but cluster {self.cluster.name!r} is "
+                    f"{expected!r}: is a load balancer or DNS entry pointing at another Connect cluster?",
+                )
+                self._record(err, errors)
+                self._foreign[w.url] = Worker(
+                    url=w.url, reachable=False, kafka_cluster_id=w.kafka_cluster_id, error=err
+                )
+                foreign.add(w.url)
+        return foreign
+
+    async def _status(
+        self,
+        errors: list[PollError],
+        exclude: Collection[str] = (),
+    ) -> tuple[tuple[Connector, ...] | None, str | None]:
         """Any worker answers for the whole cluster; on connection errors or timeouts try the next."""
         urls = self.cluster.urls
-        order = [urls[(self._preferred + i) % len(urls)] for i in range(len(urls))]
+        order = [u for i in range(len(urls)) if (u := urls[(self._preferred + i) % len(urls)]) not in exclude]
         for url in order:
             try:
                 data = await self._get(url, "/connectors", errors, params=EXPAND_PARAMS)
@@ -186,7 +239,9 @@ class ConnectPoller:
 
     async def _get_optional(self, base: str, path: str, errors: list[PollError]) -> Any:
         try:
-            _, data = await request_json(self.client, "GET", base + path, expect=(200,))
+            _, data = await request_json(
+                self.client, "GET", base + path, expect=(200,), max_bytes=self.cluster.max_response_size
+            )
             return data
         except RequestFailed as exc:
             if exc.error.status == 404:
