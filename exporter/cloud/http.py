@@ -198,7 +198,10 @@ class Health:
         if previous != condition:
             hint = {
                 Reason.UNAUTHORIZED: "check the Cloud API key and secret (a Kafka cluster API key does not work)",
-                Reason.FORBIDDEN: "the key's principal lacks a role on this resource (MetricsViewer for metrics)",
+                Reason.FORBIDDEN: "grant the key's principal MetricsViewer"
+                if api == Api.METRICS
+                else "grant the key's principal a role that can read the cluster's connectors",
+                Reason.CLIENT_ERROR: "check the environment and cluster ids" if api == Api.CONNECT else None,
             }.get(error.reason)
             log.warning(
                 "ccloud_api_failing",

@@ -144,6 +144,7 @@ class CloudSource:
         except TimeoutError:
             msg = f"status cycle did not finish within {self.config.status_interval:g}s"
             err = CloudRequestError(Api.CONNECT, Reason.TIMEOUT, url, msg)
+            self.http.health.count(Api.CONNECT, Reason.TIMEOUT)
             self.http.health.failed(Api.CONNECT, err, name)
             errors.append(PollError(ErrorReason.TIMEOUT, url, msg))
 
