@@ -253,6 +253,10 @@ def _material_files(cfg: WebFileConfig) -> list[Path]:
 
 def build_ssl_context(tls: TLSServerConfig, where: Path) -> ssl.SSLContext:
     """A server context for ``tls``; unreadable files or a key that does not match become ``ConfigError``."""
+    for name in ("cert_file", "key_file", "client_ca_file"):
+        file = getattr(tls, name)
+        if file is not None and not file.is_file():
+            raise ConfigError(f"{where}: tls_server_config.{name}: {file} does not exist or is not a file")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_settings(ctx, tls)
     try:
