@@ -2,6 +2,9 @@
 
 Snapshot metrics only change when a poll publishes, so they are rendered once per new view (in a worker
 thread, so the event loop keeps answering) and every scraper gets the cached bytes, or the cached gzip.
+Each of the four variants (text or OpenMetrics, plain or gzip) is built from the rendered families the first
+time a scraper asks for it and kept for that view; variants asked for before are built with every new view
+in the same worker-thread pass, so a steady scraper never waits for compression.
 The process metrics (CPU, memory, fds) change all the time and are tiny, so they are rendered per scrape
 and appended. For gzip, the cached part's deflate state is kept after a sync flush and copied per scrape
 to compress just the tail, so every response is one ordinary gzip stream.
@@ -10,12 +13,14 @@ to compress just the tail, so every response is one ordinary gzip stream.
 from __future__ import annotations
 
 import asyncio
+import threading
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
 
 # Classic names only, so the widely understood 0.0.4 text format.
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as TEXT_CONTENT_TYPE
@@ -23,23 +28,72 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as _om_generate_latest
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from exporter.metrics import SnapshotCollector
-from exporter.store import Store
+from exporter.metrics import FAST_GROUPS, CollectGroup, Family, FastGroup, SnapshotCollector
+from exporter.store import Store, View
 
 _EOF = b"# EOF\n"
 # Untyped upstream; the signature is (registry) -> bytes.
-generate_openmetrics: Callable[[CollectorRegistry], bytes] = _om_generate_latest
+generate_openmetrics: Callable[[Collector], bytes] = _om_generate_latest
 GZIP_LEVEL = 6
+
+Variant = tuple[bool, bool]  # (openmetrics, gzip)
 
 
 @dataclass(frozen=True, slots=True)
-class Rendered:
-    generation: int
-    text: bytes
-    openmetrics: bytes  # without the trailing "# EOF", which goes after the live part
-    text_gz: GzipPrefix
-    openmetrics_gz: GzipPrefix
+class Block:
+    """One stretch of the exposition: its header in each format and the sample lines both formats share."""
+
+    header_text: bytes
+    header_openmetrics: bytes
+    samples: tuple[bytes, ...]
+
+
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+def _help_text(doc: str) -> str:
+    return doc.replace("\\", r"\\").replace("\n", r"\n")
+
+
+def _help_openmetrics(doc: str) -> str:
+    return doc.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def family_block(f: Family) -> Block:
+    text_name = f.name + "_total" if f.type == "counter" else f.name
+    return Block(
+        f"# HELP {text_name} {_help_text(f.documentation)}\n# TYPE {text_name} {f.type}\n".encode(),
+        f"# HELP {f.name} {_help_openmetrics(f.documentation)}\n# TYPE {f.name} {f.type}\n".encode(),
+        f.samples,
+    )
+
+
+def render_blocks(
+    view: View, groups: Sequence[CollectGroup], fast: dict[CollectGroup, FastGroup] | None = None
+) -> list[Block]:
+    """The snapshot part of the exposition for ``view``: fast groups directly, others via prometheus_client.
+
+    ``fast`` keeps the fast groups' renderers (and so their caches) from one view to the next.
+    """
+    renderers = {} if fast is None else fast
+    blocks: list[Block] = []
+    for group in groups:
+        renderer = renderers.get(group)
+        if renderer is None and group in FAST_GROUPS:
+            renderer = renderers[group] = FAST_GROUPS[group]()
+        if renderer is not None:
+            blocks.extend(family_block(f) for f in renderer(view))
+            continue
+        fixed = _Fixed(list(group(view)))
+        blocks.append(Block(generate_latest(fixed), generate_openmetrics(fixed).removesuffix(_EOF), ()))
+    return blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +104,12 @@ class GzipPrefix:
     state: Any  # zlib.Compress, flushed with Z_SYNC_FLUSH; copied, never used directly
 
     @classmethod
-    def of(cls, prefix: bytes) -> GzipPrefix:
+    def of(cls, prefix: bytes | Iterable[bytes]) -> GzipPrefix:
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip header and trailer
-        data = compressor.compress(prefix) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(data, compressor)
+        chunks = [prefix] if isinstance(prefix, bytes) else prefix
+        out = [compressor.compress(chunk) for chunk in chunks]
+        out.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+        return cls(b"".join(out), compressor)
 
     def finish(self, suffix: bytes) -> bytes:
         compressor = self.state.copy()
@@ -61,30 +117,66 @@ class GzipPrefix:
         return self.data + tail
 
 
+@dataclass(slots=True, eq=False)
+class Rendered:
+    """The snapshot part for one view; variants are built on demand (in a worker thread) and kept."""
+
+    generation: int
+    blocks: list[Block]
+    _variants: dict[Variant, bytes | GzipPrefix] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def chunks(self, openmetrics: bool) -> Iterable[bytes]:
+        for b in self.blocks:
+            yield b.header_openmetrics if openmetrics else b.header_text
+            yield from b.samples
+
+    def variant(self, key: Variant) -> bytes | GzipPrefix:
+        """Build (once) and return a variant; thread-safe, CPU-heavy the first time."""
+        with self._lock:
+            found = self._variants.get(key)
+            if found is None:
+                openmetrics, compress = key
+                found = GzipPrefix.of(self.chunks(openmetrics)) if compress else b"".join(self.chunks(openmetrics))
+                self._variants[key] = found
+            return found
+
+    def ready(self, key: Variant) -> bytes | GzipPrefix | None:
+        return self._variants.get(key)
+
+    @property
+    def text(self) -> bytes:
+        out = self.variant((False, False))
+        assert isinstance(out, bytes)
+        return out
+
+    @property
+    def openmetrics(self) -> bytes:
+        """Without the trailing "# EOF", which goes after the live part."""
+        out = self.variant((True, False))
+        assert isinstance(out, bytes)
+        return out
+
+
 class Exposition:
     def __init__(self, store: Store, collector: SnapshotCollector) -> None:
         self.store = store
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(collector)
+        self.collector = collector
         self.live = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.live)
         self._cached: Rendered | None = None
         self._pending: asyncio.Future[Rendered] | None = None
-        self._prerender: asyncio.Future[Rendered] | None = None
+        self._prerender: asyncio.Future[None] | None = None
+        self._wanted: set[Variant] = set()  # variants scrapers asked for: built with every new view
+        self._fast: dict[CollectGroup, FastGroup] = {}  # only the render thread touches it, one render at a time
         self.renders = 0  # how many times the snapshot part was rendered (tests and benchmarks read it)
 
-    def _render(self, generation: int) -> Rendered:
-        text = generate_latest(self.registry)
-        om = generate_openmetrics(self.registry)
-        om = om.removesuffix(_EOF)
+    def _render(self, view: View, wanted: frozenset[Variant]) -> Rendered:
+        rendered = Rendered(view.generation, render_blocks(view, self.collector.groups, self._fast))
         self.renders += 1
-        return Rendered(
-            generation,
-            text,
-            om,
-            GzipPrefix.of(text),
-            GzipPrefix.of(om),
-        )
+        for key in sorted(wanted):
+            rendered.variant(key)
+        return rendered
 
     async def current(self) -> Rendered:
         """A rendering at least as new as the view at call time; concurrent callers share one render."""
@@ -94,32 +186,47 @@ class Exposition:
             if cached is not None and cached.generation >= wanted:
                 return cached
             if self._pending is None or self._pending.done():
-                self._pending = asyncio.ensure_future(asyncio.to_thread(self._render, self.store.view.generation))
+                self._pending = asyncio.ensure_future(
+                    asyncio.to_thread(self._render, self.store.view, frozenset(self._wanted))
+                )
             rendered = await asyncio.shield(self._pending)
             if self._cached is None or rendered.generation > self._cached.generation:
                 self._cached = rendered
 
     def prerender(self) -> None:
-        """Render the newest view now, so the next scrape finds it ready (called after each publish)."""
+        """Render the newest view now, so the next scrape finds it ready (called after each publish).
+
+        Publishes that arrive while a render runs are folded into one more render when it ends, so a burst of
+        clusters finishing their polls together costs two renders, not one per cluster, and no scrape is left
+        to render a view that was published during a render.
+        """
         if self._prerender is None or self._prerender.done():
-            self._prerender = asyncio.ensure_future(self.current())
+            self._prerender = asyncio.ensure_future(self._catch_up())
             self._prerender.add_done_callback(_ignore_result)
+
+    async def _catch_up(self) -> None:
+        while self._cached is None or self._cached.generation < self.store.view.generation:
+            await self.current()
+
+    async def _variant(self, rendered: Rendered, key: Variant) -> bytes | GzipPrefix:
+        self._wanted.add(key)
+        found = rendered.ready(key)
+        if found is None:  # first scrape of this variant: build it off the loop (others wait on the lock)
+            found = await asyncio.to_thread(rendered.variant, key)
+        return found
 
     async def body(self, *, openmetrics: bool, compress: bool) -> tuple[bytes, str]:
         """(body, content type) for one scrape."""
         rendered = await self.current()
-        if openmetrics:
-            tail = generate_openmetrics(self.live)
-            if compress:
-                return rendered.openmetrics_gz.finish(tail), OPENMETRICS_CONTENT_TYPE
-            return rendered.openmetrics + tail, OPENMETRICS_CONTENT_TYPE
-        tail = generate_latest(self.live)
-        if compress:
-            return rendered.text_gz.finish(tail), TEXT_CONTENT_TYPE
-        return rendered.text + tail, TEXT_CONTENT_TYPE
+        cached = await self._variant(rendered, (openmetrics, compress))
+        live = generate_openmetrics(self.live) if openmetrics else generate_latest(self.live)
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        if isinstance(cached, GzipPrefix):
+            return cached.finish(live), content_type
+        return cached + live, content_type
 
 
-def _ignore_result(future: asyncio.Future[Rendered]) -> None:
+def _ignore_result(future: asyncio.Future[None]) -> None:
     # A failed prerender is retried by the next scrape, which reports the error itself.
     if not future.cancelled():
         future.exception()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _float_to_go
 
 from exporter import __version__
 from exporter.model import (
@@ -28,6 +30,19 @@ from exporter.store import Store, View
 CollectGroup = Callable[[View], Iterable[Metric]]
 
 CLUSTER = "connect_cluster"
+
+_HELP_UP = "1 if the last poll read the connector statuses of the cluster, else 0."
+_HELP_WORKER_UP = "1 if the worker answered GET / in the last poll, else 0."
+_HELP_WORKER_INFO = "Version, commit and Kafka cluster id a worker reported (value is always 1)."
+_HELP_C_STATE = "Connector state: 1 for the current state, 0 for every other known state."
+_HELP_C_INFO = "Connector class, type, owning worker and (Confluent Cloud) connector id (value is always 1)."
+_HELP_C_TASKS = "Number of tasks the connector has now, in any state."
+_HELP_C_TASKS_MAX = "The connector's configured tasks.max (absent when the config could not be read)."
+_HELP_C_BY_STATE = "Number of the connector's tasks in each state."
+_HELP_T_STATE = "Task state: 1 for the current state, 0 for every other known state; worker_id is the task's worker."
+_HELP_PLUGIN_INFO = (
+    "Connector plugins installed on the cluster's workers (value is always 1). Polled on a slower cadence."
+)
 
 
 def _polled(view: View) -> str:
@@ -63,52 +78,52 @@ worker_id="10.0.0.13:8083",state="FAILED"} 1.0
     polled = _polled(view)
     up = GaugeMetricFamily(
         "kafka_connect_up",
-        "1 if the last poll read the connector statuses of the cluster, else 0." + polled,
+        _HELP_UP + polled,
         labels=[CLUSTER],
     )
     worker_up = GaugeMetricFamily(
         "kafka_connect_worker_up",
-        "1 if the worker answered GET / in the last poll, else 0." + polled,
+        _HELP_WORKER_UP + polled,
         labels=[CLUSTER, "worker"],
     )
     worker_info = GaugeMetricFamily(
         "kafka_connect_worker_info",
-        "Version, commit and Kafka cluster id a worker reported (value is always 1)." + polled,
+        _HELP_WORKER_INFO + polled,
         labels=[CLUSTER, "worker", "version", "commit", "kafka_cluster_id"],
     )
     c_state = GaugeMetricFamily(
         "kafka_connect_connector_state",
-        "Connector state: 1 for the current state, 0 for every other known state." + polled,
+        _HELP_C_STATE + polled,
         labels=[CLUSTER, "connector", "state"],
     )
     c_info = GaugeMetricFamily(
         "kafka_connect_connector_info",
-        "Connector class, type, owning worker and (Confluent Cloud) connector id (value is always 1)." + polled,
+        _HELP_C_INFO + polled,
         labels=[CLUSTER, "connector", "connector_class", "connector_type", "worker_id", "connector_id"],
     )
     c_tasks = GaugeMetricFamily(
         "kafka_connect_connector_tasks",
-        "Number of tasks the connector has now, in any state." + polled,
+        _HELP_C_TASKS + polled,
         labels=[CLUSTER, "connector"],
     )
     c_tasks_max = GaugeMetricFamily(
         "kafka_connect_connector_tasks_max",
-        "The connector's configured tasks.max (absent when the config could not be read)." + polled,
+        _HELP_C_TASKS_MAX + polled,
         labels=[CLUSTER, "connector"],
     )
     c_by_state = GaugeMetricFamily(
         "kafka_connect_connector_tasks_by_state",
-        "Number of the connector's tasks in each state." + polled,
+        _HELP_C_BY_STATE + polled,
         labels=[CLUSTER, "connector", "state"],
     )
     t_state = GaugeMetricFamily(
         "kafka_connect_task_state",
-        "Task state: 1 for the current state, 0 for every other known state; worker_id is the task's worker." + polled,
+        _HELP_T_STATE + polled,
         labels=[CLUSTER, "connector", "task", "worker_id", "state"],
     )
     plugin_info = GaugeMetricFamily(
         "kafka_connect_plugin_info",
-        "Connector plugins installed on the cluster's workers (value is always 1). Polled on a slower cadence.",
+        _HELP_PLUGIN_INFO,
         labels=[CLUSTER, "plugin_class", "plugin_type", "version"],
     )
 
@@ -211,7 +226,158 @@ def collect_exporter(view: View) -> Iterator[Metric]:
     yield from (build, duration, interval, last_poll, last_ok, polls, poll_errors)
 
 
+# -- fast rendering ------------------------------------------------------------------------------------------
+#
+# At thousands of connectors the connect group is ~190k samples; building prometheus_client Sample objects
+# and formatting them one by one takes seconds. ``ConnectRenderer`` writes the same lines directly from the
+# snapshots (same families, same order, labels sorted by name, same escaping and value formatting), so the
+# exposition is byte-identical to prometheus_client's (tests/test_render.py compares both on hostile input).
+# Each cluster's lines are kept until that cluster publishes a new snapshot, so a poll of one cluster
+# re-renders only that cluster: the cost of a render grows with what changed, not with every cluster.
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A metric family whose sample lines are already in exposition syntax.
+
+    For gauges and for counters without ``_created`` the sample lines are the same in the classic text format
+    and in OpenMetrics; only the HELP/TYPE header differs, and the exposition module writes it.
+    """
+
+    name: str  # OpenMetrics family name (a counter's without ``_total``)
+    type: str  # "gauge" | "counter"
+    documentation: str
+    samples: tuple[bytes, ...]  # UTF-8 sample lines, each ending in a newline, in chunks (one per cluster)
+
+
+FastGroup = Callable[[View], list[Family]]
+
+_ONE = "1.0"
+_ZERO = "0.0"
+# Untyped upstream; the value formatting prometheus_client uses ("1.0", "1.234567e+06", "+Inf").
+_num: Callable[[float], str] = _float_to_go
+
+# (name, HELP, whether HELP says how often it is polled), in the order collect_connect yields them.
+_CONNECT_FAMILIES: tuple[tuple[str, str, bool], ...] = (
+    ("kafka_connect_up", _HELP_UP, True),
+    ("kafka_connect_worker_up", _HELP_WORKER_UP, True),
+    ("kafka_connect_worker_info", _HELP_WORKER_INFO, True),
+    ("kafka_connect_connector_state", _HELP_C_STATE, True),
+    ("kafka_connect_connector_info", _HELP_C_INFO, True),
+    ("kafka_connect_connector_tasks", _HELP_C_TASKS, True),
+    ("kafka_connect_connector_tasks_max", _HELP_C_TASKS_MAX, True),
+    ("kafka_connect_connector_tasks_by_state", _HELP_C_BY_STATE, True),
+    ("kafka_connect_task_state", _HELP_T_STATE, True),
+    ("kafka_connect_plugin_info", _HELP_PLUGIN_INFO, False),
+)
+
+
+def _esc(value: str) -> str:
+    """Label value escaping of both formats (backslash, newline, double quote)."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ...]:
+    """One cluster's sample lines of each family in ``_CONNECT_FAMILIES`` (same lines as ``collect_connect``)."""
+    up: list[str] = []
+    worker_up: list[str] = []
+    worker_info: list[str] = []
+    c_state: list[str] = []
+    c_info: list[str] = []
+    c_tasks: list[str] = []
+    c_tasks_max: list[str] = []
+    c_by_state: list[str] = []
+    t_state: list[str] = []
+    plugin_info: list[str] = []
+    esc_cache: dict[str, str] = {}  # worker ids, classes and states repeat thousands of times
+
+    def esc(value: str) -> str:
+        found = esc_cache.get(value)
+        if found is None:
+            found = esc_cache[value] = _esc(value)
+        return found
+
+    cl = f'connect_cluster="{_esc(name)}"'
+    up.append(f"kafka_connect_up{{{cl}}} {_ONE if snap.up else _ZERO}\n")
+    for w in snap.workers:
+        wl = f'worker="{_esc(w.url)}"'
+        worker_up.append(f"kafka_connect_worker_up{{{cl},{wl}}} {_ONE if w.reachable else _ZERO}\n")
+        if w.reachable:
+            worker_info.append(
+                f'kafka_connect_worker_info{{commit="{_esc(w.commit or "")}",{cl},'
+                f'kafka_cluster_id="{_esc(w.kafka_cluster_id or "")}",version="{_esc(w.version or "")}",'
+                f"{wl}}} {_ONE}\n"
+            )
+    c_states = _states(snap, tasks=False)
+    t_states = _states(snap, tasks=True)
+    c_known = frozenset(c_states)
+    t_known = frozenset(t_states)
+    for c in snap.connectors:
+        p = f'{cl},connector="{esc(c.name)}"'
+        cur = c.state
+        for state in c_states if cur in c_known else _with_unknown(c_states, [cur]):
+            c_state.append(
+                f'kafka_connect_connector_state{{{p},state="{esc(state)}"}} {_ONE if state == cur else _ZERO}\n'
+            )
+        c_info.append(
+            f'kafka_connect_connector_info{{{p},connector_class="{esc(c.class_name or "")}",'
+            f'connector_id="{esc(c.connector_id or "")}",connector_type="{esc(c.type)}",'
+            f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
+        )
+        tasks = c.tasks
+        c_tasks.append(f"kafka_connect_connector_tasks{{{p}}} {_num(float(len(tasks)))}\n")
+        if c.tasks_max is not None:
+            c_tasks_max.append(f"kafka_connect_connector_tasks_max{{{p}}} {_num(float(c.tasks_max))}\n")
+        counts = Counter(t.state for t in tasks)
+        for state in t_states if t_known.issuperset(counts) else _with_unknown(t_states, counts):
+            c_by_state.append(
+                f'kafka_connect_connector_tasks_by_state{{{p},state="{esc(state)}"}} '
+                f"{_num(float(counts.get(state, 0)))}\n"
+            )
+        for t in tasks:
+            tail = f'",task="{t.id}",worker_id="{esc(t.worker_id)}"}} '
+            cur = t.state
+            for state in t_states if cur in t_known else _with_unknown(t_states, [cur]):
+                t_state.append(
+                    f'kafka_connect_task_state{{{p},state="{esc(state)}{tail}{_ONE if state == cur else _ZERO}\n'
+                )
+    for pl in snap.plugins:
+        plugin_info.append(
+            f'kafka_connect_plugin_info{{{cl},plugin_class="{esc(pl.class_name)}",'
+            f'plugin_type="{esc(pl.type)}",version="{esc(pl.version or "")}"}} {_ONE}\n'
+        )
+    families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
+    return tuple("".join(lines).encode() for lines in families)
+
+
+class ConnectRenderer:
+    """``collect_connect`` as pre-rendered families, keeping each cluster's lines until its snapshot changes.
+
+    Not thread-safe: one exposition renders one view at a time.
+    """
+
+    def __init__(self) -> None:
+        self._clusters: dict[str, tuple[ClusterSnapshot, tuple[bytes, ...]]] = {}
+
+    def __call__(self, view: View) -> list[Family]:
+        polled = _polled(view)
+        kept: dict[str, tuple[ClusterSnapshot, tuple[bytes, ...]]] = {}
+        for name in sorted(view.clusters):
+            snap = view.clusters[name]
+            hit = self._clusters.get(name)
+            kept[name] = hit if hit is not None and hit[0] is snap else (snap, connect_cluster_samples(name, snap))
+        self._clusters = kept  # deleted clusters are dropped with their lines
+        per_cluster = [samples for _, samples in kept.values()]
+        return [
+            Family(name, "gauge", doc + polled if says_polled else doc, tuple(s[i] for s in per_cluster if s[i]))
+            for i, (name, doc, says_polled) in enumerate(_CONNECT_FAMILIES)
+        ]
+
+
 CORE_GROUPS: tuple[CollectGroup, ...] = (collect_connect, collect_exporter)
+# Groups with a pre-rendered equivalent (a factory, as renderers keep state); any other group is rendered
+# through prometheus_client.
+FAST_GROUPS: dict[CollectGroup, Callable[[], FastGroup]] = {collect_connect: ConnectRenderer}
 
 
 class SnapshotCollector(Collector):
