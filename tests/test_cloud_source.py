@@ -547,3 +547,41 @@ async def test_cloud_families_are_documented_and_pass_promtool(cloud: Any) -> No
         pytest.skip("promtool is not installed (make tools)")
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_daemon_serves_managed_connectors_beside_self_managed_ones(sim: Any) -> None:
+    """The real daemon (scheduler, collector, /metrics) with a Connect cluster and the Cloud source."""
+    from exporter.config import build_config
+    from tests.support import running_daemon
+
+    sim.cluster.add_connector("local-sink", "sink", tasks_max=1)
+    state = CloudState(api_secret=SECRET)  # real clock
+    state.add_connector(ENV, LKC, "orders-src", connector_id="lcc-orders1", rates={"sent_records": 60})
+    state.connector(ENV, LKC, "orders-src").created_at -= 3600
+    async with CloudSimulator(state) as cloud_sim:
+        config = build_config(
+            {
+                "web": {"listen_address": "127.0.0.1:0"},
+                "clusters": [{"name": "self", "urls": sim.urls, "poll_interval": 0.2}],
+                "confluent_cloud": {
+                    **make_config(cloud_sim.url).model_dump(include={"api_url", "metrics_url"}),
+                    "api_key": state.api_key,
+                    "api_secret": SECRET,
+                    "environments": [{"id": ENV, "clusters": [{"id": LKC, "name": CLUSTER}]}],
+                    "status_interval": 0.2,
+                    "metrics_interval": 0.2,
+                },
+            }
+        )
+        async with running_daemon(config) as ex:
+            scrape = await ex.wait_for(
+                lambda s: bool(s.value("kafka_connect_cloud_sent_records_total", connector="orders-src")),
+                what="cloud throughput",
+            )
+    assert scrape.current_state("kafka_connect_connector_state", connect_cluster=CLUSTER, connector="orders-src") == (
+        "RUNNING"
+    )
+    assert scrape.current_state("kafka_connect_connector_state", connect_cluster="self", connector="local-sink")
+    sent = scrape.value("kafka_connect_cloud_sent_records_total", connector="orders-src")
+    assert sent is not None and sent >= 60.0 and sent % 60 == 0  # whole final minutes (the wall clock moves)
+    assert scrape.value("kafka_connect_cloud_api_up", api="metrics") == 1.0
