@@ -52,20 +52,39 @@ LOGGING_4X = (
     ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4"),
 )
 MANIFEST = "complete.json"
+_VERSION_RE = re.compile(r"\d+\.\d+\.\d+")
+# Optional plugins whose release may lag the runtime's (the worker and broker are never mixed).
+OVERRIDABLE = ("connect-basic-auth-extension",)
+
+
+def _parse_versions(path: Path) -> dict[str, dict[str, str]]:
+    """versions.txt lines: ``<version> [<artifact>=<version> ...]`` (overrides for artifacts missing upstream)."""
+    pins: dict[str, dict[str, str]] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        fields = raw.split("#", 1)[0].split()
+        if not fields:
+            continue
+        version, overrides = fields[0], dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+        if not _VERSION_RE.fullmatch(version) or len(overrides) != len(fields) - 1:
+            raise ValueError(f"{path}: bad line {raw!r}")
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown or not all(_VERSION_RE.fullmatch(v) for v in overrides.values()):
+            raise ValueError(f"{path}: only {OVERRIDABLE} may be overridden, with a version: {raw!r}")
+        pins[version] = overrides
+    if not pins:
+        raise ValueError(f"{path}: no versions pinned")
+    return pins
 
 
 def pinned_versions(path: Path = VERSIONS_FILE) -> list[str]:
     """The Kafka versions in versions.txt, in file order."""
-    versions = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line:
-            if not re.fullmatch(r"\d+\.\d+\.\d+", line):
-                raise ValueError(f"{path}: not a Kafka version: {line!r}")
-            versions.append(line)
-    if not versions:
-        raise ValueError(f"{path}: no versions pinned")
-    return versions
+    return list(_parse_versions(path))
+
+
+def artifact_versions(version: str, path: Path = VERSIONS_FILE) -> dict[str, str]:
+    """artifactId -> version to fetch for Kafka ``version`` (the version itself unless overridden)."""
+    overrides = _parse_versions(path).get(version, {})
+    return {a: overrides.get(a, version) for a in KAFKA_ARTIFACTS}
 
 
 def cache_root() -> Path:
@@ -87,6 +106,8 @@ def is_complete(version: str) -> bool:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         jars: dict[str, int] = data["jars"]
+        if data["artifacts"] != artifact_versions(version):  # versions.txt changed the pins
+            return False
     except (OSError, ValueError, KeyError, TypeError):
         return False
     libs = libs_dir(version)
@@ -104,7 +125,11 @@ def _logging_deps(version: str) -> tuple[tuple[str, str, str], ...]:
 
 
 def render_pom(version: str) -> str:
-    deps = [(KAFKA_GROUP, a, version) for a in KAFKA_ARTIFACTS] + list(_logging_deps(version))
+    # connect-api and kafka-clients are declared directly so that an overridden (older) plugin can never
+    # pull an older copy of them into the classpath: direct dependencies win Maven's mediation.
+    deps = [(KAFKA_GROUP, a, v) for a, v in artifact_versions(version).items()]
+    deps += [(KAFKA_GROUP, "connect-api", version), (KAFKA_GROUP, "kafka-clients", version)]
+    deps += list(_logging_deps(version))
     dep_xml = "\n".join(
         "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId><version>{}</version></dependency>".format(
             *(escape(x) for x in d)
@@ -188,14 +213,22 @@ def fetch(version: str, *, quiet: bool = False) -> dict[str, float]:
                     f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
                 )
             jars = {p.name: p.stat().st_size for p in sorted(out.glob("*.jar"))}
-            missing = [a for a in KAFKA_ARTIFACTS if f"{a}-{version}.jar" not in jars]
+            missing = [f"{a}-{v}.jar" for a, v in artifact_versions(version).items() if f"{a}-{v}.jar" not in jars]
             if missing:
                 raise RuntimeError(f"Kafka {version}: Maven did not deliver {missing}")
             final = libs_dir(version)
+            # Swap with two renames (running JVMs may be reading the old jars), then drop the old copy.
+            stale = target / f"libs.stale-{os.getpid()}"
             if final.exists():
-                shutil.rmtree(final)
+                final.rename(stale)
             out.rename(final)
-        manifest = {"version": version, "jars": jars, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            shutil.rmtree(stale, ignore_errors=True)
+        manifest = {
+            "version": version,
+            "artifacts": artifact_versions(version),
+            "jars": jars,
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         # The manifest is written last: its presence means the libs dir is complete.
         tmp_manifest = target / f"{MANIFEST}.tmp"
         tmp_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
@@ -232,7 +265,10 @@ def _published_versions(artifact: str) -> list[str]:
 
 
 def check_latest() -> dict[str, str | None]:
-    """Newest 3.9.x and newest 4.x for which every artifact we need is on Maven Central."""
+    """Newest 3.9.x and newest 4.x whose broker and Connect runtime are on Maven Central.
+
+    Missing optional plugins (see OVERRIDABLE) are reported with the newest same-minor fallback.
+    """
     versions = _published_versions("kafka_2.13")
     result: dict[str, str | None] = {}
     for label, prefix in (("3.9", "3.9."), ("4.x", "4.")):
@@ -241,10 +277,15 @@ def check_latest() -> dict[str, str | None]:
             absent = [
                 a for a in KAFKA_ARTIFACTS if not _http_ok(f"{MAVEN_CENTRAL}/org/apache/kafka/{a}/{v}/{a}-{v}.pom")
             ]
-            if not absent:
-                result[label] = v
-                break
-            print(f"[check] {v}: not usable, missing on Maven Central: {', '.join(absent)}")
+            if set(absent) - set(OVERRIDABLE):
+                print(f"[check] {v}: not usable, missing on Maven Central: {', '.join(absent)}")
+                continue
+            for a in absent:
+                minor = v.rsplit(".", 1)[0] + "."
+                older = [x for x in _published_versions(a) if x.startswith(minor)]
+                print(f"[check] {v}: {a} {v} missing; newest same-minor fallback: {older[-1] if older else None}")
+            result[label] = v
+            break
     return result
 
 
