@@ -25,7 +25,7 @@ from exporter.connect.poller import ConnectPoller
 from exporter.exposition import Exposition
 from exporter.metrics import CollectGroup, SnapshotCollector
 from exporter.store import Store
-from exporter.web import PageSection, create_app
+from exporter.web import PageSection, Route, create_app
 from exporter.webconfig import WebSecurity
 
 log = structlog.get_logger("exporter")
@@ -46,6 +46,7 @@ class Daemon:
         self.clients: dict[str, httpx.AsyncClient] = {}
         self._jobs: list[tuple[str, float, float, JobFunc]] = []
         self._page_sections: list[PageSection] = []
+        self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._scheduler: AsyncIOScheduler | None = None
@@ -85,11 +86,14 @@ class Daemon:
         if any(c.autoheal.enabled for c in self.config.clusters):
             from exporter.healer.metrics import collect_autoheal
             from exporter.healer.runner import Healer
+            from exporter.healer.web import autoheal_section, retry_handler
 
             # Reacts to each new snapshot of the clusters that enable it (docs/autoheal.md).
             self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
             self.healer.attach()
             self.add_metrics_group(collect_autoheal)
+            self.add_page_section(autoheal_section)
+            self.add_route(("POST", "/-/autoheal/retry", retry_handler(self.healer)))
             self.add_closer(self.healer.stop)
 
     # -- extension points ------------------------------------------------------------------------------
@@ -102,6 +106,9 @@ class Daemon:
 
     def add_page_section(self, section: PageSection) -> None:
         self._page_sections.append(section)
+
+    def add_route(self, route: Route) -> None:
+        self._routes.append(route)
 
     def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
@@ -156,6 +163,7 @@ class Daemon:
             self.exposition,
             telemetry_path=self.config.web.telemetry_path,
             page_sections=self._page_sections,
+            routes=self._routes,
         )
         security = self.web_security
         if security is not None:

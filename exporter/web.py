@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -18,6 +18,8 @@ from exporter.model import RUNNING, ClusterSnapshot, first_line
 from exporter.store import Store, View
 
 PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
+# (method, path, handler): optional features add endpoints, e.g. POST /-/autoheal/retry
+Route = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 
 def _accepts_openmetrics(accept: str) -> bool:
@@ -39,6 +41,7 @@ def create_app(
     *,
     telemetry_path: str = "/metrics",
     page_sections: Iterable[PageSection] = (),
+    routes: Iterable[Route] = (),
 ) -> web.Application:
     sections = list(page_sections)
 
@@ -69,6 +72,8 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", index)
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
     return app
 
 

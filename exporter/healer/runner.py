@@ -141,6 +141,11 @@ class Healer:
             cluster.task = None
             await cluster.client.aclose()
 
+    @property
+    def cluster_names(self) -> tuple[str, ...]:
+        """Clusters whose auto-heal is enabled (dry-run or enforce)."""
+        return tuple(self._clusters)
+
     def retry(self, cluster: str | None = None, connector: str | None = None, task: int | None = None) -> int:
         """Forget attempts and persistent marks so the targets are tried again; returns targets touched."""
         touched = 0

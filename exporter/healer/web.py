@@ -1,0 +1,75 @@
+"""Auto-heal on the exporter's HTTP server: a status-page section and the retry endpoint.
+
+``POST /-/autoheal/retry?connect_cluster=C[&connector=N[&task=T]]`` forgets the attempts and the persistent
+failure mark of the matching targets, so the healer tries them again (after the grace period, within the
+budget). It changes what the exporter will do to Connect, so put ``--web.config.file`` basic auth in front
+of the exporter wherever untrusted clients can reach it (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from exporter.healer.metrics import SECTION, HealerView
+from exporter.healer.runner import Healer
+from exporter.store import View
+
+
+def autoheal_section(view: View) -> str:
+    healer = view.sections.get(SECTION)
+    if not isinstance(healer, HealerView) or not healer.clusters:
+        return ""
+    e = html.escape
+    now = time.time()
+    rows = []
+    for name in sorted(healer.clusters):
+        c = healer.clusters[name]
+        waiting = sorted(c.next_attempt.items(), key=lambda kv: kv[1])
+        persistent = (
+            ", ".join(e(k.connector if k.task is None else f"{k.connector}/{k.task}") for k in c.persistent) or "none"
+        )
+        upcoming = (
+            ", ".join(
+                e(k.connector if k.task is None else f"{k.connector}/{k.task}") + f" in {max(0.0, ts - now):.0f}s"
+                for k, ts in waiting[:10]
+            )
+            or "none"
+        )
+        restarts = sum(c.restarts.values())
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{e(c.mode)}</td><td>{e(c.scope)}</td>"
+            f"<td>{'OPEN: restarts held' if c.breaker_open else 'closed'}</td><td>{restarts}</td>"
+            f"<td>{persistent}</td><td>{upcoming}</td></tr>"
+        )
+    return (
+        "<h2>Auto-heal</h2><table><tr><th>cluster</th><th>mode</th><th>scope</th><th>breaker</th>"
+        "<th>restarts sent</th><th>persistent failures</th><th>next attempts</th></tr>"
+        + "".join(rows)
+        + "</table><p>Persistent failures are left alone until they recover or you ask for a retry: "
+        "<code>curl -X POST 'http://&lt;exporter&gt;/-/autoheal/retry?connect_cluster=&lt;cluster&gt;"
+        "&amp;connector=&lt;name&gt;'</code></p>"
+    )
+
+
+def retry_handler(healer: Healer) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        query = request.rel_url.query
+        cluster = query.get("connect_cluster")
+        if not cluster:
+            return web.json_response({"error": "connect_cluster is required"}, status=400)
+        if cluster not in healer.cluster_names:
+            return web.json_response({"error": f"auto-heal is not enabled for cluster {cluster!r}"}, status=404)
+        connector = query.get("connector") or None
+        task: int | None = None
+        if "task" in query:
+            if connector is None or not query["task"].isdigit():
+                return web.json_response({"error": "task must be a non-negative integer, with connector"}, status=400)
+            task = int(query["task"])
+        touched = healer.retry(cluster, connector, task)
+        return web.json_response({"connect_cluster": cluster, "connector": connector, "task": task, "reset": touched})
+
+    return handle
