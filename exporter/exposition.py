@@ -5,15 +5,18 @@ thread, so the event loop keeps answering) and every scraper gets the cached byt
 Each of the four variants (text or OpenMetrics, plain or gzip) is built from the rendered families the first
 time a scraper asks for it and kept for that view; variants asked for before are built with every new view
 in the same worker-thread pass, so a steady scraper never waits for compression.
-The process metrics (CPU, memory, fds) change all the time and are tiny, so they are rendered per scrape
-and appended. For gzip, the cached part's deflate state is kept after a sync flush and copied per scrape
-to compress just the tail, so every response is one ordinary gzip stream.
+The process metrics (CPU, memory, fds) change all the time and are tiny, so they are rendered at most
+once per ``LIVE_SECONDS`` and appended; reading them from /proc was most of the cost of a scrape, and the
+whole response (cached part plus live part, gzip finished) is reused until either changes. For gzip, the
+cached part's deflate state is kept after a sync flush and copied to compress just the live part, so every
+response is one ordinary gzip stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +40,9 @@ _EOF = b"# EOF\n"
 # Untyped upstream; the signature is (registry) -> bytes.
 generate_openmetrics: Callable[[Collector], bytes] = _om_generate_latest
 GZIP_LEVEL = 6
+# How long the process metrics may be reused: far below any scrape interval, long enough that a burst of
+# concurrent scrapers shares one reading and one finished response.
+LIVE_SECONDS = 1.0
 
 Variant = tuple[bool, bool]  # (openmetrics, gzip)
 
@@ -169,6 +175,8 @@ class Exposition:
         self._prerender: asyncio.Future[None] | None = None
         self._wanted: set[Variant] = set()  # variants scrapers asked for: built with every new view
         self._fast: dict[CollectGroup, FastGroup] = {}  # only the render thread touches it, one render at a time
+        self._live: dict[bool, tuple[float, bytes]] = {}  # openmetrics -> (monotonic time read, bytes)
+        self._bodies: dict[Variant, tuple[Rendered, bytes, bytes]] = {}  # -> (rendering, live part, body)
         self.renders = 0  # how many times the snapshot part was rendered (tests and benchmarks read it)
 
     def _render(self, view: View, wanted: frozenset[Variant]) -> Rendered:
@@ -215,15 +223,27 @@ class Exposition:
             found = await asyncio.to_thread(rendered.variant, key)
         return found
 
+    def _live_part(self, openmetrics: bool) -> bytes:
+        now = time.monotonic()
+        found = self._live.get(openmetrics)
+        if found is None or now - found[0] >= LIVE_SECONDS:
+            found = (now, generate_openmetrics(self.live) if openmetrics else generate_latest(self.live))
+            self._live[openmetrics] = found
+        return found[1]
+
     async def body(self, *, openmetrics: bool, compress: bool) -> tuple[bytes, str]:
         """(body, content type) for one scrape."""
         rendered = await self.current()
-        cached = await self._variant(rendered, (openmetrics, compress))
-        live = generate_openmetrics(self.live) if openmetrics else generate_latest(self.live)
+        key = (openmetrics, compress)
+        cached = await self._variant(rendered, key)
+        live = self._live_part(openmetrics)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        if isinstance(cached, GzipPrefix):
-            return cached.finish(live), content_type
-        return cached + live, content_type
+        hit = self._bodies.get(key)
+        if hit is not None and hit[0] is rendered and hit[1] is live:
+            return hit[2], content_type
+        body = cached.finish(live) if isinstance(cached, GzipPrefix) else cached + live
+        self._bodies[key] = (rendered, live, body)
+        return body, content_type
 
 
 def _ignore_result(future: asyncio.Future[None]) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of kafka-connect-exporter at scale (``make bench``); see docs/performance.md."""
