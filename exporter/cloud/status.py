@@ -40,6 +40,8 @@ def parse_connector(name: str, entry: Any) -> Connector:
         tasks.append(
             Task(id=tid, state=t["state"], worker_id=_str(t.get("worker_id")) or "", trace=_str(t.get("msg")) or None)
         )
+    if len({t.id for t in tasks}) != len(tasks):  # would be a duplicate series and fail the whole scrape
+        raise BadResponse(f"connector {name!r}: the same task id appears twice")
     info = entry.get("info")
     raw_config = info.get("config") if isinstance(info, dict) else None
     config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
