@@ -86,9 +86,14 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+def url_for_message(value: str) -> str:
+    """A URL as error messages may show it: anything before an '@' in the authority could be a password."""
+    return repr(re.sub(r"^([^/]*//)?[^/@]*@", r"\1***@", value))
+
+
 def _check_http_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        raise ValueError(f"{url_for_message(value)} is not an http:// or https:// URL")
     if re.match(r"^https?://[^/@]*@", value):
         raise ValueError("credentials in URLs are not allowed; use auth.basic")
     return value.rstrip("/")

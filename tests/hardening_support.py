@@ -54,7 +54,9 @@ class CA:
         self.pem = directory / f"{name}.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, *, server: bool, sans: list[str] | None = None, days: int = 1) -> Issued:
+    def issue(
+        self, name: str, *, server: bool, sans: list[str] | None = None, days: int = 1, passphrase: str | None = None
+    ) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         alt: list[x509.GeneralName] = []
@@ -85,7 +87,11 @@ class CA:
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(
             key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(passphrase.encode())
+                if passphrase
+                else serialization.NoEncryption(),
             )
         )
         os.chmod(key_path, 0o600)

@@ -50,7 +50,9 @@ def _split_list(value: Any) -> Any:
 
 def _check_url(value: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        from exporter.config import url_for_message  # late: exporter.config imports this module
+
+        raise ValueError(f"{url_for_message(value)} is not an http:// or https:// URL")
     if re.match(r"^https?://[^/@]*@", value):
         raise ValueError("credentials in URLs are not allowed; use api_key/api_secret")
     return value.rstrip("/")
