@@ -16,8 +16,7 @@ query step of ``STEP`` seconds: ``$__interval`` = step, ``$__rate_interval`` = m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +58,10 @@ class Target:
 class Dashboard:
     path: Path
     data: dict[str, Any]
-    title: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.title = self.data["title"]
+    @property
+    def title(self) -> str:
+        return str(self.data["title"])
 
     @classmethod
     def load(cls, path: Path) -> Dashboard:
@@ -157,9 +156,3 @@ def resolve(
 
     walk(0, {})
     return Resolution(bindings, values)
-
-
-def iter_targets(dashboards: list[Dashboard]) -> Iterator[tuple[Dashboard, Target]]:
-    for d in dashboards:
-        for t in d.targets():
-            yield d, t
