@@ -66,6 +66,10 @@ lint-docker: venv
 test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
 	$(VENV)/bin/python -m pytest tests --durations=15
 
+.PHONY: soak
+soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 75 s)
+	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/test_soak.py -s -p no:cacheprovider
+
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -9,7 +9,7 @@ happened, no series is duplicated (``parse_exposition`` refuses duplicates) or s
 exports no connector), the healer (enabled, enforcing, short grace) sends no restart, and the cluster
 recovers when the fault clears.
 
-``KCE_FAULT_MATRIX=path.md`` writes the observed result of every case to ``path.md``.
+``FAULT_MATRIX_REPORT=path.md`` writes the observed result of every case to ``path.md``.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ CASES = [
 @pytest.fixture(scope="module", autouse=True)
 def _matrix_report() -> Iterator[None]:
     yield
-    target = os.environ.get("KCE_FAULT_MATRIX")
+    target = os.environ.get("FAULT_MATRIX_REPORT")
     if target and OBSERVED:
         lines = [
             "| case | up | worker_up | errors (+reason) | example error | /metrics p95 / max ms | loop CPU ms "
