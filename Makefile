@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(KCE_BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: help venv demo tools kafka lint lint-ruff lint-format lint-mypy lint-docker test clean distclean
+.PHONY: help venv demo tools kafka lint lint-ruff lint-format lint-mypy lint-docker test bench clean distclean
 
 help: ## List targets
 	@echo "Usage: make <target>"
@@ -69,6 +69,9 @@ test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then
 .PHONY: soak
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 75 s)
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/test_soak.py -s -p no:cacheprovider
+
+bench: venv ## Benchmarks at scale, table + bench/results.json (docs/performance.md); BENCH_QUICK=1 for a short run
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -154,8 +154,11 @@ def exporter(farm: dict[str, Any], poll_interval: float, workdir: Path) -> Itera
 # -- process measurements ----------------------------------------------------------------------------------
 
 
+_control = httpx.Client(timeout=10, trust_env=False)  # keep-alive: the harness polls it while measuring
+
+
 def request_counts(control: str) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = httpx.get(control + "/requests", timeout=10).json()
+    out: dict[str, dict[str, int]] = _control.get(control + "/requests").json()
     return out
 
 
@@ -173,7 +176,7 @@ def wait_cycle_start(control: str, after: int, timeout: float) -> dict[str, dict
             return request_counts(control)
         if time.monotonic() > deadline:
             raise RuntimeError("no poll cycle started in time")
-        time.sleep(0.02)
+        time.sleep(0.05)
 
 
 def scrape_metrics(base: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -367,6 +370,20 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def stages_table(results: list[dict[str, Any]]) -> str:
+    keys = ["decode_cpu_s", "parse_cpu_s", "fetch_snapshot_cpu_s", "render_cpu_s", "gzip_cpu_s", "cycle_cpu_s"]
+    head = ["size", "tasks total", *[k.removesuffix("_cpu_s") for k in keys], "CPU us/task"]
+    rows = [head]
+    for r in results:
+        s = r["stages"]
+        tasks = r["connectors"] * r["tasks_per_connector"]
+        rows.append([r["size"], f"{tasks:,}", *[f"{s[k]:.3f}" for k in keys], f"{s['cycle_cpu_s'] / tasks * 1e6:.1f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
 def _requests(per_cycle: dict[str, float]) -> str:
     status = per_cycle.get("GET /connectors", 0)
     probes = per_cycle.get("GET /", 0)
@@ -407,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scraper", choices=["auto", "wrk", "python"], default="auto", help="wrk if installed")
     p.add_argument("--scrape-seconds", type=float, default=None, help="default 30")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    p.add_argument("--stages-only", action="store_true", help="only the in-process cycle (cost growth studies)")
     p.add_argument("--profile", action="store_true", help="write a cProfile of one in-process cycle per size")
     p.add_argument("--quick", action="store_true", default=quick, help="small sizes, one short run (BENCH_QUICK=1)")
     args = p.parse_args(argv)
@@ -422,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         process_runs, stage_runs = [], []
         for run in range(args.runs):
-            with tempfile.TemporaryDirectory(prefix="kce-bench-") as tmp:
-                process_runs.append(measure_process(size, args, Path(tmp)))
+            if not args.stages_only:
+                with tempfile.TemporaryDirectory(prefix="kce-bench-") as tmp:
+                    process_runs.append(measure_process(size, args, Path(tmp)))
             with simfarm(size, args.latency) as farm:
                 stages, profiled = asyncio.run(measure_stages(farm, 3, args.profile and run == 0))
                 stage_runs.extend(stages)
@@ -438,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                 "connectors": size.connectors,
                 "tasks_per_connector": size.tasks,
                 "clusters": size.clusters,
-                "process": median_of(process_runs),
+                "process": median_of(process_runs) if process_runs else None,
                 "stages": median_of(stage_runs),
                 "runs": {"process": process_runs, "stages": stage_runs},
             }
@@ -459,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(results))
+    print(stages_table(results) if args.stages_only else table(results))
     print(f"\n{args.out} written in {report['elapsed_s']:.0f} s", file=sys.stderr)
     return 0
 

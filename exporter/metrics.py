@@ -257,6 +257,13 @@ _ZERO = "0.0"
 # Untyped upstream; the value formatting prometheus_client uses ("1.0", "1.234567e+06", "+Inf").
 _num: Callable[[float], str] = _float_to_go
 
+_INTS = tuple(f"{i}.0" for i in range(4096))  # what _num gives for small whole numbers, precomputed
+
+
+def _count(n: int) -> str:
+    return _INTS[n] if 0 <= n < 4096 else _num(float(n))
+
+
 # (name, HELP, whether HELP says how often it is polled), in the order collect_connect yields them.
 _CONNECT_FAMILIES: tuple[tuple[str, str, bool], ...] = (
     ("kafka_connect_up", _HELP_UP, True),
@@ -309,38 +316,61 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ..
                 f"{wl}}} {_ONE}\n"
             )
     c_states = _states(snap, tasks=False)
-    t_states = _states(snap, tasks=True)
-    c_known = frozenset(c_states)
+    t_states = tuple(_states(snap, tasks=True))
     t_known = frozenset(t_states)
+    # A connector's state lines, by-state counts and each task's state lines differ only in the labels they
+    # share (cluster and connector, then task and worker): each block is one ``shared.join(parts)``, with the
+    # parts cached by what they depend on (the current state, or the counts).
+    c_state_parts: dict[str, list[str]] = {}
+    by_state_parts: dict[tuple[tuple[str, ...], tuple[int, ...]], list[str]] = {}
     for c in snap.connectors:
         p = f'{cl},connector="{esc(c.name)}"'
         cur = c.state
-        for state in c_states if cur in c_known else _with_unknown(c_states, [cur]):
-            c_state.append(
-                f'kafka_connect_connector_state{{{p},state="{esc(state)}"}} {_ONE if state == cur else _ZERO}\n'
+        parts = c_state_parts.get(cur)
+        if parts is None:
+            states = _with_unknown(c_states, [cur])
+            parts = c_state_parts[cur] = _parts(
+                "kafka_connect_connector_state{",
+                [f',state="{_esc(s)}"}} {_ONE if s == cur else _ZERO}\n' for s in states],
             )
+        c_state.append(p.join(parts))
         c_info.append(
             f'kafka_connect_connector_info{{{p},connector_class="{esc(c.class_name or "")}",'
             f'connector_id="{esc(c.connector_id or "")}",connector_type="{esc(c.type)}",'
             f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
         )
         tasks = c.tasks
-        c_tasks.append(f"kafka_connect_connector_tasks{{{p}}} {_num(float(len(tasks)))}\n")
+        c_tasks.append(f"kafka_connect_connector_tasks{{{p}}} {_count(len(tasks))}\n")
         if c.tasks_max is not None:
-            c_tasks_max.append(f"kafka_connect_connector_tasks_max{{{p}}} {_num(float(c.tasks_max))}\n")
-        counts = Counter(t.state for t in tasks)
-        for state in t_states if t_known.issuperset(counts) else _with_unknown(t_states, counts):
-            c_by_state.append(
-                f'kafka_connect_connector_tasks_by_state{{{p},state="{esc(state)}"}} '
-                f"{_num(float(counts.get(state, 0)))}\n"
+            c_tasks_max.append(f"kafka_connect_connector_tasks_max{{{p}}} {_count(c.tasks_max)}\n")
+        seen = [t.state for t in tasks]
+        if t_known.issuperset(seen):
+            key = (t_states, tuple(seen.count(s) for s in t_states))
+        else:
+            counts = Counter(seen)
+            unknown = tuple(_with_unknown(t_states, counts))
+            key = (unknown, tuple(counts.get(s, 0) for s in unknown))
+        parts = by_state_parts.get(key)
+        if parts is None:
+            parts = by_state_parts[key] = _parts(
+                "kafka_connect_connector_tasks_by_state{",
+                [f',state="{_esc(s)}"}} {_count(n)}\n' for s, n in zip(*key, strict=True)],
             )
+        c_by_state.append(p.join(parts))
+        task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
+        head = f'kafka_connect_task_state{{{p},state="'
         for t in tasks:
-            tail = f'",task="{t.id}",worker_id="{esc(t.worker_id)}"}} '
             cur = t.state
-            for state in t_states if cur in t_known else _with_unknown(t_states, [cur]):
-                t_state.append(
-                    f'kafka_connect_task_state{{{p},state="{esc(state)}{tail}{_ONE if state == cur else _ZERO}\n'
+            parts = task_parts.get(cur)
+            if parts is None:
+                states = list(t_states) if cur in t_known else _with_unknown(t_states, [cur])
+                parts = task_parts[cur] = _around(
+                    [f"{head}{_esc(s)}" for s in states], [_ONE if s == cur else _ZERO for s in states]
                 )
+            wid = esc_cache.get(t.worker_id)
+            if wid is None:
+                wid = esc(t.worker_id)
+            t_state.append(f'",task="{t.id}",worker_id="{wid}"}} '.join(parts))
     for pl in snap.plugins:
         plugin_info.append(
             f'kafka_connect_plugin_info{{{cl},plugin_class="{esc(pl.class_name)}",'
@@ -348,6 +378,16 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ..
         )
     families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
     return tuple("".join(lines).encode() for lines in families)
+
+
+def _parts(head: str, tails: list[str]) -> list[str]:
+    """Pieces that ``shared.join(pieces)`` turns into one line ``head + shared + tail`` per tail."""
+    return [head, *(t + head for t in tails[:-1]), tails[-1]]
+
+
+def _around(starts: list[str], values: list[str]) -> list[str]:
+    """Pieces that ``shared.join(pieces)`` turns into one line ``start + shared + " " + value`` per start."""
+    return [starts[0], *(f"{v}\n{s}" for v, s in zip(values[:-1], starts[1:], strict=True)), f"{values[-1]}\n"]
 
 
 class ConnectRenderer:

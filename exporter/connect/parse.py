@@ -46,6 +46,18 @@ def parse_server_info(data: Any) -> tuple[str, str | None, str | None]:
 
 
 def parse_task(data: Any, where: str) -> Task:
+    # Fast path for the documented shape (tens of thousands of tasks per cycle); anything else takes the
+    # checked path below, which says what is wrong.
+    if type(data) is dict:
+        tid, state, wid, trace = data.get("id"), data.get("state"), data.get("worker_id"), data.get("trace")
+        if (
+            type(tid) is int
+            and tid >= 0
+            and type(state) is str
+            and (wid is None or type(wid) is str)
+            and (trace is None or type(trace) is str)
+        ):
+            return Task(id=tid, state=state, worker_id=wid or "", trace=trace)
     obj = _mapping(data, where)
     tid = obj.get("id")
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
