@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.model import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
 from exporter.simulator import (
@@ -36,6 +37,7 @@ from exporter.simulator import (
 )
 from exporter.simulator.connect import MSG_NO_LEADER, MSG_REBALANCE_EXPECTED, MSG_STALE_CONFIG
 from exporter.simulator.scenario import CATALOG, Scenario, populate_static
+from tests.support import quick_config, running_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 JDBC_SINK = "io.confluent.connect.jdbc.JdbcSinkConnector"
@@ -103,16 +105,22 @@ def test_health_exists_since_3_9(make_sim: MakeSim, http: httpx.Client) -> None:
 
 def test_unknown_route_wrong_method_and_media_type(make_sim: MakeSim, http: httpx.Client) -> None:
     url = make_sim().urls[0]
+    # Real 3.9.2 and 4.3.1: Jersey's routing errors carry the JSON body but no Content-Type, and no Allow.
     r = http.get(url + "/no/such/thing")
-    assert (r.status_code, r.json()) == (404, err(404, "HTTP 404 Not Found"))
+    assert (r.status_code, json.loads(r.content)) == (404, err(404, "HTTP 404 Not Found"))
+    assert "content-type" not in r.headers
     r = http.delete(url + "/connectors")
-    assert (r.status_code, r.json()) == (405, err(405, "HTTP 405 Method Not Allowed"))
-    assert set(r.headers["allow"].split(",")) == {"GET", "POST"}
+    assert (r.status_code, json.loads(r.content)) == (405, err(405, "HTTP 405 Method Not Allowed"))
+    assert "content-type" not in r.headers and "allow" not in r.headers
     r = http.post(url + "/connectors", content=b"name=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert (r.status_code, r.json()) == (415, err(415, "HTTP 415 Unsupported Media Type"))
-    # A non-integer task id does not match the resource at all.
-    r = http.get(url + "/connectors/jdbc-sink/tasks/one/status")
-    assert (r.status_code, r.json()) == (404, err(404, "HTTP 404 Not Found"))
+    # A non-integer task id matches the resource, then fails Integer conversion: a JSON 404.
+    for bad in ("one", "1.5", "99999999999"):
+        r = http.get(url + f"/connectors/jdbc-sink/tasks/{bad}/status")
+        assert (r.status_code, r.json()) == (404, err(404, "HTTP 404 Not Found")), bad
+        assert r.headers["content-type"] == "application/json"
+    assert http.post(url + "/connectors/jdbc-sink/tasks/x/restart").status_code == 404
+    assert http.get(url + "/connectors/jdbc-sink/tasks/+1/status").json()["id"] == 1
     # Trailing slashes match, HEAD has no body.
     assert http.get(url + "/connectors/").json() == ["jdbc-sink", "file-source"]
     r = http.head(url + "/connectors")
@@ -189,6 +197,57 @@ def test_unknown_future_state_passes_through(make_sim: MakeSim, http: httpx.Clie
     assert body["tasks"][0]["state"] == "WARMING_UP"
 
 
+def test_status_carries_plugin_version_since_4_1(make_sim: MakeSim, http: httpx.Client) -> None:
+    """Real 4.3.1 (KIP-891): connector and every task state have "version" after worker_id; null while a task
+    is RESTARTING, the old version in the 202 restart plan. Real 3.9.2 has no such key."""
+    sim = make_sim("4.3.1")
+    url = sim.urls[0] + "/connectors"
+    sim.cluster.fail_task("file-source", 0)
+    status = http.get(url + "/file-source/status").json()
+    assert list(status["connector"]) == ["state", "worker_id", "version"]
+    assert status["connector"]["version"] == "4.3.1"  # FileStream plugins have the Kafka version
+    assert list(status["tasks"][0]) == ["id", "state", "worker_id", "version", "trace"]
+    jdbc = http.get(url, params=[("expand", "status")]).json()["jdbc-sink"]["status"]
+    assert {jdbc["connector"]["version"]} | {t["version"] for t in jdbc["tasks"]} == {"10.7.6"}
+    assert http.get(url + "/jdbc-sink/tasks/0/status").json()["version"] == "10.7.6"
+    plan = http.post(url + "/file-source/restart?includeTasks=true&onlyFailed=true").json()
+    assert plan["tasks"][0]["state"] == RESTARTING and plan["tasks"][0]["version"] == "4.3.1"
+    task = http.get(url + "/file-source/status").json()["tasks"][0]
+    assert task == {"id": 0, "state": RESTARTING, "worker_id": task["worker_id"], "version": None}
+    old = make_sim("3.9.2").urls[0] + "/connectors"
+    status = http.get(old + "/jdbc-sink/status").json()
+    assert set(status["connector"]) == {"state", "worker_id"} and all("version" not in t for t in status["tasks"])
+
+
+def test_status_lingers_briefly_after_delete(make_sim: MakeSim, http: httpx.Client) -> None:
+    """Real 3.9.2/4.3.1: right after DELETE, /status still answers 200 with the last state and type "unknown",
+    then 404 (about 0.1-1 s later; here: the next tick). The expanded list drops the connector at once."""
+    sim = make_sim()
+    url = sim.urls[0] + "/connectors"
+    sim.cluster.pause("file-source")
+    assert http.delete(url + "/file-source").status_code == 204
+    status = http.get(url + "/file-source/status").json()
+    assert (status["type"], status["connector"]["state"]) == ("unknown", PAUSED)
+    assert [t["state"] for t in status["tasks"]] == [PAUSED]
+    assert set(http.get(url, params=[("expand", "status")]).json()) == {"jdbc-sink"}
+    assert http.get(url + "/file-source").status_code == 404
+    sim.cluster.tick()
+    r = http.get(url + "/file-source/status")
+    assert (r.status_code, r.json()) == (404, err(404, "No status found for connector file-source"))
+    # Re-creating the name right away shows the new connector, not the old record.
+    sim.cluster.delete("jdbc-sink")
+    sim.cluster.add_connector("jdbc-sink", "sink", class_name=JDBC_SINK, tasks_max=1)
+    assert http.get(url + "/jdbc-sink/status").json()["type"] == "sink"
+
+
+def test_create_answers_201_with_no_tasks_on_4_x(make_sim: MakeSim, http: httpx.Client) -> None:
+    url = make_sim("4.3.1").urls[0]
+    cfg = {"connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector", "topic": "t"}
+    r = http.post(url + "/connectors", json={"name": "src", "config": cfg})
+    assert r.status_code == 201 and r.headers["location"] == url + "/connectors/src"
+    assert r.json() == {"name": "src", "config": {**cfg, "name": "src"}, "tasks": [], "type": "source"}
+
+
 # -- single-connector reads -------------------------------------------------------------------------------------
 
 
@@ -215,6 +274,15 @@ def test_names_are_percent_decoded(make_sim: MakeSim, http: httpx.Client) -> Non
     sim.cluster.add_connector("orders sink ü", "sink")
     r = http.get(sim.urls[0] + "/connectors/orders%20sink%20%C3%BC/status")
     assert r.status_code == 200 and r.json()["name"] == "orders sink ü"
+
+
+def test_tasks_config_is_gone_in_4_x(make_sim: MakeSim, http: httpx.Client) -> None:
+    # Real 4.3.1: removed (KIP-970), a Jersey routing 404 without Content-Type; real 3.9.2 still serves it.
+    r = http.get(make_sim("4.3.1").urls[0] + "/connectors/jdbc-sink/tasks-config")
+    assert (r.status_code, json.loads(r.content)) == (404, err(404, "HTTP 404 Not Found"))
+    assert "content-type" not in r.headers
+    r = http.get(make_sim("3.9.2").urls[0] + "/connectors/jdbc-sink/tasks-config")
+    assert r.status_code == 200 and set(r.json()) == {"jdbc-sink-0", "jdbc-sink-1"}
 
 
 def test_tasks_config_since_2_8_and_offsets_since_3_5(make_sim: MakeSim, http: httpx.Client) -> None:
@@ -266,7 +334,7 @@ def test_create_connector(make_sim: MakeSim, http: httpx.Client) -> None:
     body = {"name": " new-sink ", "config": {"connector.class": "JdbcSinkConnector", "tasks.max": 3, "topics": "t"}}
     r = http.post(url + "/connectors", json=body)
     assert r.status_code == 201
-    assert r.headers["location"] == "/connectors/new-sink"
+    assert r.headers["location"] == url + "/connectors/new-sink"  # absolute, like Jersey's
     assert r.json() == {
         "name": "new-sink",
         "config": {"connector.class": "JdbcSinkConnector", "tasks.max": "3", "topics": "t", "name": "new-sink"},
@@ -333,7 +401,7 @@ def test_put_and_patch_config(make_sim: MakeSim, http: httpx.Client) -> None:
     url = make_sim().urls[0] + "/connectors"
     cfg = {"connector.class": "FileStreamSource", "tasks.max": "1", "topic": "x"}
     r = http.put(url + "/created/config", json=cfg)
-    assert r.status_code == 201 and r.headers["location"] == "/connectors/created" and r.json()["tasks"] == []
+    assert r.status_code == 201 and r.headers["location"] == url + "/created" and r.json()["tasks"] == []
     r = http.put(url + "/created/config", json={**cfg, "tasks.max": "3"})
     assert r.status_code == 200
     assert r.json()["tasks"] == [{"connector": "created", "task": 0}]  # the tasks that existed before
@@ -544,13 +612,22 @@ def test_stopped_worker_goes_unassigned_then_reassigned(make_sim: MakeSim, http:
 
 
 def test_killed_worker_keeps_stale_status_until_tick(make_sim: MakeSim, http: httpx.Client) -> None:
+    # Real 3.9.2/4.3.1: a SIGKILLed worker's connectors and tasks stay RUNNING under its worker_id until the
+    # rebalance (~12 s with scheduled.rebalance.max.delay.ms=10000); then everything moves, STOPPED ones too.
     sim = make_sim()
     gone = sim.urls[1].removeprefix("http://")
+    sim.cluster.add_connector("parked", "source", state=STOPPED)
+    while sim.cluster.owner("parked") != gone:  # round-robin: recreate until it sits on the victim
+        sim.cluster.delete("parked")
+        sim.cluster.add_connector("parked", "source", state=STOPPED)
     before = _owners(http, sim.urls[0])
+    assert [s for s, w in before if w == gone] and all(s == RUNNING for s, _ in before)
     sim.kill_worker(1)
     assert _owners(http, sim.urls[0]) == before  # nobody wrote anything yet
     sim.cluster.tick()
     assert all(s == RUNNING and w != gone for s, w in _owners(http, sim.urls[0]))
+    parked = http.get(sim.urls[0] + "/connectors/parked/status").json()
+    assert parked["connector"] == {"state": STOPPED, "worker_id": sim.urls[0].removeprefix("http://")}
 
 
 # -- faults -----------------------------------------------------------------------------------------------------
@@ -647,11 +724,19 @@ def test_fault_foreign_cluster_only_changes_root(make_sim: MakeSim, http: httpx.
     assert http.get(sim.urls[1] + "/connectors").json() == ["jdbc-sink", "file-source"]
 
 
+def _assert_real_401(r: httpx.Response) -> None:
+    """What real 3.9.2 and 4.3.1 workers with BasicAuthSecurityRestExtension answer: bare text labelled JSON."""
+    assert (r.status_code, r.text) == (401, "User cannot access the resource.")
+    assert r.headers["content-type"] == "application/json"
+    assert "www-authenticate" not in r.headers
+    with pytest.raises(json.JSONDecodeError):
+        r.json()
+
+
 def test_fault_unauthorized(make_sim: MakeSim, http: httpx.Client) -> None:
     sim = make_sim()
     sim.set_fault(0, Fault.unauthorized())
-    r = http.get(sim.urls[0] + "/connectors")
-    assert (r.status_code, r.text) == (401, "User cannot access the resource.")
+    _assert_real_401(http.get(sim.urls[0] + "/connectors"))
 
 
 def test_latency_and_request_log(make_sim: MakeSim, http: httpx.Client) -> None:
@@ -678,9 +763,7 @@ def test_basic_auth(make_sim: MakeSim, http: httpx.Client) -> None:
     sim = make_sim(credentials={"admin": "s3cret"})
     url = sim.urls[0]
     for path in ("/", "/health", "/connectors"):
-        r = http.get(url + path)
-        assert (r.status_code, r.text) == (401, "User cannot access the resource."), path
-        assert "www-authenticate" not in r.headers
+        _assert_real_401(http.get(url + path))
     assert http.get(url + "/", auth=("admin", "wrong")).status_code == 401
     assert http.get(url + "/", headers={"Authorization": "Basic !!!"}).status_code == 401
     assert http.get(url + "/connectors", auth=("admin", "s3cret")).json() == ["jdbc-sink", "file-source"]
@@ -761,3 +844,44 @@ def test_cli_serves_static_cluster_until_sigterm(http: httpx.Client) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+# -- the exporter against the real workers' quirks, as the simulator reproduces them ------------------------------
+
+
+async def test_exporter_reads_4_x_status_versions_and_the_json_labelled_401() -> None:
+    """Real 4.3.1 adds "version" to every connector/task state (null while RESTARTING) and the basic-auth 401
+    is bare text labelled application/json: the exporter ignores the key and reports the 401's text."""
+    cluster = SimCluster("4.3.1", 2)
+    cluster.add_connector("src", "source", tasks_max=2)
+    cluster.add_connector("sink", "sink", tasks_max=1)
+    cluster.fail_task("src", 1)
+    cluster.restart_connector_and_tasks("sink", include_tasks=True, only_failed=False)  # RESTARTING, version null
+    password = "Tr0ub4dor-and-3"
+    with run_in_thread(cluster, credentials={"monitor": password}) as sim:
+        good = {"basic": {"username": "monitor", "password": password}}
+        async with running_daemon(quick_config({"c": sim.urls}, auth=good)) as ex:
+            s = await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="c") == 1.0, what="up")
+            assert s.current_state("kafka_connect_task_state", connector="src", task="0") == RUNNING
+            assert s.current_state("kafka_connect_task_state", connector="src", task="1") == FAILED
+            assert s.current_state("kafka_connect_task_state", connector="sink", task="0") == RESTARTING
+            assert s.current_state("kafka_connect_connector_state", connector="sink") == RESTARTING
+            assert s.value("kafka_connect_exporter_poll_errors_total", connect_cluster="c", reason="bad_response") == 0
+            [(worker, _)] = s.samples("kafka_connect_worker_info", worker=sim.urls[0])
+            assert worker["version"] == "4.3.1"
+
+        bad = {"basic": {"username": "monitor", "password": "not-" + password}}
+        with capture_logs() as logs:
+            async with running_daemon(quick_config({"c": sim.urls}, auth=bad)) as ex:
+                s = await ex.next_polls("c", 2)
+                page = (await ex.client.get(ex.base + "/")).text
+    assert s.value("kafka_connect_up", connect_cluster="c") == 0.0
+    assert {v for _, v in s.samples("kafka_connect_worker_up", connect_cluster="c")} == {0.0}
+    assert s.samples("kafka_connect_connector_state") == []
+    failures = [e for e in logs if e.get("event") == "poll_failed"]
+    assert failures and all(e["status"] == 401 for e in failures)
+    # The first line of the non-JSON body is the message, not a JSON decoding error.
+    assert {e["error"] for e in failures} == {"HTTP 401: User cannot access the resource."}
+    assert {e["reason"] for e in failures} == {"http_status"}
+    assert "HTTP 401: User cannot access the resource." in page
+    assert password not in repr(logs) + s.text + page

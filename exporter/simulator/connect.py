@@ -273,6 +273,9 @@ class SimCluster:
         self.rebalance: RebalanceMode | None = None
         self.ticks = 0
         self._connectors: dict[str, SimConnector] = {}
+        # Deleted connectors whose status record is not gone yet: the real status store keeps answering
+        # ``/connectors/{c}/status`` (type "unknown") for about a second after DELETE; the next tick() drops it.
+        self._deleted: dict[str, SimConnector] = {}
         self._rr = 0  # round-robin cursor for assignments
 
     # -- versions ---------------------------------------------------------------------------------------------
@@ -364,6 +367,7 @@ class SimCluster:
         with self.lock:
             if name in self._connectors:
                 raise ValueError(f"connector {name!r} exists")
+            self._deleted.pop(name, None)
             if class_name is None:
                 class_name = (
                     "org.apache.kafka.connect.file.FileStreamSinkConnector"
@@ -523,7 +527,16 @@ class SimCluster:
 
     def delete(self, name: str) -> None:
         with self.lock:
-            del self._connectors[name]
+            self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        """The config is gone at once; the status record lingers until tick(). Real 3.9.2/4.3.1 workers then
+        answer the last written state (PAUSED, RUNNING, or UNASSIGNED once the worker stopped it) with
+        ``"type": "unknown"``, since the type comes from the deleted config."""
+        c = self._connectors.pop(name)
+        if c.has_status:
+            c.type = "unknown"
+            self._deleted[name] = c
 
     def _apply_target(self, c: SimConnector) -> None:
         """Running parts follow the target state; FAILED, UNASSIGNED and RESTARTING parts do not."""
@@ -540,9 +553,11 @@ class SimCluster:
         """One step of time: pending restarts finish, work of dead workers and UNASSIGNED work is (re)assigned."""
         with self.lock:
             self.ticks += 1
+            self._deleted.clear()
             live = self._live()
             for c in self._connectors.values():
-                orphaned = self._owned_by_dead(c.worker) and c.state != STOPPED
+                # A STOPPED connector moves too (seen on 3.9.2 and 4.3.1): STOPPED again, on a live worker.
+                orphaned = self._owned_by_dead(c.worker)
                 if c.restart_pending or (live and (orphaned or c.state == UNASSIGNED)):
                     c.has_status = True
                     self._start_connector(c)
@@ -580,14 +595,26 @@ class SimCluster:
         tasks = [{"connector": c.name, "task": t.id} for t in c.tasks]
         return self._with_type({"name": c.name, "config": dict(c.config), "tasks": tasks}, c)
 
+    def _plugin_version(self, c: SimConnector, state: str) -> str | None:
+        """KIP-891 (4.1+): the version of the running plugin; null while RESTARTING (seen on 4.3.1: the
+        herder writes that record, not the worker that runs the plugin)."""
+        if state == RESTARTING:
+            return None
+        plugin = self._find_plugin(c.class_name)
+        return plugin.version if plugin is not None and plugin.version != "undefined" else None
+
     def _conn_state(self, c: SimConnector, keep_trace: bool = True) -> dict[str, Json]:
         out: dict[str, Json] = {"state": c.state, "worker_id": self.workers[c.worker].worker_id}
+        if self.supports("4.1.0"):  # key order as the real worker writes it: state, worker_id, version, trace
+            out["version"] = self._plugin_version(c, c.state)
         if c.trace and keep_trace:  # @JsonInclude(NON_EMPTY)
             out["trace"] = c.trace
         return out
 
-    def _task_state(self, t: SimTask) -> dict[str, Json]:
+    def _task_state(self, c: SimConnector, t: SimTask) -> dict[str, Json]:
         out: dict[str, Json] = {"id": t.id, "state": t.state, "worker_id": self.workers[t.worker].worker_id}
+        if self.supports("4.1.0"):
+            out["version"] = self._plugin_version(c, t.state)
         if t.trace:
             out["trace"] = t.trace
         return out
@@ -595,7 +622,7 @@ class SimCluster:
     def _status(self, c: SimConnector) -> dict[str, Json]:
         if not c.has_status:
             raise ConnectRestError(404, f"No status found for connector {c.name}")
-        tasks = [self._task_state(t) for t in sorted(c.tasks, key=lambda t: t.id) if t.has_status]
+        tasks = [self._task_state(c, t) for t in sorted(c.tasks, key=lambda t: t.id) if t.has_status]
         return self._with_type({"name": c.name, "connector": self._conn_state(c), "tasks": tasks}, c)
 
     def list_connectors(self) -> list[str]:
@@ -638,7 +665,7 @@ class SimCluster:
 
     def connector_status(self, name: str) -> dict[str, Json]:
         with self.lock:
-            c = self._connectors.get(name)
+            c = self._connectors.get(name) or self._deleted.get(name)
             if c is None:
                 raise ConnectRestError(404, f"No status found for connector {name}")
             return self._status(c)
@@ -664,9 +691,10 @@ class SimCluster:
     def task_status(self, name: str, task: int) -> dict[str, Json]:
         with self.lock:
             c = self._connectors.get(name)
-            for t in c.tasks if c is not None else []:
-                if t.id == task and t.has_status:
-                    return self._task_state(t)
+            if c is not None:
+                for t in c.tasks:
+                    if t.id == task and t.has_status:
+                        return self._task_state(c, t)
             raise ConnectRestError(404, f"No status found for task {name}-{task}")
 
     def _topics_of(self, c: SimConnector) -> list[str]:
@@ -775,6 +803,7 @@ class SimCluster:
             ctype = self._validate(config)
             if name in self._connectors:
                 raise ConnectRestError(409, f"Connector {name} already exists")
+            self._deleted.pop(name, None)
             target = TargetState.STARTED
             if initial_state is not None and self.supports("3.7.0"):
                 target = TargetState(initial_state.upper())
@@ -816,7 +845,7 @@ class SimCluster:
         with self.lock:
             self._check_rebalance(forwarded=True)
             self._require(name, f"Connector {name} not found")
-            del self._connectors[name]
+            self._forget(name)
 
     def rest_pause(self, name: str) -> None:
         with self.lock:  # not herder-backed: no rebalance check
@@ -859,7 +888,7 @@ class SimCluster:
             for t in sorted(c.tasks, key=lambda t: t.id):
                 if not t.has_status:
                     continue
-                ts = self._task_state(t)
+                ts = self._task_state(c, t)
                 if include_tasks and (not only_failed or t.state == FAILED):
                     ts["state"] = RESTARTING
                     t.state, t.trace, t.restart_pending = RESTARTING, None, True

@@ -1,8 +1,10 @@
 """The REST surface of a simulated Connect worker: request in, response out, no I/O.
 
 Routing follows Jersey: a path no resource matches is 404 ``HTTP 404 Not Found``; a path that matches with a
-method it lacks is 405; a route that a Kafka version does not have yet simply does not exist (404).
-Every error body is ``{"error_code": .., "message": ..}`` (ConnectExceptionMapper), compact like Jackson.
+method it lacks is 405; a route that a Kafka version does not have (yet, or any more) simply does not exist (404).
+Every error body is ``{"error_code": .., "message": ..}`` (ConnectExceptionMapper), compact like Jackson. Real
+3.9.2 and 4.3.1 workers send those two routing errors without a Content-Type (no resource method, so no
+``@Produces``) and the 405 without an Allow header; errors raised inside a resource are ``application/json``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ _REASONS = {404: "Not Found", 405: "Method Not Allowed", 415: "Unsupported Media
 def jersey_error(status: int) -> SimResponse:
     """What a ``javax.ws.rs.WebApplicationException`` for ``status`` becomes: ``"HTTP 404 Not Found"``."""
     return error_response(status, f"HTTP {status} {_REASONS.get(status, '')}".rstrip())
+
+
+def routing_error(status: int) -> SimResponse:
+    """404/405 from Jersey's routing itself: the same body, but no Content-Type header (real 3.9.2/4.3.1)."""
+    return SimResponse(status, jersey_error(status).body, None)
+
+
+_JAVA_INT = re.compile(r"[+-]?\d{1,10}")
+
+
+def task_id(rq: Request) -> int:
+    """The ``{task}`` path parameter as Jersey converts an ``Integer``: anything else is a JSON 404 (the route
+    matched, so unlike an unknown route the answer has ``application/json``)."""
+    raw = rq.params["t"]
+    if _JAVA_INT.fullmatch(raw) is None or not -(2**31) <= int(raw) < 2**31:
+        raise ConnectRestError(404, "HTTP 404 Not Found")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +222,11 @@ def _tasks_config(cl: SimCluster, rq: Request) -> SimResponse:
 
 
 def _task_status(cl: SimCluster, rq: Request) -> SimResponse:
-    return json_response(200, cl.task_status(rq.params["c"], int(rq.params["t"])))
+    return json_response(200, cl.task_status(rq.params["c"], task_id(rq)))
 
 
 def _task_restart(cl: SimCluster, rq: Request) -> SimResponse:
-    cl.restart_task(rq.params["c"], int(rq.params["t"]))
+    cl.restart_task(rq.params["c"], task_id(rq))
     return SimResponse(204)
 
 
@@ -257,7 +276,7 @@ def _plugins(cl: SimCluster, rq: Request) -> SimResponse:
 # -- routing ----------------------------------------------------------------------------------------------------
 
 _C = r"(?P<c>[^/]+)"
-_T = r"(?P<t>-?\d+)"  # Jersey's Integer conversion: anything else is 404
+_T = r"(?P<t>[^/]+)"  # converted by task_id(): a non-integer matches the route, then 404s as JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,10 +285,14 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     since: str = "0.10.0"
+    until: str | None = None  # first version without the route
+
+    def exists_in(self, cluster: SimCluster) -> bool:
+        return cluster.supports(self.since) and (self.until is None or not cluster.supports(self.until))
 
 
-def _r(method: str, path: str, handler: Handler, since: str = "0.10.0") -> Route:
-    return Route(method, re.compile(path + "/?"), handler, since)
+def _r(method: str, path: str, handler: Handler, since: str = "0.10.0", until: str | None = None) -> Route:
+    return Route(method, re.compile(path + "/?"), handler, since, until)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -284,7 +307,7 @@ ROUTES: tuple[Route, ...] = (
     _r("PATCH", f"/connectors/{_C}/config", _patch_config, "3.8.0"),
     _r("GET", f"/connectors/{_C}/status", _status),
     _r("GET", f"/connectors/{_C}/tasks", _tasks),
-    _r("GET", f"/connectors/{_C}/tasks-config", _tasks_config, "2.8.0"),
+    _r("GET", f"/connectors/{_C}/tasks-config", _tasks_config, "2.8.0", "4.0.0"),  # KIP-970 removal: Jersey 404
     _r("GET", f"/connectors/{_C}/tasks/{_T}/status", _task_status),
     _r("POST", f"/connectors/{_C}/tasks/{_T}/restart", _task_restart),
     _r("GET", f"/connectors/{_C}/topics", _topics, "2.5.0"),
@@ -306,7 +329,7 @@ def match(cluster: SimCluster, method: str, raw_path: str) -> tuple[Route | None
     allowed: list[str] = []
     found: tuple[Route, dict[str, str]] | None = None
     for route in ROUTES:
-        if not cluster.supports(route.since):
+        if not route.exists_in(cluster):
             continue
         m = route.pattern.fullmatch(raw_path)
         if m is None:
@@ -332,10 +355,10 @@ def handle(
     route, params, allowed = match(cluster, method, raw_path)
     if route is None:
         if not allowed:
-            return jersey_error(404)
+            return routing_error(404)
         if method == "OPTIONS":  # Jersey answers OPTIONS itself
             return SimResponse(200, headers=(("Allow", ",".join([*sorted(set(allowed)), "OPTIONS"])),))
-        return SimResponse(405, jersey_error(405).body, JSON_TYPE, (("Allow", ",".join(sorted(set(allowed)))),))
+        return routing_error(405)
     if (
         content_type is not None
         and method in ("POST", "PUT", "PATCH")

@@ -26,7 +26,13 @@ from exporter.simulator.connect import MSG_STALE_CONFIG, SimCluster
 
 T = TypeVar("T")
 
-UNAUTHORIZED_BODY = "User cannot access the resource."  # JaasBasicAuthFilter; not an ErrorMessage, no WWW-Authenticate
+# JaasBasicAuthFilter's 401: the bare text (not JSON, not an ErrorMessage) labelled application/json, and no
+# WWW-Authenticate header. Same on real 3.9.2 and 4.3.1 workers.
+UNAUTHORIZED_BODY = "User cannot access the resource."
+
+
+def _unauthorized() -> web.Response:
+    return web.Response(status=401, body=UNAUTHORIZED_BODY.encode(), headers={"Content-Type": rest.JSON_TYPE})
 
 
 class FaultKind(StrEnum):
@@ -298,7 +304,7 @@ class SimConnectServer:
             route, _, _ = rest.match(self.cluster, request.method, raw_path)
             if route is not None and not self._authorized(request):
                 # JaasBasicAuthFilter runs after resource matching, so unknown routes stay 404.
-                return web.Response(status=401, text=UNAUTHORIZED_BODY, content_type="text/plain")
+                return _unauthorized()
             if fault is not None and fault.kind is FaultKind.FOREIGN_CLUSTER and request.method == "GET":
                 info = self.cluster.server_info()
                 if "kafka_cluster_id" in info:
@@ -313,6 +319,14 @@ class SimConnectServer:
                     body=body,
                     content_type=request.headers.get("Content-Type"),
                 )
+        # Jersey's Location (201) is absolute, built from the request's base URI.
+        res = replace(
+            res,
+            headers=tuple(
+                (k, f"{request.scheme}://{request.host}{v}" if k == "Location" and v.startswith("/") else v)
+                for k, v in res.headers
+            ),
+        )
         if fault is not None:
             return await self._late_fault(fault, request, res)
         return _to_aiohttp(res, request.method)
@@ -330,7 +344,7 @@ class SimConnectServer:
             msg = fault.message if fault.message is not None else _DEFAULT_MESSAGES.get(fault.status)
             return _to_aiohttp(rest.error_response(fault.status, msg), request.method)
         if kind is FaultKind.UNAUTHORIZED:
-            return web.Response(status=401, text=UNAUTHORIZED_BODY, content_type="text/plain")
+            return _unauthorized()
         if kind is FaultKind.MALFORMED_JSON:
             return web.Response(
                 status=200, body=b"{'version': 3.9.0, commit: undefined,", content_type="application/json"
@@ -358,8 +372,19 @@ class SimConnectServer:
         return _to_aiohttp(res, request.method)
 
 
+class _NoContentTypeResponse(web.Response):
+    """A body without Content-Type, as Jersey's routing 404/405 are sent; aiohttp would add
+    application/octet-stream while preparing the headers, so it is taken out again afterwards."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.pop("Content-Type", None)
+
+
 def _to_aiohttp(res: rest.SimResponse, method: str) -> web.Response:
-    resp = web.Response(status=res.status, body=None if method == "HEAD" else (res.body or None))
+    body = None if method == "HEAD" else (res.body or None)
+    cls = _NoContentTypeResponse if res.content_type is None and res.body else web.Response
+    resp = cls(status=res.status, body=body)
     if res.content_type is not None:
         resp.headers["Content-Type"] = res.content_type  # exact, without aiohttp's "; charset=utf-8"
     for k, v in res.headers:
