@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tests.e2e.grafana import STEP, Dashboard, Target, resolve, substitute
 from tests.e2e.prometheus import PrometheusServer, wait_for
 
-INSTANT_EVERY = 2.0  # seconds between the moments an instant (table) query is tried within a phase
+INSTANT_EVERY = 1.0  # seconds between the moments an instant (table) query is tried within a phase
 
 
 @dataclass
@@ -140,12 +140,13 @@ def evaluate(
     dashboards: Sequence[Dashboard],
     phases: Sequence[Phase],
     only: dict[str, str] | None = None,
-    keep: Sequence[str] | None = None,
+    want: Callable[[Target], bool] | None = None,
 ) -> Evaluation:
-    """Every target of ``dashboards`` (those of the ``keep`` dashboards' titles only, if given)."""
+    """Every target of ``dashboards`` (those ``want`` accepts, if given) over ``phases``."""
     evaluation = Evaluation([])
     for d in dashboards:
-        if keep is not None and d.title not in keep:
+        targets = [t for t in d.targets() if want is None or want(t)]
+        if not targets:
             continue
         tries = []
         for phase in phases:
@@ -154,7 +155,7 @@ def evaluate(
                 evaluation.variables.setdefault(f"{d.title} / ${name}", set()).update(values)
             tries.append((phase, res.bindings))
         evaluation.tries[d.title] = tries
-        for t in d.targets():
+        for t in targets:
             hit = first_hit(prom, t.expr, t.instant, tries)
             core = t.core()
             core_hit = first_hit(prom, core, t.instant, tries) if core is not None else None

@@ -9,8 +9,9 @@ against the Prometheus under test (over the time range looked at):
 - single-value variables (the connector dashboard's ``$connect_cluster`` and ``$connector``) are tried with
   every value found, one binding each, as a user would pick them one after the other.
 
-Built-ins get the values Grafana computes for a data source whose scrape interval is Prometheus' (1 s) at a
-query step of ``STEP`` seconds: ``$__interval`` = step, ``$__rate_interval`` = max(step + scrape, 4 x scrape).
+Built-ins get the values Grafana computes for a "Last 5 minutes" view of a data source whose scrape interval is
+Prometheus' (1 s): the step (``$__interval``) is the scrape interval, ``$__rate_interval`` = max(step + scrape,
+4 x scrape) = 4s.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from tests.e2e.prometheus import SCRAPE_INTERVAL, PrometheusServer
 from tests.test_alerts_dashboards import load_dashboard, panels
 
-STEP = 5.0
+STEP = SCRAPE_INTERVAL
 BUILTINS = {
     "__interval": f"{STEP:g}s",
     "__rate_interval": f"{max(STEP + SCRAPE_INTERVAL, 4 * SCRAPE_INTERVAL):g}s",

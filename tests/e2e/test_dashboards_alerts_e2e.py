@@ -177,16 +177,9 @@ class Run:
     expected: list[Expect]
     instance_b: str
 
-    @property
-    def start(self) -> float:
-        return self.phases[0].start
-
-    @property
-    def end(self) -> float:
-        return self.phases[-1].end
-
     def alert_series(self) -> list[dict[str, str]]:
-        return alert_series(self.prom, self.start, self.end)
+        """ALERTS label sets of every phase (each phase's window is sampled as its checks sampled it)."""
+        return [labels for p in self.phases for labels in alert_series(self.prom, p.start, p.end)]
 
 
 def expectations(instance_b: str, prod_worker_down: str) -> list[Expect]:
@@ -344,10 +337,11 @@ def alerts_seen(run: Run) -> dict[str, set[str]]:
     each took to go pending after its phase began."""
     seen: dict[str, set[str]] = {}
     first: dict[str, float] = {}
-    for s in run.prom.query_range("ALERTS", run.start, run.end, 1.0):
-        name = s.labels["alertname"]
-        seen.setdefault(name, set()).add(s.labels["alertstate"])
-        first[name] = min(first.get(name, float("inf")), s.values[0][0])
+    for p in run.phases:
+        for s in run.prom.query_range("ALERTS", p.start, p.end, 1.0):
+            name = s.labels["alertname"]
+            seen.setdefault(name, set()).add(s.labels["alertstate"])
+            first[name] = min(first.get(name, float("inf")), s.values[0][0])
     rules = [r["alert"] for r in load_rules()]
     fired = [a for a in rules if a in seen]
     delays = []
