@@ -506,3 +506,23 @@ async def test_two_clusters_one_faulty_the_other_unaffected() -> None:
             async with httpx.AsyncClient(timeout=5) as client:
                 assert (await client.get(ex.base + "/healthz")).status_code == 200
             probe.check_latency()
+
+
+async def test_configured_kafka_cluster_id_catches_a_single_misrouted_url() -> None:
+    """With one URL (a load balancer) there is no majority: the configured id is what protects."""
+    cluster = SimCluster(worker_count=1)
+    cluster.add_connector("a", "source")
+    with run_in_thread(cluster) as sim:
+        config = config_for(sim.urls, kafka_cluster_id="the-expected-cluster")
+        async with running_daemon(config) as ex:
+            probe = Probe(ex)
+            s = await probe.until(
+                lambda s: (s.value("kafka_connect_exporter_poll_errors_total", reason="bad_response") or 0) >= 1,
+                10,
+                "a bad_response for the foreign id",
+            )
+            assert s.value("kafka_connect_up", connect_cluster="c") == 0.0
+            assert s.value("kafka_connect_worker_up", worker=sim.urls[0]) == 0.0
+            assert s.samples("kafka_connect_connector_state") == []
+            messages = [e.message for e in ex.daemon.store.view.clusters["c"].errors]
+            assert any("'the-expected-cluster'" in m and cluster.kafka_cluster_id in m for m in messages), messages
