@@ -8,6 +8,7 @@ TSDB and log in a temporary directory and is stopped by PID (SIGTERM, then SIGKI
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
 import signal
 import socket
@@ -32,6 +33,13 @@ T = TypeVar("T")
 
 class PrometheusError(RuntimeError):
     pass
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL if the test process dies first (PR_SET_PDEATHSIG), so a killed
+    pytest never leaves a Prometheus or an exporter behind. Fixture teardown still stops them by PID."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -137,7 +145,12 @@ class PrometheusServer:
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 (only sets the death signal)
             )
 
         def ready() -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,8 +247,9 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         driver = stack.enter_context(Driver())
         driver.every(0.2, heal.cluster.tick)  # restarts finish; persistent faults fail again
         driver.every(0.2, breaker.cluster.tick)
-        # One failed status request per second at two polls a second: about half the cycles fail.
-        driver.every(1.0, lambda: flaky.set_fault(0, Fault.http_status(500, path="/connectors", times=1)))
+        # One failed status request every 1.2s at two polls a second: about 40% of the cycles fail, and up is 1
+        # often enough that Prometheus' 1s scrapes do not see a cluster that is down all the time.
+        driver.every(1.2, lambda: flaky.set_fault(0, Fault.http_status(500, path="/connectors", times=1)))
 
         fast_heal = {"grace_period": "0.5s", "stable_period": "1h", "backoff": {"initial": "1s", "max": "2s"}}
         config_a = {
@@ -292,29 +293,28 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         wait_for(lambda: sorted(prom.targets_up().values()) == ["up", "up"], 30, "Prometheus to scrape both exporters")
         run = Run(prom, [], expectations(exporter_b.address, prod.urls[2]), exporter_b.address)
 
-        def phase(name: str, timeout: float = PHASE_TIMEOUT) -> None:
+        def phase(name: str, begin: Callable[[], object]) -> None:
             run.phases.append(Phase(name, time.time()))
-            wait_for_alerts(prom, [e for e in run.expected if e.phase == name], run.phases[-1], timeout)
+            begin()
+            wait_for_alerts(prom, [e for e in run.expected if e.phase == name], run.phases[-1], PHASE_TIMEOUT)
+            driver.check()
 
+        clean = False
         try:
-            break_heal_cluster(heal.cluster)  # while Prometheus watches, so it sees the restart counters move
-            phase("faults")
-            driver.check()
-            state.set_outage("metrics", None)
-            phase("cloud-flowing")
-            state.forbid("connect")
-            phase("cloud-auth")
-            exporter_b.stop()
-            phase("exporter-down")
-            driver.check()
+            # The heal cluster breaks while Prometheus watches, so it sees the restart counters move.
+            phase("faults", lambda: break_heal_cluster(heal.cluster))
+            phase("cloud-flowing", lambda: state.set_outage("metrics", None))
+            phase("cloud-auth", lambda: state.forbid("connect"))
+            phase("exporter-down", exporter_b.stop)
             report.add(
                 f"simulated world: {len(run.phases)} phases "
                 + ", ".join(f"{p.name} {p.end - p.start:.0f}s" for p in run.phases)
                 + f"; set-up and phases took {time.monotonic() - began:.0f}s"
             )
             yield run
+            clean = request.session.testsfailed == failed_before
         finally:
-            if request.session.testsfailed > failed_before:
+            if not clean:
                 prom.stop()
                 exporter_a.stop()
                 print(f"\ne2e logs (Prometheus, exporters, configs) kept in {keep_logs(workdir, 'simulated')}")

@@ -16,7 +16,7 @@ must go pending or firing with the labels of what is broken.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -78,6 +78,7 @@ def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
     failed_before = request.session.testsfailed
+    clean = False
     try:
         source = workdir / "lines.txt"
         source.write_text("alpha\nbeta\n", encoding="utf-8")
@@ -125,22 +126,22 @@ def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                 version,
             )
 
-            def phase(name: str) -> None:
+            def phase(name: str, begin: Callable[[], object] = lambda: None) -> None:
                 run.phases.append(Phase(name, time.time()))
+                begin()
                 wait_for_alerts(prom, [e for e in run.expected if e.phase == name], run.phases[-1], PHASE_TIMEOUT)
 
             phase("running")
-            env.connect.kill_worker(1)
-            phase("worker-down")
-            env.connect.kill_worker(0)
-            phase("cluster-down")
+            phase("worker-down", lambda: env.connect.kill_worker(1))  # SIGKILL: a crash, no graceful leave
+            phase("cluster-down", lambda: env.connect.kill_worker(0))
             report.add(
                 f"real Kafka {version} ({env.server_info.get('version')}): broker and 2 workers up in {started:.0f}s; "
                 + ", ".join(f"{p.name} {p.end - p.start:.0f}s" for p in run.phases)
             )
             yield run
+            clean = request.session.testsfailed == failed_before
     finally:
-        failed = request.session.testsfailed > failed_before
+        failed = not clean
         _, saved = env.close(keep_logs=failed, reason="an end-to-end test failed" if failed else "")
         if failed:
             print(f"\ne2e logs kept in {keep_logs(workdir, 'real-kafka')}; Kafka logs in {saved}")

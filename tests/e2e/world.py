@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.prometheus import free_port, wait_for
+from tests.e2e.prometheus import die_with_parent, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED_LOGS_DIR = ROOT / ".cache" / "test-logs"
@@ -72,6 +72,7 @@ class ExporterProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 (only sets the death signal)
             )
 
         def serving() -> bool:
