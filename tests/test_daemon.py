@@ -320,3 +320,26 @@ async def test_promtool_check_metrics_on_real_scrape(sim: SimThread) -> None:
 
 def _scrape_sync(url: str) -> Scrape:
     return parse_exposition(httpx.get(url, timeout=5).text)
+
+
+async def test_a_crashing_cycle_publishes_a_failed_snapshot_not_stale_data(
+    sim: SimThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporter.connect.poller as poller_module
+
+    sim.cluster.add_connector("a", "source")
+    real_parse = poller_module.parse_expanded
+    async with running_daemon(quick_config({"c": sim.urls})) as ex:
+        await ex.wait_for(has_connector("a"))
+
+        def explode(data: object) -> object:
+            raise RuntimeError("a bug no test foresaw")
+
+        monkeypatch.setattr(poller_module, "parse_expanded", explode)
+        s = await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="c") == 0.0, what="up 0")
+        assert s.samples("kafka_connect_connector_state", connect_cluster="c") == []
+        assert (
+            s.value("kafka_connect_exporter_poll_errors_total", connect_cluster="c", reason="bad_response") or 0
+        ) > 0
+        monkeypatch.setattr(poller_module, "parse_expanded", real_parse)
+        await ex.wait_for(has_connector("a"), what="recovery after the crash")

@@ -36,6 +36,15 @@ async def test_retry_endpoint_releases_a_persistent_failure(sim: SimThread) -> N
             unknown = await ex.client.post(ex.base + "/-/autoheal/retry", params={"connect_cluster": "nope"})
             assert unknown.status_code == 404
             assert (await ex.client.get(ex.base + "/-/autoheal/retry")).status_code == 405
+            cross_site = await ex.client.post(
+                ex.base + "/-/autoheal/retry",
+                params={"connect_cluster": "c"},
+                headers={"Origin": "https://evil.example"},
+            )
+            assert cross_site.status_code == 403
+            form = await ex.client.post(ex.base + "/-/autoheal/retry", params={"connect_cluster": "c"}, data={"x": "1"})
+            assert form.status_code == 403
+            assert ex.daemon.healer is not None
 
             sim.cluster.set_persistent_fault("orders", 0, None)  # the operator fixed the cause
             r = await ex.client.post(

@@ -6,6 +6,7 @@ Every failure becomes a ``RequestFailed`` carrying a ``PollError`` whose reason 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,8 @@ from exporter.model import ErrorReason, PollError
 # Far above any real response (10,000 connectors with status and info are ~25 MB) but bounded, so a
 # broken or hostile endpoint cannot exhaust memory.
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# Bodies above this are decoded in a worker thread (10,000 connectors' expand is ~25 MB).
+DECODE_IN_THREAD_BYTES = 256 * 1024
 USER_AGENT = f"kafka-connect-exporter/{__version__}"
 
 
@@ -120,6 +123,9 @@ async def request_json(
             PollError(ErrorReason.BAD_RESPONSE, url, f"expected JSON, got content-type {ctype or 'none'!r}", status)
         )
     try:
+        if len(body) > DECODE_IN_THREAD_BYTES:
+            # Decoding megabytes takes long enough to stall every scrape; do it beside the event loop.
+            return status, await asyncio.to_thread(json.loads, body)
         return status, json.loads(body)
     except RecursionError:  # "[[[[..." nested deeper than the decoder's stack
         raise RequestFailed(

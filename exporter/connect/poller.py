@@ -72,6 +72,19 @@ class ConnectPoller:
 
     async def poll(self) -> ClusterSnapshot:
         started = time.monotonic()
+        try:
+            return await self._cycle(started)
+        except Exception as exc:
+            # A bug, or an input no parser foresaw, must not leave the previous snapshot exported as current.
+            log.exception("poll_crashed", cluster=self.cluster.name, error_type=type(exc).__name__)
+            error = PollError(
+                ErrorReason.BAD_RESPONSE,
+                self.cluster.urls[0],
+                f"unexpected {type(exc).__name__} while polling (see the poll_crashed log event)",
+            )
+            return self._snapshot(started, [error], {}, None, None)
+
+    async def _cycle(self, started: float) -> ClusterSnapshot:
         errors: list[PollError] = []
         connectors: tuple[Connector, ...] | None = None
         status_url: str | None = None

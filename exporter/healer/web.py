@@ -55,8 +55,16 @@ def autoheal_section(view: View) -> str:
     )
 
 
+_FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+
+
 def retry_handler(healer: Healer) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
+        # Browsers send Origin with every cross-site POST and can only send "simple" content types without a
+        # CORS preflight, which this server never grants: refusing both stops a web page from triggering
+        # restarts through a visitor's browser (CSRF). curl and scripts send neither.
+        if "Origin" in request.headers or request.content_type in _FORM_TYPES:
+            return web.json_response({"error": "cross-site or form requests are refused; use curl -X POST"}, status=403)
         query = request.rel_url.query
         cluster = query.get("connect_cluster")
         if not cluster:
