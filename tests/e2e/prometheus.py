@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 PROMETHEUS = "/usr/bin/prometheus"
-JOB = "kafka-connect-exporter"  # what KafkaConnectExporterDown's job=~"kafka-connect-exporter.*" selects
+ROOT = Path(__file__).resolve().parents[2]
 SCRAPE_INTERVAL = 1.0
 SHORT_FOR = "1s"
 STOP_GRACE_SECONDS = 10.0
@@ -53,6 +53,27 @@ def prometheus_binary() -> str | None:
     if found:
         return found
     return PROMETHEUS if Path(PROMETHEUS).is_file() else None
+
+
+def documented_job() -> str:
+    """The scrape job name users are given: deploy/prometheus/prometheus.yml's, else README's example.
+
+    The e2e Prometheus uses it, so KafkaConnectExporterDown (which selects the exporter's job by name) is
+    proven against the configuration we ship, not against a name only the test knows.
+    """
+    deploy = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    if deploy.is_file():
+        jobs = [c["job_name"] for c in yaml.safe_load(deploy.read_text(encoding="utf-8"))["scrape_configs"]]
+        named = [j for j in jobs if "kafka-connect" in j]
+        if named:
+            return str(named[0])
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Prometheus", 1)[1]
+    block = section.split("```yaml", 1)[1].split("```", 1)[0]
+    return str(yaml.safe_load(block)["scrape_configs"][0]["job_name"])
+
+
+JOB = documented_job()
 
 
 def shorten_for(rule_file: Path, dest: Path, duration: str = SHORT_FOR) -> list[str]:
