@@ -189,8 +189,8 @@ def scrape_metrics(base: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def measure_process(size: Size, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    with simfarm(size, args.latency) as farm, exporter(farm, args.poll_interval, workdir) as (pid, base):
+def measure_process(size: Size, farm: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    with exporter(farm, args.poll_interval, workdir) as (pid, base):
         control = farm["control"]
         clusters = size.clusters
         # One scrape as Prometheus asks: from now on each new view is rendered with that variant ready.
@@ -440,10 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         process_runs, stage_runs = [], []
         for run in range(args.runs):
-            if not args.stages_only:
-                with tempfile.TemporaryDirectory(prefix="kce-bench-") as tmp:
-                    process_runs.append(measure_process(size, args, Path(tmp)))
-            with simfarm(size, args.latency) as farm:
+            with simfarm(size, args.latency) as farm:  # one simulator per run: the exporter, then in-process
+                if not args.stages_only:
+                    with tempfile.TemporaryDirectory(prefix="kce-bench-") as tmp:
+                        process_runs.append(measure_process(size, farm, args, Path(tmp)))
                 stages, profiled = asyncio.run(measure_stages(farm, 3, args.profile and run == 0))
                 stage_runs.extend(stages)
                 if profiled:

@@ -34,6 +34,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.metrics import FAST_GROUPS, CollectGroup, Family, FastGroup, SnapshotCollector
+from exporter.offload import off_loop
 from exporter.store import Store, View
 
 _EOF = b"# EOF\n"
@@ -195,12 +196,11 @@ class Exposition:
             if cached is not None and cached.generation >= wanted:
                 return cached
             if self._pending is None or self._pending.done():
-                self._pending = asyncio.ensure_future(
-                    asyncio.to_thread(self._render, self.store.view, frozenset(self._wanted))
-                )
+                self._pending = asyncio.ensure_future(off_loop(self._render, self.store.view, frozenset(self._wanted)))
             rendered = await asyncio.shield(self._pending)
             if self._cached is None or rendered.generation > self._cached.generation:
                 self._cached = rendered
+                self._bodies.clear()  # let the previous rendering go: at scale it is tens of MB
 
     def prerender(self) -> None:
         """Render the newest view now, so the next scrape finds it ready (called after each publish).
@@ -221,7 +221,7 @@ class Exposition:
         self._wanted.add(key)
         found = rendered.ready(key)
         if found is None:  # first scrape of this variant: build it off the loop (others wait on the lock)
-            found = await asyncio.to_thread(rendered.variant, key)
+            found = await off_loop(rendered.variant, key)
         return found
 
     def _live_part(self, openmetrics: bool) -> bytes:

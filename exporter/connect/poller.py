@@ -40,6 +40,7 @@ from exporter.model import (
     SourceKind,
     Worker,
 )
+from exporter.offload import off_loop
 
 log = structlog.get_logger("exporter.connect")
 
@@ -206,7 +207,7 @@ class ConnectPoller:
                     connectors = await self._fallback(url, data, errors)
                 else:
                     # Thousands of connectors take tens of ms to parse: off the loop, so scrapes keep flowing.
-                    connectors, problems = await asyncio.to_thread(parse_expanded, data)
+                    connectors, problems = await off_loop(parse_expanded, data)
                     for problem in problems:
                         self._record(PollError(ErrorReason.BAD_RESPONSE, url + "/connectors", problem), errors)
             except RequestFailed as exc:
