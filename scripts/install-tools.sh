@@ -25,8 +25,8 @@ pids_of_exe() {
 }
 
 install_prometheus() {
-    if command -v promtool >/dev/null 2>&1; then
-        log "promtool already installed: $(command -v promtool)"
+    if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then
+        log "promtool and amtool already installed: $(command -v promtool) $(command -v amtool)"
         return 0
     fi
     command -v apt-get >/dev/null 2>&1 || die "promtool not found and apt-get is not available; install Prometheus' promtool by hand"
@@ -53,9 +53,10 @@ install_prometheus() {
 
     log "apt-get update"
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-    log "apt-get install prometheus (promtool)"
+    log "apt-get install prometheus prometheus-alertmanager (promtool, amtool)"
     # --no-install-recommends: the recommended node-exporter is another daemon we do not need.
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus </dev/null
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        prometheus prometheus-alertmanager </dev/null
 
     if [ "$created_policy" -eq 1 ]; then
         "${SUDO[@]}" rm -f "$policy"
@@ -90,6 +91,7 @@ install_prometheus() {
     done
 
     command -v promtool >/dev/null 2>&1 || die "promtool still not on PATH after installing the prometheus package"
+    command -v amtool >/dev/null 2>&1 || die "amtool still not on PATH after installing prometheus-alertmanager"
 }
 
 install_dashboard_linter() {
@@ -120,6 +122,7 @@ install_dashboard_linter
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
+amtool --version >/dev/null 2>&1 || die "amtool is installed but does not run"
 log "promtool: $(promtool --version 2>&1 | head -n 1)"
 log "prometheus: $(prometheus --version 2>&1 | head -n 1)"
 if [ -x "${BIN_DIR}/dashboard-linter" ]; then
