@@ -59,21 +59,20 @@ def connector_path(name: str, *rest: str) -> str:
     return "/".join(["/connectors", quote(name, safe=""), *rest])
 
 
-def _error_message(response: httpx.Response, body: bytes) -> str:
-    """Connect's ``{"error_code","message"}`` body, or the first line of a plain-text body (basic auth)."""
+def error_message(body: bytes, reason: str) -> str:
+    """One line from an error body: Connect's ``{"error_code","message"}``, a JSON string, or plain text (the
+    basic-auth extension's 401); ``reason`` (the HTTP reason phrase) when the body says nothing."""
     text = body[:2048].decode("utf-8", "replace")
     try:
         parsed = json.loads(text)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        msg = parsed["message"]
+        text = parsed["message"]
     elif isinstance(parsed, str):
-        msg = parsed
-    else:
-        msg = text.strip().splitlines()[0] if text.strip() else response.reason_phrase
-    msg = msg.strip().splitlines()[0] if msg.strip() else response.reason_phrase
-    return msg[:300]
+        text = parsed
+    text = text.strip()
+    return (text.splitlines()[0] if text else reason)[:300]
 
 
 async def request_json(
@@ -111,7 +110,7 @@ async def request_json(
             PollError(
                 ErrorReason.HTTP_STATUS,
                 url,
-                f"HTTP {status}: {_error_message(response, bytes(body))}",
+                f"HTTP {status}: {error_message(bytes(body), response.reason_phrase)}",
                 status,
             )
         )

@@ -8,7 +8,6 @@ statuses and messages classified here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.config import ClusterConfig
-from exporter.connect.client import build_http_client, connector_path
+from exporter.connect.client import build_http_client, connector_path, error_message
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
 
 MAX_ERROR_BYTES = 64 * 1024  # restart answers are tiny; never buffer a huge or hostile body
@@ -77,20 +76,6 @@ def classify(key: TargetKey, answer: Answer) -> Result:
     return Result(key, Outcome.ERROR, spent=True)
 
 
-def _message(body: bytes, reason: str) -> str:
-    text = body.decode("utf-8", "replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
-        text = parsed["message"]
-    elif isinstance(parsed, str):  # basic auth's 401 body may be a JSON string
-        text = parsed
-    text = text.strip()
-    return (text.splitlines()[0] if text else reason)[:300]
-
-
 class RestartClient:
     """Restart requests to one cluster, with its auth, TLS and headers."""
 
@@ -127,7 +112,9 @@ class RestartClient:
                         body += chunk
                         if len(body) > MAX_ERROR_BYTES:
                             break
-                    return Answer(url, response.status_code, _message(bytes(body[:2048]), response.reason_phrase), True)
+                    return Answer(
+                        url, response.status_code, error_message(bytes(body[:2048]), response.reason_phrase), True
+                    )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Never reached the worker: safe to try the next one.
                 last = Answer(url, None, f"{type(exc).__name__}: cannot connect", False)
