@@ -6,7 +6,6 @@ Every failure becomes a ``RequestFailed`` carrying a ``PollError`` whose reason 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +14,9 @@ import httpx
 
 from exporter import __version__
 from exporter.config import ClusterConfig
+from exporter.connect import decode
 from exporter.model import ErrorReason, PollError
+from exporter.offload import off_loop
 
 # Far above any real response (10,000 connectors with status and info are ~25 MB) but bounded, so a
 # broken or hostile endpoint cannot exhaust memory.
@@ -123,8 +124,9 @@ async def request_json(
         )
     try:
         if len(body) > DECODE_IN_THREAD_BYTES:
-            # Decoding megabytes takes long enough to stall every scrape; do it beside the event loop.
-            return status, await asyncio.to_thread(json.loads, body)
+            # Decoding megabytes takes long enough to stall every scrape; do it beside the event loop, one
+            # connector at a time so the loop gets the GIL in between (decode.py).
+            return status, await off_loop(decode.loads, body)
         return status, json.loads(body)
     except RecursionError:  # "[[[[..." nested deeper than the decoder's stack
         raise RequestFailed(
