@@ -39,3 +39,44 @@ def test_readme_and_help_name_the_same_flags() -> None:
         assert flag in help_text, f"README mentions {flag}, --help does not"
     for flag in set(re.findall(r"(--(?:web|connect|config|log)\.[a-z-]+)", help_text)):
         assert flag in readme, f"--help has {flag}, README does not"
+
+
+def _config_paths() -> list[str]:
+    """Every key of the configuration models, as ``clusters[].auth.basic.username``-style paths."""
+    from pydantic import BaseModel
+
+    from exporter.config import Config
+
+    paths: list[str] = []
+
+    def models_in(annotation: object) -> list[type[BaseModel]]:
+        found = []
+        for a in [annotation, *getattr(annotation, "__args__", ())]:
+            for b in [a, *getattr(a, "__args__", ())]:
+                if isinstance(b, type) and issubclass(b, BaseModel):
+                    found.append(b)
+        return found
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            path = prefix + name
+            subs = models_in(field.annotation)
+            if not subs:
+                paths.append(path)
+            for sub in subs:
+                walk(sub, path + ("[]." if "list" in str(field.annotation) else "."))
+
+    walk(Config, "")
+    return paths
+
+
+def test_every_config_key_is_in_docs_configuration() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    missing = []
+    for path in _config_paths():
+        parent, _, leaf = path.rpartition(".")
+        # A row may name siblings by their leaf after the first full path: "`a.password` / `password_env`".
+        if not any(f"`{path}`" in row or (f"`{parent}." in row and f"`{leaf}`" in row) for row in rows):
+            missing.append(path)
+    assert missing == []
