@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import signal
 import sys
@@ -311,9 +310,6 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, on_signal, sig.name)
     daemon = Daemon(config)
     await daemon.start()
-    # Everything alive now (modules, config, clients) lives as long as the process: keep it out of the
-    # cyclic GC's full collections, which otherwise stall the event loop (and scrapes) for tens of ms.
-    gc.freeze()
     if ready is not None:
         ready.set()
     try:

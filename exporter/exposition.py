@@ -232,9 +232,22 @@ class Exposition:
             self._live[openmetrics] = found
         return found[1]
 
+    async def caught_up(self) -> Rendered:
+        """Wait until the exposition reflects the view published so far (tests and readiness use this)."""
+        return await self.current()
+
     async def body(self, *, openmetrics: bool, compress: bool) -> tuple[bytes, str]:
-        """(body, content type) for one scrape."""
-        rendered = await self.current()
+        """(body, content type) for one scrape.
+
+        A scrape is served the newest finished rendering and never waits for a newer one: the render of a
+        just-published view is already under way (``prerender``), and waiting for it would stall every scraper
+        once per publish. Only before the first render is there something to wait for.
+        """
+        rendered = self._cached
+        if rendered is None:
+            rendered = await self.current()
+        elif rendered.generation < self.store.view.generation:
+            self.prerender()
         key = (openmetrics, compress)
         cached = await self._variant(rendered, key)
         live = self._live_part(openmetrics)

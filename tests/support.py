@@ -61,6 +61,8 @@ class Running:
     client: httpx.AsyncClient
 
     async def scrape(self) -> Scrape:
+        # Scrapes serve the newest finished rendering; make it reflect every poll published so far.
+        await self.daemon.exposition.caught_up()
         response = await self.client.get(self.base + "/metrics")
         assert response.status_code == 200, response.text
         return parse_exposition(response.text)

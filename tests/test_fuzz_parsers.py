@@ -27,7 +27,7 @@ from exporter.cloud.http import error_message as cloud_error_message
 from exporter.cloud.http import rate_limit_wait
 from exporter.config import ConfigError, apply_env, build_config, read_yaml
 from exporter.connect import parse
-from exporter.connect.client import _error_message
+from exporter.connect.client import error_message
 from exporter.metrics import SnapshotCollector
 from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Worker
 from exporter.store import Store
@@ -230,7 +230,7 @@ def test_connect_plugins_and_names(plugins: Any, names_body: Any) -> None:
 @FUZZ
 @given(st.binary(max_size=3000) | json_values.map(lambda v: yaml.safe_dump(v).encode()), st.integers(400, 599))
 def test_connect_error_bodies(body: bytes, code: int) -> None:
-    message = _error_message(httpx.Response(code), body)
+    message = error_message(body, httpx.Response(code).reason_phrase)
     assert isinstance(message, str) and "\n" not in message and len(message) <= 300
 
 

@@ -269,6 +269,8 @@ class CloudSource:
                 if owners:
                     asked = True
                     points = await self._fetch(window, sorted(owners))
+                    # Up before the counts it answered are committed: the status job may publish any time.
+                    self.http.health.ok(Api.METRICS)
                 added = self.ledger.commit(window, points, known)
                 log.debug("ccloud_counted", metric=metric, start=window.start, end=window.end, points=added)
         except CloudRequestError as exc:
