@@ -71,6 +71,10 @@ soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/test_soak.py -s -p no:cacheprovider
 
 bench: venv ## Benchmarks at scale, table + bench/results.json (docs/performance.md); BENCH_QUICK=1 for a short run
+	@# wrk (Debian) drives the 8 concurrent scrapers the figures in docs/performance.md were taken with.
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -q </dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null; } \
+		|| echo "warning: wrk not installed; the bench falls back to its Python scraper" >&2
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
