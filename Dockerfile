@@ -28,7 +28,7 @@ LABEL org.opencontainers.image.title="kafka-connect-exporter" \
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    KCE_HEALTHCHECK_URL="http://127.0.0.1:9838/healthz"
+    EXPORTER_HEALTHCHECK_URL="http://127.0.0.1:9838/healthz"
 
 # Fixed, unprivileged UID/GID so mounted config and secrets can be granted to it explicitly.
 RUN groupadd --system --gid 10001 exporter \
@@ -41,9 +41,9 @@ COPY --from=builder /opt/venv /opt/venv
 USER 10001:10001
 EXPOSE 9838
 
-# slim has no curl; the venv's python does the probe. Override KCE_HEALTHCHECK_URL if the listen port changes.
+# slim has no curl; the venv's python does the probe. Override EXPORTER_HEALTHCHECK_URL if the listen port changes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['KCE_HEALTHCHECK_URL'], timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['EXPORTER_HEALTHCHECK_URL'], timeout=4)"]
 
 ENTRYPOINT ["kafka-connect-exporter"]
 CMD ["--config.file=/etc/kafka-connect-exporter/config.yml"]

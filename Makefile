@@ -11,14 +11,14 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.kce-installed
 # Same default as scripts/install-tools.sh and the Kafka fetcher; an empty value counts as unset.
-KCE_CACHE_DIR := $(or $(KCE_CACHE_DIR),$(HOME)/.cache/kafka-connect-exporter)
-KCE_BIN := $(KCE_CACHE_DIR)/bin
+KAFKA_CONNECT_EXPORTER_CACHE := $(or $(KAFKA_CONNECT_EXPORTER_CACHE),$(HOME)/.cache/kafka-connect-exporter)
+TOOLS_BIN := $(KAFKA_CONNECT_EXPORTER_CACHE)/bin
 KAFKA_FETCH := tests/integration/kafka/fetch.py
 
 # Tests look tools up on PATH: dashboard-linter lives in the cache bin dir, promtool in /usr/bin,
 # the exporter's console script in the venv.
-export KCE_CACHE_DIR
-export PATH := $(CURDIR)/$(VENV)/bin:$(KCE_BIN):$(PATH)
+export KAFKA_CONNECT_EXPORTER_CACHE
+export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
 # Never prompt (CI has no stdin).
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
@@ -81,5 +81,5 @@ clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded too
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
-distclean: clean ## Also remove .venv (downloaded tools and Kafka jars under $KCE_CACHE_DIR stay)
+distclean: clean ## Also remove .venv (downloaded tools and Kafka jars under $KAFKA_CONNECT_EXPORTER_CACHE stay)
 	rm -rf $(VENV)

@@ -502,7 +502,8 @@ def load_config(
 ) -> Config:
     """File, then environment, then flags (``overrides`` as dotted keys, ``quickstart_urls`` as clusters)."""
     raw: dict[str, Any] = read_yaml(path) if path is not None else {}
-    raw = apply_env(raw, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    raw = apply_env(raw, env)
     for dotted, value in (overrides or {}).items():
         _set_path(raw, dotted.split("."), value, "--" + dotted.replace("_", "-"))
     if quickstart_urls:
@@ -524,7 +525,29 @@ def load_config(
                 by_name[name] = entry
                 clusters.append(entry)
             entry["urls"].append(url)
-    return build_config(raw)
+    try:
+        return build_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(_name_env_sources(str(exc), env)) from None
+
+
+def _env_path(name: str) -> str:
+    """``KCE_CLUSTERS__0__POLL_INTERVAL`` → ``clusters[0].poll_interval``, the form errors use."""
+    out = ""
+    for part in name[len(ENV_PREFIX) :].lower().split("__"):
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _name_env_sources(message: str, environ: Mapping[str, str]) -> str:
+    """Say which environment variable set a rejected key: a stray KCE_* variable is otherwise hard to find."""
+    paths = {_env_path(n): n for n in environ if n.startswith(ENV_PREFIX) and n != ENV_PREFIX}
+    lines = []
+    for line in message.splitlines():
+        key = line.split(": ", 1)[0]
+        source = paths.get(key) or next((n for p, n in paths.items() if key.startswith(p + ".")), None)
+        lines.append(f"{line} (set by environment variable {source})" if source else line)
+    return "\n".join(lines)
 
 
 def parse_quickstart_url(spec: str) -> tuple[str, str]:

@@ -3,10 +3,10 @@
 #   - promtool + prometheus, from Debian's `prometheus` package (apt);
 #   - Grafana's dashboard-linter, built with `go install` into the project's cache bin dir.
 # Each step is skipped when the tool is already there, so re-runs cost nothing.
-# Usage: scripts/install-tools.sh            (KCE_CACHE_DIR overrides ~/.cache/kafka-connect-exporter)
+# Usage: scripts/install-tools.sh            (KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter)
 set -euo pipefail
 
-CACHE_DIR="${KCE_CACHE_DIR:-${HOME}/.cache/kafka-connect-exporter}"
+CACHE_DIR="${KAFKA_CONNECT_EXPORTER_CACHE:-${HOME}/.cache/kafka-connect-exporter}"
 BIN_DIR="${CACHE_DIR}/bin"
 DASHBOARD_LINTER_MODULE="github.com/grafana/dashboard-linter@latest"
 

@@ -219,3 +219,17 @@ def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = run_cli("--config.file", str(tmp_path / "nope.yml"))
     assert result.returncode == 2
     assert "nope.yml: cannot read" in result.stderr
+
+
+def test_a_stray_environment_variable_is_named_in_the_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={"KCE_CACHE_DIR": "/tmp/x"}, quickstart_urls=["http://a:1"])
+    assert str(info.value) == "cache_dir: unknown key (set by environment variable KCE_CACHE_DIR)"
+
+
+def test_the_repository_tooling_exports_no_kce_variables() -> None:
+    # The Makefile's exported variables reach every exporter the tests start; a KCE_* one would be read as
+    # a config override and stop the exporter (exit 2).
+    for name in ("Makefile", "Dockerfile", "scripts/install-tools.sh"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert "KCE_" not in text.replace("KCE_WEB__", ""), name

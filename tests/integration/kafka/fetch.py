@@ -6,7 +6,8 @@ Usage:
     python tests/integration/kafka/fetch.py 3.9.1           # only the given versions
     python tests/integration/kafka/fetch.py --check-latest  # report newest complete 3.9.x / 4.x on Maven Central
 
-Layout: ``${KCE_CACHE_DIR:-~/.cache/kafka-connect-exporter}/kafka/<version>/libs/*.jar`` plus ``complete.json``.
+Layout: ``${KAFKA_CONNECT_EXPORTER_CACHE:-~/.cache/kafka-connect-exporter}/kafka/<version>/libs/*.jar``
+plus ``complete.json``.
 A version whose ``complete.json`` matches the jars on disk is not fetched again (no network at all).
 Maven resolves through ``~/.m2`` and only ever talks to Maven Central (a generated settings.xml mirrors
 every repository to it). Standard library only, so it runs before any venv exists.
@@ -88,7 +89,7 @@ def artifact_versions(version: str, path: Path = VERSIONS_FILE) -> dict[str, str
 
 
 def cache_root() -> Path:
-    base = os.environ.get("KCE_CACHE_DIR") or str(Path.home() / ".cache" / "kafka-connect-exporter")
+    base = os.environ.get("KAFKA_CONNECT_EXPORTER_CACHE") or str(Path.home() / ".cache" / "kafka-connect-exporter")
     return Path(base).expanduser() / "kafka"
 
 
