@@ -6,7 +6,9 @@ Every failure becomes a ``RequestFailed`` carrying a ``PollError`` whose reason 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +25,8 @@ from exporter.offload import off_loop
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 # Bodies above this are decoded in a worker thread (10,000 connectors' expand is ~25 MB).
 DECODE_IN_THREAD_BYTES = 256 * 1024
+# The longest stretch a body read may keep the event loop before letting other work run.
+YIELD_EVERY_SECONDS = 0.005
 USER_AGENT = f"kafka-connect-exporter/{__version__}"
 
 
@@ -89,8 +93,14 @@ async def request_json(
     try:
         async with client.stream(method, url, params=params) as response:
             body = bytearray()
+            yielded = time.monotonic()
             async for chunk in response.aiter_bytes():
                 body += chunk
+                # Buffered data makes this loop run without suspending, and parsing a body of many small
+                # chunks is Python work: let scrapes in every few milliseconds.
+                if time.monotonic() - yielded > YIELD_EVERY_SECONDS:
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
                 if len(body) > max_bytes:
                     raise RequestFailed(
                         PollError(
