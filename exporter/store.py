@@ -7,7 +7,6 @@ no lock. All publishing happens on the event loop thread.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,7 +42,6 @@ class Store:
     def __init__(self, expected: Iterable[str] = ()) -> None:
         self._view = View(generation=0, started_at=time.time(), expected=tuple(expected))
         self._listeners: list[Listener] = []
-        self._changed = asyncio.Event() if _has_loop() else None
 
     @property
     def view(self) -> View:
@@ -67,26 +65,7 @@ class Store:
         """Call ``listener(view)`` after every publish (on the publishing thread; keep it cheap)."""
         self._listeners.append(listener)
 
-    async def changed(self, after_generation: int) -> View:
-        """Wait until the view is newer than ``after_generation``."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        while self._view.generation <= after_generation:
-            self._changed.clear()
-            await self._changed.wait()
-        return self._view
-
     def _swap(self, view: View) -> None:
         self._view = replace(view, generation=self._view.generation + 1)
-        if self._changed is not None:
-            self._changed.set()
         for listener in self._listeners:
             listener(self._view)
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -8,13 +8,12 @@ import shutil
 import subprocess
 import time
 
-import httpx
 import pytest
 
 from exporter.config import build_config
 from exporter.simulator.connect import SimCluster
 from exporter.simulator.server import Fault, SimThread, run_in_thread
-from tests.support import Scrape, parse_exposition, quick_config, running_daemon
+from tests.support import parse_exposition, quick_config, running_daemon
 
 STATES = {"UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED"}
 
@@ -316,10 +315,6 @@ async def test_promtool_check_metrics_on_real_scrape(sim: SimThread) -> None:
     assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
         result.stdout + result.stderr
     ).decode()
-
-
-def _scrape_sync(url: str) -> Scrape:
-    return parse_exposition(httpx.get(url, timeout=5).text)
 
 
 async def test_a_crashing_cycle_publishes_a_failed_snapshot_not_stale_data(

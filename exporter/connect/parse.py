@@ -166,15 +166,3 @@ def parse_plugins(data: Any) -> tuple[Plugin, ...]:
     # One worker may list a plugin twice (several plugin paths); a duplicate series would break the scrape.
     unique = {(p.class_name, p.type, p.version): p for p in plugins}
     return tuple(sorted(unique.values(), key=lambda p: (p.class_name, p.type, p.version or "")))
-
-
-def version_tuple(version: str | None) -> tuple[int, ...]:
-    """ "3.9.0" → (3, 9, 0); "4.1.0-SNAPSHOT" → (4, 1, 0); unparsable → ()."""
-    if not version:
-        return ()
-    parts = []
-    for piece in version.split("-")[0].split("."):
-        if not piece.isdigit():
-            break
-        parts.append(int(piece))
-    return tuple(parts)
