@@ -174,8 +174,16 @@ def wait_cycle_start(control: str, after: int, timeout: float) -> dict[str, dict
     while True:
         counts = request_counts(control)
         if status_reads(counts) >= after:
-            time.sleep(0.3)  # the cycle's other requests (GET / on every worker) arrive alongside
-            return request_counts(control)
+            # The cycle's other requests (GET / on every worker) arrive alongside: wait until the counts
+            # settle, but read them well before the next cycle can start (or it would be counted too).
+            settle_by = time.monotonic() + timeout / 6
+            while time.monotonic() < settle_by:
+                time.sleep(0.05)
+                latest = request_counts(control)
+                if latest == counts:
+                    break
+                counts = latest
+            return counts
         if time.monotonic() > deadline:
             raise RuntimeError("no poll cycle started in time")
         time.sleep(0.05)

@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from exporter.config import Config, split_host_port
 from exporter.connect.client import build_http_client
 from exporter.connect.poller import ConnectPoller
+from exporter.deadline import within
 from exporter.exposition import Exposition
 from exporter.metrics import CollectGroup, SnapshotCollector
 from exporter.store import Store
@@ -125,8 +126,7 @@ class Daemon:
         assert task is not None
         self._running.add(task)
         try:
-            async with asyncio.timeout(deadline + JOB_GRACE_SECONDS):
-                await func()
+            await within(deadline + JOB_GRACE_SECONDS, func())
         except TimeoutError:
             log.error("job_overran", job=job_id, deadline_seconds=deadline)
         except asyncio.CancelledError:

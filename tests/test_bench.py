@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     cmd = [sys.executable, "-m", "bench.run", "--quick", "--sizes", "40x2x2", "--runs", "1", "--cycles", "1"]
-    cmd += ["--scrape-seconds", "1", "--poll-interval", "0.5", "--latency", "0.005", "--out", str(out)]
+    cmd += ["--scrape-seconds", "1", "--poll-interval", "1", "--latency", "0.005", "--out", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "40x2/2cl" in done.stdout  # the table

@@ -56,7 +56,9 @@ def config(url: str, tls: dict[str, Any]) -> Any:
     return build_config(
         {
             "web": {"listen_address": "127.0.0.1:0"},
-            "clusters": [{"name": "c", "urls": [url], "poll_interval": 0.2, "request_timeout": 2, "tls": tls}],
+            "clusters": [
+                {"name": "c", "urls": [url], "poll_interval": 0.2, "cycle_timeout": 2, "request_timeout": 2, "tls": tls}
+            ],
         }
     )
 

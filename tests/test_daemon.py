@@ -148,6 +148,7 @@ async def test_worker_failover_and_dead_worker_down(sim: SimThread) -> None:
         )
         s = await ex.next_polls("c", 2)
         assert s.value("kafka_connect_up", connect_cluster="c") == 1.0
+        assert s.value("kafka_connect_worker_up", worker=sim.urls[0]) == 0.0
         assert s.value("kafka_connect_worker_up", worker=sim.urls[1]) == 1.0
         assert s.current_state("kafka_connect_connector_state", connector="a") is not None
         assert (s.value("kafka_connect_exporter_poll_errors_total", connect_cluster="c", reason="connect") or 0) > 0

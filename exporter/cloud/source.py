@@ -29,6 +29,7 @@ from exporter.cloud.counters import CloudReading, Ledger, Owner, Window
 from exporter.cloud.http import Api, CloudHttp, CloudRequestError, Reason
 from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_page, query_body
 from exporter.cloud.status import parse_expanded
+from exporter.deadline import within
 from exporter.model import ClusterSnapshot, Connector, ErrorReason, PollError, PollStats, SourceKind
 from exporter.store import Store
 
@@ -124,8 +125,10 @@ class CloudSource:
         errors: list[PollError] = []
         connectors: tuple[Connector, ...] | None = None
         try:
-            async with asyncio.timeout(self.config.status_interval):
-                resp = await self.http.request(Api.CONNECT, "GET", url, params={"expand": "id,info,status"})
+            resp = await within(
+                self.config.status_interval,
+                self.http.request(Api.CONNECT, "GET", url, params={"expand": "id,info,status"}),
+            )
             connectors, problems = parse_expanded(resp.data, st.config.connector_ids)
             for problem in problems:
                 errors.append(PollError(ErrorReason.BAD_RESPONSE, url, problem))

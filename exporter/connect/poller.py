@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +31,7 @@ from exporter.connect.parse import (
     parse_plugins,
     parse_server_info,
 )
+from exporter.deadline import within
 from exporter.model import (
     ClusterSnapshot,
     Connector,
@@ -48,6 +50,14 @@ EXPAND_PARAMS: list[tuple[str, str | int | float | bool | None]] = [
     ("expand", "status"),
     ("expand", "info"),
 ]  # repeated, never "status,info" (KIP-465 quirk)
+
+
+@dataclass
+class _Found:
+    """What a cycle has read so far, kept when the deadline cuts the rest."""
+
+    connectors: tuple[Connector, ...] | None = None
+    status_url: str | None = None
 
 
 class ConnectPoller:
@@ -87,25 +97,17 @@ class ConnectPoller:
 
     async def _cycle(self, started: float) -> ClusterSnapshot:
         errors: list[PollError] = []
-        connectors: tuple[Connector, ...] | None = None
-        status_url: str | None = None
+        found = _Found()
         self._foreign = {}  # this cycle's workers that report another Kafka cluster
         probes = [asyncio.ensure_future(self._probe(url, errors)) for url in self.cluster.urls]
         try:
-            async with asyncio.timeout(self.cluster.deadline):
-                connectors, status_url = await self._status(errors)
-                await asyncio.gather(*probes)
-                foreign = self._foreign_workers([p.result() for p in probes], errors)
-                if status_url in foreign:  # the statuses came from another cluster: read them elsewhere
-                    connectors, status_url = await self._status(errors, exclude=foreign)
-                if connectors is not None and self._plugins_due():
-                    await self._refresh_plugins(status_url, errors)
-        except TimeoutError:
+            await within(self.cluster.deadline, self._requests(probes, errors, found))
+        except TimeoutError as exc:
             errors.append(
                 PollError(
                     ErrorReason.TIMEOUT,
                     self.cluster.urls[0],
-                    f"poll cycle did not finish within {self.cluster.deadline:g}s deadline",
+                    f"poll cycle cut at its deadline: {exc}",
                 )
             )
         finally:
@@ -115,7 +117,17 @@ class ConnectPoller:
         # before the deadline hit the plugin refresh is kept too.
         workers = {w.url: w for p in probes if p.done() and not p.cancelled() for w in [p.result()]}
         workers.update(self._foreign)
-        return self._snapshot(started, errors, workers, connectors, status_url)
+        return self._snapshot(started, errors, workers, found.connectors, found.status_url)
+
+    async def _requests(self, probes: list[asyncio.Task[Worker]], errors: list[PollError], found: _Found) -> None:
+        connectors, status_url = await self._status(errors)
+        await asyncio.wait(probes)
+        foreign = self._foreign_workers([p.result() for p in probes if not p.cancelled()], errors)
+        if status_url in foreign:  # the statuses came from another cluster: read them elsewhere
+            connectors, status_url = await self._status(errors, exclude=foreign)
+        found.connectors, found.status_url = connectors, status_url
+        if connectors is not None and self._plugins_due():
+            await self._refresh_plugins(status_url, errors)
 
     # -- requests --------------------------------------------------------------------------------------
 
