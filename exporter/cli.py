@@ -27,6 +27,7 @@ from exporter.config import (
     masked_dump,
     parse_duration,
 )
+from exporter.offload import limit_malloc_arenas
 
 COMMANDS = {
     "run": "run the exporter (the default)",
@@ -282,6 +283,7 @@ def secrets_of(config: Config) -> list[str]:
 
 
 def run(config: Config) -> int:
+    limit_malloc_arenas()  # before any thread starts
     prepare_logging(config)
     try:
         asyncio.run(serve(config))

@@ -125,25 +125,39 @@ class GzipPrefix:
         return self.data + tail
 
 
+class Released(Exception):
+    """A variant was asked of a rendering whose lines were already let go: render the view again."""
+
+
 @dataclass(slots=True, eq=False)
 class Rendered:
     """The snapshot part for one view; variants are built on demand (in a worker thread) and kept."""
 
     generation: int
-    blocks: list[Block]
+    blocks: list[Block] | None  # None once released
     _variants: dict[Variant, bytes | GzipPrefix] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def chunks(self, openmetrics: bool) -> Iterable[bytes]:
-        for b in self.blocks:
+        for b in self.blocks or ():
             yield b.header_openmetrics if openmetrics else b.header_text
             yield from b.samples
 
+    def release(self) -> None:
+        """Let the sample lines go once the variants scrapers use are built: the renderer keeps the lines of
+        unchanged clusters anyway, and while the next view renders, the old lines held only here would double
+        the largest thing in memory (23.5 MB at 5,000 connectors x 4 tasks)."""
+        with self._lock:
+            self.blocks = None
+
     def variant(self, key: Variant) -> bytes | GzipPrefix:
-        """Build (once) and return a variant; thread-safe, CPU-heavy the first time."""
+        """Build (once) and return a variant; thread-safe, CPU-heavy the first time. ``Released`` when the
+        variant was never built and the lines are gone."""
         with self._lock:
             found = self._variants.get(key)
             if found is None:
+                if self.blocks is None:
+                    raise Released
                 openmetrics, compress = key
                 found = GzipPrefix.of(self.chunks(openmetrics)) if compress else b"".join(self.chunks(openmetrics))
                 self._variants[key] = found
@@ -186,19 +200,22 @@ class Exposition:
         self.renders += 1
         for key in sorted(wanted):
             rendered.variant(key)
+        if wanted:  # before any scrape nobody has said which variant to build: keep the lines for the first
+            rendered.release()
         return rendered
 
-    async def current(self) -> Rendered:
-        """A rendering at least as new as the view at call time; concurrent callers share one render."""
+    async def current(self, newer_than: Rendered | None = None) -> Rendered:
+        """A rendering at least as new as the view at call time (and not ``newer_than`` itself); concurrent
+        callers share one render."""
         wanted = self.store.view.generation
         while True:
             cached = self._cached
-            if cached is not None and cached.generation >= wanted:
+            if cached is not None and cached.generation >= wanted and cached is not newer_than:
                 return cached
             if self._pending is None or self._pending.done():
                 self._pending = asyncio.ensure_future(off_loop(self._render, self.store.view, frozenset(self._wanted)))
             rendered = await asyncio.shield(self._pending)
-            if self._cached is None or rendered.generation > self._cached.generation:
+            if self._cached is None or rendered.generation >= self._cached.generation:
                 self._cached = rendered
                 self._bodies.clear()  # let the previous rendering go: at scale it is tens of MB
 
@@ -217,12 +234,16 @@ class Exposition:
         while self._cached is None or self._cached.generation < self.store.view.generation:
             await self.current()
 
-    async def _variant(self, rendered: Rendered, key: Variant) -> bytes | GzipPrefix:
+    async def _variant(self, rendered: Rendered, key: Variant) -> tuple[Rendered, bytes | GzipPrefix]:
         self._wanted.add(key)
-        found = rendered.ready(key)
-        if found is None:  # first scrape of this variant: build it off the loop (others wait on the lock)
-            found = await off_loop(rendered.variant, key)
-        return found
+        while True:
+            found = rendered.ready(key)
+            if found is not None:
+                return rendered, found
+            try:  # first scrape of this variant: build it off the loop (others wait on the lock)
+                return rendered, await off_loop(rendered.variant, key)
+            except Released:  # a variant nobody asked for before: render again, with it wanted from now on
+                rendered = await self.current(newer_than=rendered)
 
     def _live_part(self, openmetrics: bool) -> bytes:
         now = time.monotonic()
@@ -249,7 +270,7 @@ class Exposition:
         elif rendered.generation < self.store.view.generation:
             self.prerender()
         key = (openmetrics, compress)
-        cached = await self._variant(rendered, key)
+        rendered, cached = await self._variant(rendered, key)
         live = self._live_part(openmetrics)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         hit = self._bodies.get(key)

@@ -15,6 +15,7 @@ worker yield ten times sooner, at a cost too small to measure in its own run tim
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SWITCH_INTERVAL = 0.0005
+_M_ARENA_MAX = -8  # glibc malloc.h
 _worker = ThreadPoolExecutor(
     max_workers=1, thread_name_prefix="kce-cpu", initializer=sys.setswitchinterval, initargs=(SWITCH_INTERVAL,)
 )
@@ -38,6 +40,21 @@ def _without_gc(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     finally:
         if enabled:
             gc.enable()
+
+
+def limit_malloc_arenas() -> None:
+    """Make every thread allocate from glibc's main arena (like ``MALLOC_ARENA_MAX=1``); call before threads.
+
+    Large objects (response bodies, rendered lines) are built in the worker thread and freed in the event loop
+    thread, or the other way round; with an arena per thread, memory freed in one cannot serve the other's
+    next cycle, and peak RSS at 5,000 connectors x 4 tasks was about 6 MB higher (bench, single runs). The GIL
+    already serialises the two threads, so sharing the arena costs nothing measurable. No-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_ARENA_MAX, 1)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        pass
 
 
 async def off_loop(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

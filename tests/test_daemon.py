@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
 from exporter.config import build_config
 from exporter.simulator.connect import SimCluster
@@ -238,7 +239,6 @@ async def test_hostile_connector_names_render_valid_exposition(sim: SimThread) -
         assert s.label_values("kafka_connect_connector_state", "connector") == set(HOSTILE)
         # OpenMetrics parses too
         r = await ex.client.get(ex.base + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
-        from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
         names = {
             sample.labels["connector"]
@@ -302,6 +302,27 @@ async def test_scrape_never_rerenders_unchanged_view(sim: SimThread) -> None:
         renders = ex.daemon.exposition.renders
         await asyncio.gather(*(ex.scrape() for _ in range(20)))
         assert ex.daemon.exposition.renders == renders
+
+
+async def test_a_format_first_asked_after_the_lines_were_released_is_rendered_once(sim: SimThread) -> None:
+    sim.cluster.add_connector("a", "source")
+    async with running_daemon(quick_config({"c": sim.urls}, poll_interval=60)) as ex:
+        text = await ex.wait_for(has_connector("a"))  # the text format (gzip) is now the wanted variant
+        expo = ex.daemon.exposition
+        ex.daemon.store.publish_cluster(ex.daemon.store.view.clusters["c"])  # a new view, same data
+        await expo.caught_up()  # rendered with the wanted variant built, then its lines let go
+        renders = expo.renders
+        om_headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
+        bodies = [await ex.client.get(ex.base + "/metrics", headers=om_headers) for _ in range(3)]
+        assert expo.renders == renders + 1  # rendered again once for the new format, then reused
+        for body in bodies:
+            assert body.headers["content-type"].startswith("application/openmetrics-text")
+            families = list(om_parse(body.text))
+            state = next(f for f in families if f.name == "kafka_connect_connector_state")
+            running = [s for s in state.samples if s.labels["connector"] == "a" and s.value == 1.0]
+            assert [s.labels["state"] for s in running] == [text.current_state("kafka_connect_connector_state")]
+        await ex.scrape()  # the text format is still served from the finished rendering
+        assert expo.renders == renders + 1
 
 
 async def test_promtool_check_metrics_on_real_scrape(sim: SimThread) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -88,8 +89,14 @@ async def request_json(
     params: list[tuple[str, str | int | float | bool | None]] | None = None,
     expect: tuple[int, ...] = (200,),
     max_bytes: int = MAX_RESPONSE_BYTES,
+    then: Callable[[Any], Any] | None = None,
 ) -> tuple[int, Any]:
-    """Send one request; return (status, decoded JSON or None for an empty body)."""
+    """Send one request; return (status, decoded JSON or None for an empty body).
+
+    ``then``, given, turns the decoded JSON into the result in the same worker-thread step as the decoding
+    (so one body's dicts are freed before the next cluster's body is decoded: peak memory holds one, not all
+    of them at once). Its exceptions propagate unchanged.
+    """
     try:
         async with client.stream(method, url, params=params) as response:
             body = bytearray()
@@ -133,18 +140,28 @@ async def request_json(
             PollError(ErrorReason.BAD_RESPONSE, url, f"expected JSON, got content-type {ctype or 'none'!r}", status)
         )
     try:
-        if len(body) > DECODE_IN_THREAD_BYTES:
+        if len(body) > DECODE_IN_THREAD_BYTES or then is not None:
             # Decoding megabytes takes long enough to stall every scrape; do it beside the event loop, one
             # connector at a time so the loop gets the GIL in between (decode.py).
-            return status, await off_loop(decode.loads, body)
-        return status, json.loads(body)
+            return status, await off_loop(_decode, body, then)
+        return status, _decode(body, None)
+    except _InvalidJson as exc:
+        raise RequestFailed(PollError(ErrorReason.BAD_RESPONSE, url, str(exc), status)) from None
+
+
+class _InvalidJson(Exception):
+    """The body is not JSON (kept apart from the ValueErrors ``then`` may raise)."""
+
+
+def _decode(body: bytearray, then: Callable[[Any], Any] | None) -> Any:
+    try:
+        data = decode.loads(body) if len(body) > DECODE_IN_THREAD_BYTES else json.loads(body)
     except RecursionError:  # "[[[[..." nested deeper than the decoder's stack
-        raise RequestFailed(
-            PollError(ErrorReason.BAD_RESPONSE, url, "invalid JSON (nested too deeply)", status)
-        ) from None
+        raise _InvalidJson("invalid JSON (nested too deeply)") from None
     except ValueError as exc:
-        detail = f"invalid JSON ({exc.__class__.__name__} at byte {getattr(exc, 'pos', '?')} of {len(body)})"
-        raise RequestFailed(PollError(ErrorReason.BAD_RESPONSE, url, detail, status)) from None
+        pos = getattr(exc, "pos", "?")
+        raise _InvalidJson(f"invalid JSON ({exc.__class__.__name__} at byte {pos} of {len(body)})") from None
+    return data if then is None else then(data)
 
 
 def _transport_message(exc: BaseException) -> str:

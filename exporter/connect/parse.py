@@ -7,6 +7,7 @@ that is not the documented shape raises ``BadResponse`` with a message that says
 from __future__ import annotations
 
 from collections.abc import Mapping
+from sys import intern
 from typing import Any
 
 from exporter.model import Connector, Plugin, Task
@@ -57,7 +58,8 @@ def parse_task(data: Any, where: str) -> Task:
             and (wid is None or type(wid) is str)
             and (trace is None or type(trace) is str)
         ):
-            return Task(id=tid, state=state, worker_id=wid or "", trace=trace)
+            # States and worker ids repeat across tens of thousands of tasks: share one string each.
+            return Task(id=tid, state=intern(state), worker_id=intern(wid) if wid else "", trace=trace)
     obj = _mapping(data, where)
     tid = obj.get("id")
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
@@ -100,10 +102,10 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
     ctype = st.get("type") if isinstance(st.get("type"), str) else info_type
     return Connector(
         name=name,
-        type=ctype or "unknown",
-        class_name=class_name,
-        state=state,
-        worker_id=_str(conn, "worker_id", f"{where} status.connector", required=False) or "",
+        type=intern(ctype) if ctype else "unknown",
+        class_name=intern(class_name) if class_name else class_name,
+        state=intern(state),
+        worker_id=intern(_str(conn, "worker_id", f"{where} status.connector", required=False) or ""),
         trace=_str(conn, "trace", f"{where} status.connector", required=False),
         tasks=tasks,
         tasks_max=tasks_max,

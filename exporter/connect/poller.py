@@ -42,7 +42,6 @@ from exporter.model import (
     SourceKind,
     Worker,
 )
-from exporter.offload import off_loop
 
 log = structlog.get_logger("exporter.connect")
 
@@ -50,6 +49,11 @@ EXPAND_PARAMS: list[tuple[str, str | int | float | bool | None]] = [
     ("expand", "status"),
     ("expand", "info"),
 ]  # repeated, never "status,info" (KIP-465 quirk)
+
+
+def _read_status(data: Any) -> Any:
+    """The expanded statuses parsed, or a pre-2.3 worker's list of names as it is."""
+    return data if isinstance(data, list) else parse_expanded(data)
 
 
 @dataclass
@@ -214,12 +218,12 @@ class ConnectPoller:
         order = [u for i in range(len(urls)) if (u := urls[(self._preferred + i) % len(urls)]) not in exclude]
         for url in order:
             try:
-                data = await self._get(url, "/connectors", errors, params=EXPAND_PARAMS)
+                # Thousands of connectors take tens of ms to parse: off the loop, so scrapes keep flowing.
+                data = await self._get(url, "/connectors", errors, params=EXPAND_PARAMS, then=_read_status)
                 if isinstance(data, list):  # a pre-2.3 worker: expand is unknown to it
                     connectors = await self._fallback(url, data, errors)
                 else:
-                    # Thousands of connectors take tens of ms to parse: off the loop, so scrapes keep flowing.
-                    connectors, problems = await off_loop(parse_expanded, data)
+                    connectors, problems = data
                     for problem in problems:
                         self._record(PollError(ErrorReason.BAD_RESPONSE, url + "/connectors", problem), errors)
             except RequestFailed as exc:
