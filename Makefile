@@ -83,3 +83,7 @@ clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded too
 
 distclean: clean ## Also remove .venv (downloaded tools and Kafka jars under $KAFKA_CONNECT_EXPORTER_CACHE stay)
 	rm -rf $(VENV)
+
+.PHONY: demo-kafka
+demo-kafka: venv kafka ## The exporter against real Apache Kafka Connect (needs Java 17 and Maven); Ctrl-C stops it
+	$(VENV)/bin/python -m tests.integration.kafka.demo $(DEMO_ARGS)
