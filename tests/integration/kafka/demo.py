@@ -59,7 +59,7 @@ def wait_for_metrics(base: str, proc: subprocess.Popen[bytes], timeout: float = 
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, timeout, "the exporter to be ready")
+    wait_until(ready, timeout=timeout, what="the exporter to be ready")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,0 +1,89 @@
+"""``make demo-kafka`` as a user runs it: real Kafka Connect, the exporter against it, Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.integration.kafka.harness import free_port
+from tests.support import Scrape, parse_exposition
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _scrape_until(base: str, ok: object, timeout: float) -> Scrape:
+    deadline = time.monotonic() + timeout
+    last: Scrape | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = parse_exposition(httpx.get(base + "/metrics", timeout=5).text)
+            if ok(last):  # type: ignore[operator]
+                return last
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"demo metrics never showed the expected states; last: {last}")
+
+
+def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.kafka.demo", "--web.listen-address", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out: list[str] = []
+    try:
+        assert proc.stdout is not None
+        workers: list[str] = []
+        for line in proc.stdout:  # the banner comes once everything runs
+            out.append(line)
+            if m := re.match(r"Kafka Connect \S+ workers: (.*)", line):
+                workers = m.group(1).split()
+            if "Ctrl-C stops everything" in line:
+                break
+        assert len(workers) == 2, "".join(out)
+
+        def states(s: Scrape) -> dict[str, str | None]:
+            return {
+                c: s.current_state("kafka_connect_connector_state", connector=c)
+                for c in ("lines-source", "lines-sink", "broken-sink", "paused-source")
+            }
+
+        base = f"http://127.0.0.1:{port}"
+        s = _scrape_until(
+            base,
+            lambda s: (
+                states(s)["paused-source"] == "PAUSED"
+                and s.current_state("kafka_connect_task_state", connector="broken-sink", task="0") == "FAILED"
+            ),
+            90,
+        )
+        assert states(s) == {
+            "lines-source": "RUNNING",
+            "lines-sink": "RUNNING",
+            "broken-sink": "RUNNING",  # the connector runs; its task is what failed
+            "paused-source": "PAUSED",
+        }
+        assert all(s.value("kafka_connect_worker_up", worker=w) == 1.0 for w in workers)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # The exporter and both workers are gone: their ports refuse connections.
+    for url in [*workers, f"http://127.0.0.1:{port}"]:
+        host, _, p = url.removeprefix("http://").partition(":")
+        with socket.socket() as sock:
+            assert sock.connect_ex((host, int(p))) != 0, f"{url} still answers after Ctrl-C"
