@@ -32,6 +32,8 @@ async def within(seconds: float, work: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         task.cancel()
         task.add_done_callback(_consume)
+        # Let it unwind (close its requests) before the caller's own clean-up, e.g. closing the HTTP client.
+        await asyncio.wait({task}, timeout=UNWIND_SECONDS)
         raise
     if not done:
         task.cancel()

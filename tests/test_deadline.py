@@ -69,4 +69,4 @@ async def test_cancelling_the_caller_cancels_the_work() -> None:
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    await asyncio.wait_for(cancelled.wait(), 1.0)
+    assert cancelled.is_set()  # the work unwound before the caller's cancellation reached its awaiter
