@@ -30,19 +30,21 @@ async def within(seconds: float, work: Awaitable[T]) -> T:
     try:
         done, _ = await asyncio.wait({task}, timeout=seconds)
     except asyncio.CancelledError:
-        task.cancel()
-        task.add_done_callback(_consume)
-        # Let it unwind (close its requests) before the caller's own clean-up, e.g. closing the HTTP client.
-        await asyncio.wait({task}, timeout=UNWIND_SECONDS)
+        await _cut(task)
         raise
     if not done:
-        task.cancel()
-        task.add_done_callback(_consume)
-        await asyncio.wait({task}, timeout=UNWIND_SECONDS)
+        await _cut(task)
         raise TimeoutError(f"not finished within {seconds:g}s")
     if task.cancelled():
         raise TimeoutError("cancelled by the HTTP client before the deadline")
     return task.result()
+
+
+async def _cut(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    task.add_done_callback(_consume)
+    # Let it unwind (close its requests) before the caller goes on, e.g. to close the HTTP client.
+    await asyncio.wait({task}, timeout=UNWIND_SECONDS)
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
