@@ -7,29 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.integration.kafka.harness import free_port
+from tests.integration.kafka.rest import wait_until
 from tests.support import Scrape, parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _scrape_until(base: str, ok: object, timeout: float) -> Scrape:
-    deadline = time.monotonic() + timeout
-    last: Scrape | None = None
-    while time.monotonic() < deadline:
-        try:
-            last = parse_exposition(httpx.get(base + "/metrics", timeout=5).text)
-            if ok(last):  # type: ignore[operator]
-                return last
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"demo metrics never showed the expected states; last: {last}")
 
 
 def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> None:
@@ -60,14 +46,13 @@ def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> No
             }
 
         base = f"http://127.0.0.1:{port}"
-        s = _scrape_until(
-            base,
-            lambda s: (
-                states(s)["paused-source"] == "PAUSED"
-                and s.current_state("kafka_connect_task_state", connector="broken-sink", task="0") == "FAILED"
-            ),
-            90,
-        )
+
+        def settled() -> Scrape | None:
+            s = parse_exposition(httpx.get(base + "/metrics", timeout=5).text)
+            failed = s.current_state("kafka_connect_task_state", connector="broken-sink", task="0") == "FAILED"
+            return s if failed and states(s)["paused-source"] == "PAUSED" else None
+
+        s = wait_until(settled, timeout=90, interval=1.0, what="the demo's connector states in the scrape")
         assert states(s) == {
             "lines-source": "RUNNING",
             "lines-sink": "RUNNING",
