@@ -12,6 +12,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
+COPY simulator ./simulator
 
 # Build a wheel first so the runtime venv holds a normal (non-editable) install and no source tree.
 RUN python -m venv /opt/venv \

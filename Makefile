@@ -68,7 +68,7 @@ test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then
 
 .PHONY: soak
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 75 s)
-	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/test_soak.py -s -p no:cacheprovider
+	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/daemon/test_soak.py -s -p no:cacheprovider
 
 bench: venv ## Benchmarks at scale, table + bench/results.json (docs/performance.md); BENCH_QUICK=1 for a short run
 	@# wrk (Debian) drives the 8 concurrent scrapers the figures in docs/performance.md were taken with.

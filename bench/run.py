@@ -49,9 +49,9 @@ from exporter.connect.client import build_http_client
 from exporter.connect.decode import loads
 from exporter.connect.parse import parse_expanded
 from exporter.connect.poller import EXPAND_PARAMS, ConnectPoller
+from exporter.cpu_worker import _without_gc
 from exporter.exposition import Rendered, render_blocks
 from exporter.metrics import SnapshotCollector
-from exporter.offload import _without_gc
 from exporter.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

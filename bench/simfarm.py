@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator import rest
-from exporter.simulator.connect import SimCluster
-from exporter.simulator.scenario import populate_static
-from exporter.simulator.server import SimConnectServer
+from simulator import rest
+from simulator.connect import SimCluster
+from simulator.scenario import populate_static
+from simulator.server import SimConnectServer
 
 _handle = rest.handle
 _memo: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], rest.SimResponse] = {}

@@ -27,7 +27,7 @@ from exporter.config import (
     masked_dump,
     parse_duration,
 )
-from exporter.offload import limit_malloc_arenas
+from exporter.cpu_worker import limit_malloc_arenas
 
 COMMANDS = {
     "run": "run the exporter (the default)",
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         if config.web.config_file is not None:
-            from exporter.webconfig import check_web_config
+            from exporter.web_security import check_web_config
 
             check_web_config(config.web.config_file)
     except ConfigError as exc:

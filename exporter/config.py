@@ -256,7 +256,7 @@ class ClusterConfig(_Model):
 class WebConfig(_Model):
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     telemetry_path: str = "/metrics"
-    # exporter-toolkit web config (TLS, basic auth, headers); see exporter.webconfig and docs/security.md.
+    # exporter-toolkit web config (TLS, basic auth, headers); see exporter.web_security and docs/security.md.
     config_file: Path | None = None
     # Serve /healthz without basic auth, for probes that cannot send credentials.
     open_healthz: bool = False

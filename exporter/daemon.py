@@ -28,7 +28,7 @@ from exporter.exposition import Exposition
 from exporter.metrics import CollectGroup, SnapshotCollector
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
-from exporter.webconfig import WebSecurity
+from exporter.web_security import WebSecurity
 
 log = structlog.get_logger("exporter")
 

@@ -14,11 +14,11 @@ import structlog
 
 from exporter.config import ConfigError, load_config, split_host_port
 from exporter.logs import configure
-from exporter.simulator.cloud_demo import demo_config as demo_cloud_config
-from exporter.simulator.cloud_demo import start_demo_cloud
-from exporter.simulator.connect import SimCluster
-from exporter.simulator.scenario import Scenario
-from exporter.simulator.server import SimConnectServer
+from simulator.cloud_demo import demo_config as demo_cloud_config
+from simulator.cloud_demo import start_demo_cloud
+from simulator.connect import SimCluster
+from simulator.scenario import Scenario
+from simulator.server import SimConnectServer
 
 DEMO_LISTEN = "127.0.0.1:9838"
 STEP_SECONDS = 5.0

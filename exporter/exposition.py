@@ -33,8 +33,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as _om_gene
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from exporter.cpu_worker import off_loop
 from exporter.metrics import FAST_GROUPS, CollectGroup, Family, FastGroup, SnapshotCollector
-from exporter.offload import off_loop
 from exporter.store import Store, View
 
 _EOF = b"# EOF\n"

@@ -231,7 +231,7 @@ def collect_exporter(view: View) -> Iterator[Metric]:
 # At thousands of connectors the connect group is ~190k samples; building prometheus_client Sample objects
 # and formatting them one by one takes seconds. ``ConnectRenderer`` writes the same lines directly from the
 # snapshots (same families, same order, labels sorted by name, same escaping and value formatting), so the
-# exposition is byte-identical to prometheus_client's (tests/test_render.py compares both on hostile input).
+# exposition is byte-identical to prometheus_client's (tests/metrics/test_render.py compares both on hostile input).
 # Each cluster's lines are kept until that cluster publishes a new snapshot, so a poll of one cluster
 # re-renders only that cluster: the cost of a render grows with what changed, not with every cluster.
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import freezegun
 import pytest
 
-from exporter.simulator.connect import SimCluster
-from exporter.simulator.server import SimThread, run_in_thread
+from simulator.connect import SimCluster
+from simulator.server import SimThread, run_in_thread
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])

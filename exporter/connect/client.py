@@ -18,8 +18,8 @@ import httpx
 from exporter import __version__
 from exporter.config import ClusterConfig
 from exporter.connect import decode
+from exporter.cpu_worker import off_loop
 from exporter.model import ErrorReason, PollError
-from exporter.offload import off_loop
 
 # Far above any real response (10,000 connectors with status and info are ~25 MB) but bounded, so a
 # broken or hostile endpoint cannot exhaust memory.

@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator.cloud import run_in_thread as run_cloud_in_thread
-from exporter.simulator.cloud_state import CloudState
-from exporter.simulator.connect import PAUSED, STOPPED, UNASSIGNED, SimCluster
-from exporter.simulator.server import Fault, SimThread, run_in_thread
+from simulator.cloud import run_in_thread as run_cloud_in_thread
+from simulator.cloud_state import CloudState
+from simulator.connect import PAUSED, STOPPED, UNASSIGNED, SimCluster
+from simulator.server import Fault, SimThread, run_in_thread
 from tests.e2e import report
 from tests.e2e.evaluate import (
     Evaluation,
@@ -49,7 +49,7 @@ from tests.e2e.evaluate import (
 from tests.e2e.grafana import Dashboard
 from tests.e2e.prometheus import JOB, PrometheusServer, prometheus_binary, wait_for
 from tests.e2e.world import Driver, exporter_process, keep_logs, refused_address
-from tests.test_alerts_dashboards import DASHBOARDS, RULE_FILES, load_rules
+from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, load_rules
 
 pytestmark = pytest.mark.e2e
 

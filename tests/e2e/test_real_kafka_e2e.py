@@ -34,7 +34,7 @@ from tests.integration.kafka.harness import (
     start_environment,
 )
 from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
-from tests.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
+from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -26,7 +26,7 @@ from exporter.connect.poller import ConnectPoller
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.runner import Healer
 from exporter.store import Store
-from tests.support import Scrape, parse_exposition
+from tests.scrape import Scrape, parse_exposition
 
 from .kafka.harness import ConnectCluster
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest

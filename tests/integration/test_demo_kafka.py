@@ -13,7 +13,7 @@ import httpx
 
 from tests.integration.kafka.harness import free_port
 from tests.integration.kafka.rest import wait_until
-from tests.support import Scrape, parse_exposition
+from tests.scrape import Scrape, parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 

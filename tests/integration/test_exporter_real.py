@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import Scrape, parse_exposition
+from tests.scrape import Scrape, parse_exposition
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment, free_port
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, wait_until

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.simulator import SimCluster, run_in_thread
-from exporter.simulator.connect import PluginSpec
-from tests.support import Scrape
+from simulator import SimCluster, run_in_thread
+from simulator.connect import PluginSpec
+from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest

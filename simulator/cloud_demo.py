@@ -1,0 +1,132 @@
+"""The Confluent Cloud half of ``demo``: a simulated organisation with managed connectors in every
+state the Connect API v1 reports, per-minute throughput with the documented ~3 minute delay, and a
+slow scenario that moves connectors between states. Real time, loopback only.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from simulator.cloud import CloudSimulator
+from simulator.cloud_state import CloudState
+
+DEMO_ENV = "env-demo01"
+DEMO_CLUSTER = "lkc-demo01"
+DEMO_NAME = "ccloud-demo"
+DEMO_KEY = "DEMOKEY000000001"
+DEMO_SECRET = "demo-secret-not-a-real-one"  # noqa: S105 (the simulator's own fake credential)
+
+
+def demo_state() -> CloudState:
+    state = CloudState(api_key=DEMO_KEY, api_secret=DEMO_SECRET)
+    now = state.clock()
+    created = now - 3600  # an hour of history, so counters move from the first poll
+    specs: list[tuple[str, str, str, str, list[str], dict[str, float]]] = [
+        (
+            "orders-datagen",
+            "source",
+            "DatagenSource",
+            "RUNNING",
+            ["RUNNING"],
+            {"sent_records": 600, "sent_bytes": 150_000},
+        ),
+        (
+            "pg-cdc-customers",
+            "source",
+            "PostgresCdcSource",
+            "RUNNING",
+            ["RUNNING"],
+            {"sent_records": 120, "sent_bytes": 60_000},
+        ),
+        (
+            "s3-archive",
+            "sink",
+            "S3_SINK",
+            "DEGRADED",
+            ["RUNNING", "USER_ACTIONABLE_ERROR"],
+            {"received_records": 400, "received_bytes": 90_000, "dead_letter_queue_records": 3},
+        ),
+        ("snowflake-sink", "sink", "SnowflakeSink", "FAILED", ["SYSTEM_ERROR"], {}),
+        ("gcs-logs", "sink", "GcsSink", "PAUSED", ["STOPPED"], {}),
+        ("mongo-events", "source", "MongoDbAtlasSource", "PROVISIONING", [], {}),
+    ]
+    for name, ctype, cls, st, tasks, rates in specs:
+        c = state.add_connector(
+            DEMO_ENV,
+            DEMO_CLUSTER,
+            name,
+            type=ctype,
+            class_name=cls,
+            state=st,
+            tasks=tasks,
+            rates=rates,
+            created_at=created,
+        )
+        c.noise = True
+    state.set_state(
+        DEMO_ENV,
+        DEMO_CLUSTER,
+        "s3-archive",
+        "DEGRADED",
+        tasks=[("RUNNING", ""), ("USER_ACTIONABLE_ERROR", "Access Denied on bucket demo-archive")],
+    )
+    state.set_state(
+        DEMO_ENV,
+        DEMO_CLUSTER,
+        "snowflake-sink",
+        "FAILED",
+        tasks=[("SYSTEM_ERROR", "Internal error, Confluent is working on it")],
+        trace="Task failed: internal error",
+    )
+    return state
+
+
+class CloudScenario:
+    """Every step, maybe one change: a connector finishes provisioning, one degrades or recovers."""
+
+    def __init__(self, state: CloudState, seed: int = 11) -> None:
+        self.state = state
+        self.rng = random.Random(seed)  # noqa: S311 (a demo, not cryptography)
+
+    def step(self) -> None:
+        if self.rng.random() > 0.3:
+            return
+        with self.state.lock:
+            mongo = self.state.connectors.get((DEMO_ENV, DEMO_CLUSTER, "mongo-events"))
+            if mongo is not None and mongo.state == "PROVISIONING":
+                self.state.set_state(DEMO_ENV, DEMO_CLUSTER, "mongo-events", "RUNNING", tasks=["RUNNING"])
+                mongo.rates = {"sent_records": 50, "sent_bytes": 20_000}
+                return
+            s3 = self.state.connector(DEMO_ENV, DEMO_CLUSTER, "s3-archive")
+            if s3.state == "DEGRADED":
+                self.state.set_state(DEMO_ENV, DEMO_CLUSTER, "s3-archive", "RUNNING", tasks=["RUNNING", "RUNNING"])
+            else:
+                self.state.set_state(
+                    DEMO_ENV,
+                    DEMO_CLUSTER,
+                    "s3-archive",
+                    "DEGRADED",
+                    tasks=[("RUNNING", ""), ("USER_ACTIONABLE_ERROR", "Access Denied on bucket demo-archive")],
+                )
+
+
+def demo_config(url: str, interval: float = 5.0) -> dict[str, Any]:
+    """The ``confluent_cloud`` section pointing at the simulator (both APIs on one port)."""
+    return {
+        "api_key": DEMO_KEY,
+        "api_secret": DEMO_SECRET,
+        "api_url": url,
+        "metrics_url": url,
+        "environments": [{"id": DEMO_ENV, "clusters": [{"id": DEMO_CLUSTER, "name": DEMO_NAME}]}],
+        "status_interval": interval,
+        "metrics_interval": max(interval, 10.0),
+    }
+
+
+async def start_demo_cloud() -> tuple[CloudSimulator, CloudScenario, str]:
+    """Start the simulated Cloud API on loopback; returns it, its scenario and its URL."""
+    state = demo_state()
+    sim = CloudSimulator(state)
+    url = await sim.start()
+    return sim, CloudScenario(state), url

@@ -1,0 +1,338 @@
+"""In-memory state of a simulated Confluent Cloud organisation: environments, Kafka clusters, managed
+connectors, their per-minute throughput, and the faults tests inject. No I/O happens here.
+
+The HTTP layer (``simulator.cloud``) turns this into what the Connect API v1 and the Metrics
+API v2 answer, as written in ``/work/shared/reference/ccloud-api.md``. Time comes from an injectable
+clock, so data "arrives" ``latency`` seconds after the start of its minute (3 minutes, as documented),
+whatever the wall clock says.
+
+All public methods take ``self.lock`` (re-entrant): the server may run in another thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+METRIC_PREFIX = "io.confluent.kafka.connect/"
+MINUTE = 60
+
+# The five connector counters (ccloud-api.md A.7); descriptions as published where known.
+DESCRIPTORS: tuple[dict[str, Any], ...] = (
+    {
+        "name": METRIC_PREFIX + "received_records",
+        "description": "The delta count of total number of records received by the sink connector. Each sample is"
+        " the number of records received since the previous data point. The count is sampled every 60 seconds.",
+        "unit": "1",
+    },
+    {
+        "name": METRIC_PREFIX + "sent_records",
+        "description": "The delta count of total number of records sent from the transformations and written to"
+        " Kafka for the source connector. Each sample is the number of records sent since the previous data"
+        " point. The count is sampled every 60 seconds.",
+        "unit": "1",
+    },
+    {
+        "name": METRIC_PREFIX + "received_bytes",
+        "description": "The delta count of total bytes received by the sink connector. Each sample is the number"
+        " of bytes received since the previous data point. The count is sampled every 60 seconds.",
+        "unit": "By",
+    },
+    {
+        "name": METRIC_PREFIX + "sent_bytes",
+        "description": "The delta count of total bytes sent from the transformations and written to Kafka for the"
+        " source connector. Each sample is the number of bytes sent since the previous data point. The count"
+        " is sampled every 60 seconds.",
+        "unit": "By",
+    },
+    {
+        "name": METRIC_PREFIX + "dead_letter_queue_records",
+        "description": "The delta count of dead letter queue records written to Kafka for the sink connector."
+        " The count is sampled every 60 seconds.",
+        "unit": "1",
+    },
+)
+METRICS: tuple[str, ...] = tuple(d["name"].removeprefix(METRIC_PREFIX) for d in DESCRIPTORS)
+
+
+@dataclass
+class SimTask:
+    id: int
+    state: str = "RUNNING"
+    msg: str = ""
+
+
+@dataclass
+class SimConnector:
+    env: str
+    cluster: str
+    name: str
+    id: str
+    type: str  # "source" | "sink"
+    class_name: str
+    state: str
+    tasks: list[SimTask]
+    trace: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    deleted_at: float | None = None
+    # Per-minute deltas: a constant per metric, overridden minute by minute with ``values``.
+    rates: dict[str, float] = field(default_factory=dict)
+    values: dict[tuple[str, int], float] = field(default_factory=dict)
+    noise: bool = False
+
+    def value(self, metric: str, minute: int) -> float | None:
+        """The delta of one minute bucket, or None when the connector did not exist in that minute."""
+        if minute + MINUTE <= self.created_at or (self.deleted_at is not None and minute >= self.deleted_at):
+            return None
+        if (metric, minute) in self.values:
+            return self.values[(metric, minute)]
+        if metric in self.rates:
+            if self.noise:  # deterministic +-50% per minute, so graphs move
+                factor = 0.5 + zlib.crc32(f"{self.id}/{metric}/{minute}".encode()) % 1000 / 1000
+                return float(round(self.rates[metric] * factor))
+            return self.rates[metric]
+        return None
+
+
+@dataclass
+class Fault:
+    """An injected answer for the next ``times`` requests to one API (``"metrics"`` or ``"connect"``)."""
+
+    status: int
+    times: int
+    headers: tuple[tuple[str, str], ...] = ()
+    plain_text: bool = False  # a gateway's HTML page instead of the API's JSON error shape
+    delay: float = 0.0  # real seconds to wait before answering (timeouts)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    api: str
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    body: Any
+    status: int
+    at: float  # simulated clock
+
+
+class CloudState:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        api_key: str = "SIMKEY0123456789",
+        api_secret: str = "sim-secret-do-not-log",  # noqa: S107 (the simulator's own fake credential)
+        latency: float = 180.0,
+        metrics_rate_limit: int = 300,
+        connect_rate_limit: int = 600,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.latency = latency  # a minute bucket is visible once now >= its start + latency
+        self.rate_limits = {"metrics": metrics_rate_limit, "connect": connect_rate_limit}
+        self.environments: dict[str, set[str]] = {}
+        self.connectors: dict[tuple[str, str, str], SimConnector] = {}  # (env, lkc, name)
+        self.deleted: list[SimConnector] = []
+        self.forbidden: set[str] = set()  # APIs answering 403 to our (valid) key
+        self.faults: dict[str, deque[Fault]] = {"metrics": deque(), "connect": deque()}
+        self.outage: dict[str, Fault | None] = {"metrics": None, "connect": None}
+        self.hidden_metrics: set[str] = set()  # short names absent from descriptors and unknown to /query
+        self.max_groups_per_page: int | None = None  # forces pagination below the request's limit
+        self.page_token_ttl: float = 300.0
+        self.timestamp_millis = True  # "…:00.000Z" as in the spec; False gives "…:00Z"
+        self.requests: list[LoggedRequest] = []
+        self._recent: dict[str, deque[float]] = {"metrics": deque(), "connect": deque()}
+        self._ids = itertools.count(1)
+
+    # -- topology ----------------------------------------------------------------------------------------
+
+    def add_cluster(self, env: str, cluster: str) -> None:
+        with self.lock:
+            self.environments.setdefault(env, set()).add(cluster)
+
+    def add_connector(
+        self,
+        env: str,
+        cluster: str,
+        name: str,
+        *,
+        type: str = "source",
+        class_name: str = "DatagenSource",
+        state: str = "RUNNING",
+        tasks: list[str] | None = None,
+        rates: Mapping[str, float] | None = None,
+        connector_id: str | None = None,
+        created_at: float | None = None,
+        config: Mapping[str, str] | None = None,
+    ) -> SimConnector:
+        with self.lock:
+            self.add_cluster(env, cluster)
+            cid = connector_id or f"lcc-sim{next(self._ids):04d}{zlib.crc32(name.encode()) % 1000:03d}"
+            task_states = ["RUNNING"] if tasks is None else tasks
+            conf = {
+                "cloud.environment": "prod",
+                "cloud.provider": "aws",
+                "connector.class": class_name,
+                "kafka.api.key": "****************",
+                "kafka.api.secret": "****************",
+                "kafka.endpoint": "SASL_SSL://pkc-sim01.us-west-2.aws.confluent.cloud:9092",
+                "kafka.region": "us-west-2",
+                "name": name,
+                "tasks.max": str(max(1, len(task_states))),
+                "type": type,
+                **(config or {}),
+            }
+            c = SimConnector(
+                env=env,
+                cluster=cluster,
+                name=name,
+                id=cid,
+                type=type,
+                class_name=class_name,
+                state=state,
+                tasks=[SimTask(i, s) for i, s in enumerate(task_states)],
+                config=conf,
+                created_at=self.clock() if created_at is None else created_at,
+                rates=dict(rates or {}),
+            )
+            self.connectors[(env, cluster, name)] = c
+            return c
+
+    def connector(self, env: str, cluster: str, name: str) -> SimConnector:
+        with self.lock:
+            return self.connectors[(env, cluster, name)]
+
+    def by_id(self, connector_id: str) -> SimConnector | None:
+        with self.lock:
+            for c in self.connectors.values():
+                if c.id == connector_id:
+                    return c
+            return None
+
+    def set_state(
+        self,
+        env: str,
+        cluster: str,
+        name: str,
+        state: str,
+        *,
+        tasks: list[tuple[str, str]] | list[str] | None = None,
+        trace: str = "",
+    ) -> None:
+        """Set the connector state and optionally every task's ``state`` or ``(state, msg)``."""
+        with self.lock:
+            c = self.connectors[(env, cluster, name)]
+            c.state = state
+            c.trace = trace
+            if tasks is not None:
+                c.tasks = [
+                    SimTask(i, t, "") if isinstance(t, str) else SimTask(i, t[0], t[1]) for i, t in enumerate(tasks)
+                ]
+
+    def delete_connector(self, env: str, cluster: str, name: str) -> SimConnector:
+        """Gone from the Connect API at once; its metric data stops at the current minute."""
+        with self.lock:
+            c = self.connectors.pop((env, cluster, name))
+            now = self.clock()
+            c.deleted_at = float(int(now // MINUTE) * MINUTE + MINUTE)
+            self.deleted.append(c)
+            return c
+
+    def all_connectors(self) -> list[SimConnector]:
+        """Live and deleted ones: a deleted connector's earlier minutes stay queryable."""
+        with self.lock:
+            return [*self.connectors.values(), *self.deleted]
+
+    def set_value(self, connector_id: str, metric: str, minute: int, value: float) -> None:
+        with self.lock:
+            c = self.by_id(connector_id)
+            if c is None:
+                raise KeyError(connector_id)
+            c.values[(metric, int(minute))] = value
+
+    # -- faults ------------------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        api: str,
+        status: int,
+        times: int = 1,
+        *,
+        headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        plain_text: bool = False,
+        delay: float = 0.0,
+    ) -> None:
+        items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        with self.lock:
+            self.faults[api].append(Fault(status, times, tuple(items), plain_text, delay))
+
+    def set_outage(self, api: str, status: int | None, *, plain_text: bool = False, delay: float = 0.0) -> None:
+        """Every request to ``api`` fails with ``status`` until called again with None."""
+        with self.lock:
+            self.outage[api] = None if status is None else Fault(status, 0, (), plain_text, delay)
+
+    def forbid(self, api: str, forbidden: bool = True) -> None:
+        with self.lock:
+            if forbidden:
+                self.forbidden.add(api)
+            else:
+                self.forbidden.discard(api)
+
+    def take_fault(self, api: str) -> Fault | None:
+        with self.lock:
+            queue = self.faults[api]
+            if queue:
+                fault = queue[0]
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.popleft()
+                return fault
+            return self.outage[api]
+
+    def rate_check(self, api: str) -> tuple[bool, int, int, int]:
+        """Count a request against the per-minute limit: (allowed, limit, remaining, reset seconds)."""
+        with self.lock:
+            now = self.clock()
+            recent = self._recent[api]
+            while recent and recent[0] <= now - 60.0:
+                recent.popleft()
+            limit = self.rate_limits[api]
+            if len(recent) >= limit:
+                reset = max(1, int(recent[0] + 60.0 - now + 0.999)) if recent else 60
+                return False, limit, 0, reset
+            recent.append(now)
+            reset = max(1, int(recent[0] + 60.0 - now + 0.999))
+            return True, limit, limit - len(recent), reset
+
+    def log(self, entry: LoggedRequest) -> None:
+        with self.lock:
+            self.requests.append(entry)
+
+    def requests_to(self, api: str, path_suffix: str = "") -> list[LoggedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.api == api and r.path.endswith(path_suffix)]
+
+    # -- expected values (for tests: the sum of what the API will ever serve) ----------------------------
+
+    def total(self, connector_id: str, metric: str, start: int, end: int) -> float:
+        """Sum of the minute buckets in ``[start, end)`` as the API would serve them."""
+        with self.lock:
+            c = next((x for x in self.all_connectors() if x.id == connector_id), None)
+            if c is None:
+                return 0.0
+            total = 0.0
+            for minute in range(int(start), int(end), MINUTE):
+                v = c.value(metric, minute)
+                if v is not None:
+                    total += v
+            return total

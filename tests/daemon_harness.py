@@ -1,0 +1,88 @@
+"""Run the real daemon in-process on loopback and read its real HTTP output."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from exporter.config import Config, build_config
+from exporter.daemon import Daemon
+from tests.scrape import Scrape, parse_exposition
+
+
+@dataclass
+class Running:
+    daemon: Daemon
+    base: str
+    client: httpx.AsyncClient
+
+    async def scrape(self) -> Scrape:
+        # Scrapes serve the newest finished rendering; make it reflect every poll published so far.
+        await self.daemon.exposition.caught_up()
+        response = await self.client.get(self.base + "/metrics")
+        assert response.status_code == 200, response.text
+        return parse_exposition(response.text)
+
+    async def wait_for(
+        self, predicate: Callable[[Scrape], bool], timeout: float = 10.0, what: str = "condition"
+    ) -> Scrape:
+        """Scrape until ``predicate`` holds; the last scrape is shown when it never does."""
+        deadline = time.monotonic() + timeout
+        scrape = await self.scrape()
+        while not predicate(scrape):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; last scrape:\n{scrape.text[-3000:]}")
+            await asyncio.sleep(0.05)
+            scrape = await self.scrape()
+        return scrape
+
+    async def next_polls(self, cluster: str, count: int = 1, timeout: float = 10.0) -> Scrape:
+        """Wait until ``count`` more poll cycles of ``cluster`` have been published."""
+        snap = self.daemon.store.view.clusters.get(cluster)
+        done = (snap.stats.polls_ok + snap.stats.polls_failed) if snap else 0
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = self.daemon.store.view.clusters.get(cluster)
+            if snap and snap.stats.polls_ok + snap.stats.polls_failed >= done + count:
+                return await self.scrape()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count} new polls of {cluster} within {timeout}s")
+            await asyncio.sleep(0.02)
+
+
+def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:
+    """Clusters polled every 0.2 s by default, the exporter on a free loopback port.
+
+    The cycle deadline is 2 s rather than the interval: on a loaded 2-core CI machine a 0.2 s deadline
+    cut healthy cycles short and made behaviour tests flaky. Tests of the deadline set their own.
+    """
+    opts = {"poll_interval": 0.2, "cycle_timeout": 2.0, **cluster_opts}
+    raw = {
+        "web": {"listen_address": "127.0.0.1:0"},
+        "clusters": [{"name": n, "urls": urls, **opts} for n, urls in clusters.items()],
+    }
+    return build_config(raw)
+
+
+@asynccontextmanager
+async def running_daemon(
+    config: Config, setup: Callable[[Daemon], Awaitable[None] | None] | None = None
+) -> AsyncIterator[Running]:
+    daemon = Daemon(config)
+    if setup is not None:
+        result = setup(daemon)
+        if asyncio.iscoroutine(result):
+            await result
+    await daemon.start()
+    host, port = daemon.bound[0]
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            yield Running(daemon, f"http://{host}:{port}", client)
+    finally:
+        await daemon.stop()

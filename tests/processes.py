@@ -1,0 +1,59 @@
+"""Exporter processes as users run them, free loopback ports, and what /proc says of a process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on the port and a new listener can take it, as a restarted exporter would (with
+    SO_REUSEADDR, like aiohttp: connections the exporter closed may linger in TIME_WAIT)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+        return True
+
+
+def start_exporter(*args: str, env: dict[str, str] | None = None, log_path: Path) -> subprocess.Popen[bytes]:
+    """The exporter as users run it; stdout and stderr go to ``log_path`` (read it after the process ends)."""
+    out = log_path.open("wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "exporter", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    finally:
+        out.close()  # the child has its own copy
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))

@@ -1,0 +1,28 @@
+"""The benchmark harness still runs end to end (at a tiny size, so it cannot rot). Numbers are not asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    cmd = [sys.executable, "-m", "bench.run", "--quick", "--sizes", "40x2x2", "--runs", "1", "--cycles", "1"]
+    cmd += ["--scrape-seconds", "1", "--poll-interval", "1", "--latency", "0.005", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "40x2/2cl" in done.stdout  # the table
+    (result,) = json.loads(out.read_text())["results"]
+    process, stages = result["process"], result["stages"]
+    # One status request per cluster and cycle, plus GET / on each of the 2 workers.
+    assert process["requests_per_cluster_cycle"]["GET /connectors"] == 1
+    assert process["requests_per_cluster_cycle"]["GET /"] == 2
+    assert process["scrapes"] > 0 and process["scrape_errors"] == 0
+    assert 0 < process["exposition_gzip_bytes"] < process["exposition_bytes"]
+    assert process["peak_rss_mb"] > 0 and process["cycle_cpu_s"] >= 0
+    assert stages["cycle_cpu_s"] >= stages["render_cpu_s"] > 0
