@@ -19,15 +19,9 @@ import structlog
 
 from exporter import __version__, logs
 from exporter.cloud.config import quickstart_overrides
-from exporter.config import (
-    DEFAULT_LISTEN_ADDRESS,
-    Config,
-    ConfigError,
-    load_config,
-    masked_dump,
-    parse_duration,
-)
+from exporter.config import DEFAULT_LISTEN_ADDRESS, Config, load_config, masked_dump
 from exporter.cpu_worker import limit_malloc_arenas
+from exporter.settings import ConfigError, parse_duration
 
 COMMANDS = {
     "run": "run the exporter (the default)",

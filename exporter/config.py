@@ -1,5 +1,9 @@
 """Configuration: a YAML file, environment overrides and quick-start flags, validated into frozen models.
 
+This module composes the sections each feature owns (``exporter.connect.config``: ``clusters[]`` with their
+``autoheal`` from ``exporter.healer.config``; ``exporter.cloud.config``: ``confluent_cloud``) with ``web`` and
+``log``; the value types they share live in ``exporter.settings``.
+
 Precedence, lowest first: built-in defaults, the YAML file (``--config.file``), ``KCE_*`` environment
 variables, command-line flags. Every mistake is reported as ``<key path>: <what is wrong>`` and the
 process exits with code 2 (see ``exporter.cli``). Secrets are resolved once at load time into
@@ -11,249 +15,25 @@ Environment overrides address any key with ``KCE_`` and ``__`` between path part
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ByteSize,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError, field_validator, model_validator
 
-from exporter.healer.config import AutohealConfig
+from exporter.cloud.config import CloudConfig
+from exporter.connect.config import ClusterConfig
+from exporter.settings import ConfigError, StrictModel, format_validation_error, read_yaml
 
 ENV_PREFIX = "KCE_"
 DEFAULT_LISTEN_ADDRESS = ":9838"
 QUICKSTART_CLUSTER = "default"
 
 
-class ConfigError(Exception):
-    """A configuration mistake; ``str()`` is one line per problem, with the key path first."""
-
-
-# --- value types ---------------------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Go/Prometheus-style durations ("30s", "1m30s", "500ms") or plain numbers of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            pos, seconds = 0, 0.0
-            for m in _DURATION_PART.finditer(text):
-                if m.start() != pos:
-                    break
-                seconds += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-                pos = m.end()
-            if pos != len(text) or pos == 0:
-                raise ValueError(f"invalid duration {value!r}: use a number with a unit, e.g. 30s, 5m, 1h") from None
-    else:
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _split_list(value: Any) -> Any:
-    # Environment overrides arrive as one string; "a,b" means a list of two.
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def url_for_message(value: str) -> str:
-    """A URL as error messages may show it: anything before an '@' in the authority could be a password."""
-    return repr(re.sub(r"^([^/]*//)?[^/@]*@", r"\1***@", value))
-
-
-def _check_http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"{url_for_message(value)} is not an http:// or https:// URL")
-    if re.match(r"^https?://[^/@]*@", value):
-        raise ValueError("credentials in URLs are not allowed; use auth.basic")
-    return value.rstrip("/")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-# --- secrets ------------------------------------------------------------------------------------------
-
-
-def resolve_secret(inline: SecretStr | None, env: str | None, file: Path | None, what: str) -> SecretStr | None:
-    """Exactly one source may be given; env and file are read now so mistakes surface at start-up."""
-    given = [s for s in (inline, env, file) if s is not None]
-    if len(given) > 1:
-        raise ValueError(f"give only one of {what}, {what}_env, {what}_file")
-    if env is not None:
-        if env not in os.environ:
-            raise ValueError(f"{what}_env: environment variable {env} is not set")
-        return SecretStr(os.environ[env])
-    if file is not None:
-        try:
-            return SecretStr(file.read_text(encoding="utf-8").rstrip("\r\n"))
-        except OSError as exc:
-            raise ValueError(f"{what}_file: cannot read {file}: {exc.strerror}") from None
-    return inline
-
-
-class BasicAuth(_Model):
-    username: str = Field(min_length=1)
-    password: SecretStr | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
-        if secret is None:
-            raise ValueError("one of password, password_env or password_file is required")
-        object.__setattr__(self, "password", secret)
-        return self
-
-    @property
-    def inline_secret(self) -> bool:
-        return self.password_env is None and self.password_file is None
-
-
-class BearerAuth(_Model):
-    token: SecretStr | None = None
-    token_env: str | None = None
-    token_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        secret = resolve_secret(self.token, self.token_env, self.token_file, "token")
-        if secret is None:
-            raise ValueError("one of token, token_env or token_file is required")
-        object.__setattr__(self, "token", secret)
-        return self
-
-    @property
-    def inline_secret(self) -> bool:
-        return self.token_env is None and self.token_file is None
-
-
-class AuthConfig(_Model):
-    basic: BasicAuth | None = None
-    bearer: BearerAuth | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Self:
-        if self.basic is not None and self.bearer is not None:
-            raise ValueError("configure either basic or bearer auth, not both")
-        return self
-
-
-class TLSConfig(_Model):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    key_password: SecretStr | None = None
-    key_password_env: str | None = None
-    key_password_file: Path | None = None
-    insecure_skip_verify: bool = False
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: {path} does not exist or is not a file")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
-        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
-        object.__setattr__(self, "key_password", secret)
-        return self
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """Verification is on unless ``insecure_skip_verify`` says otherwise."""
-        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        if self.cert_file is not None and self.key_file is not None:
-            password = self.key_password.get_secret_value() if self.key_password else None
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=password)
-        if self.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-class ClusterConfig(_Model):
-    name: str = Field(min_length=1, max_length=200)
-    urls: Annotated[list[str], BeforeValidator(_split_list)] = Field(min_length=1)
-    poll_interval: Duration = 30.0
-    plugins_interval: Duration = 600.0
-    request_timeout: Duration = 10.0
-    # Whole-cycle deadline; defaults to the poll interval so cycles never pile up.
-    cycle_timeout: Duration | None = None
-    # Parallel per-connector requests when a pre-2.3 worker forces the 1 + 2N fallback.
-    fallback_concurrency: int = Field(default=8, ge=1, le=64)
-    auth: AuthConfig = AuthConfig()
-    tls: TLSConfig = TLSConfig()
-    headers: dict[str, str] = {}
-    # Bodies larger than this are cut off and counted as bad_response, so a broken or hostile endpoint
-    # cannot exhaust memory. 10,000 connectors with status and info are about 25 MB.
-    max_response_size: ByteSize = Field(default=ByteSize(256 * 1024 * 1024), gt=0)
-    # The Kafka cluster id the workers must report (GET /). Unset: the majority of the workers decides.
-    # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
-    kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
-    autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, urls: list[str]) -> list[str]:
-        checked = [_check_http_url(u) for u in urls]
-        if len(set(checked)) != len(checked):
-            raise ValueError("the same worker URL is listed twice")
-        return checked
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for key, value in headers.items():
-            if not _HEADER_NAME.match(key):
-                raise ValueError(f"{key!r} is not a valid HTTP header name")
-            if "\n" in value or "\r" in value:
-                raise ValueError(f"header {key!r} has a line break in its value")
-            if key.lower() == "authorization":
-                raise ValueError("set Authorization through auth.basic or auth.bearer, not headers")
-        return headers
-
-    @property
-    def deadline(self) -> float:
-        return self.cycle_timeout if self.cycle_timeout is not None else self.poll_interval
-
-
-class WebConfig(_Model):
+class WebConfig(StrictModel):
     listen_address: str = DEFAULT_LISTEN_ADDRESS
     telemetry_path: str = "/metrics"
     # exporter-toolkit web config (TLS, basic auth, headers); see exporter.web_security and docs/security.md.
@@ -282,16 +62,12 @@ class WebConfig(_Model):
         return value
 
 
-class LogConfig(_Model):
+class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
 
 
-# Imported here, not at the top: exporter.cloud.config needs Duration and resolve_secret from above.
-from exporter.cloud.config import CloudConfig  # noqa: E402
-
-
-class Config(_Model):
+class Config(StrictModel):
     web: WebConfig = WebConfig()
     log: LogConfig = LogConfig()
     clusters: list[ClusterConfig] = []
@@ -337,45 +113,6 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 
 # --- loading ------------------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which YAML would otherwise silently let the last one win."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, not {type(data).__name__}")
-    return data
 
 
 def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -435,53 +172,6 @@ def _set_path(node: Any, parts: list[str], value: Any, env_name: str) -> None:
         _set_path(child, rest, value, env_name)
     else:
         node[head] = value
-
-
-def format_validation_error(exc: ValidationError, known: type[BaseModel] | None = None) -> str:
-    lines = []
-    for err in exc.errors(include_url=False):
-        path = _loc_to_path(err["loc"])
-        if err["type"] == "extra_forbidden":
-            hint = _did_you_mean(err["loc"], known)
-            lines.append(f"{path}: unknown key{hint}")
-            continue
-        msg = err["msg"]
-        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        lines.append(f"{path}: {msg}" if path else msg)
-    return "\n".join(lines)
-
-
-def _loc_to_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not part.startswith(("function-", "union[")):
-            out += f".{part}" if out else part
-    return out
-
-
-def _did_you_mean(loc: tuple[int | str, ...], root: type[BaseModel] | None) -> str:
-    model: Any = root
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _model_of(field.annotation) if field else None
-    if model is None:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def build_config(raw: dict[str, Any]) -> Config:

@@ -12,8 +12,9 @@ from typing import Any
 
 import structlog
 
-from exporter.config import ConfigError, load_config, split_host_port
+from exporter.config import load_config, split_host_port
 from exporter.logs import configure
+from exporter.settings import ConfigError
 from simulator.cloud_demo import demo_config as demo_cloud_config
 from simulator.cloud_demo import start_demo_cloud
 from simulator.connect import SimCluster

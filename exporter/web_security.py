@@ -39,10 +39,10 @@ from typing import Annotated, Any, Literal, Self
 import bcrypt
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 
 from exporter import logs
-from exporter.config import ConfigError, format_validation_error, parse_duration, read_yaml
+from exporter.settings import ConfigError, StrictModel, format_validation_error, parse_duration, read_yaml
 
 log = structlog.get_logger("exporter.web")
 
@@ -107,11 +107,7 @@ def _rate_interval(value: Any) -> float:
     return parse_duration(value)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class TLSServerConfig(_Model):
+class TLSServerConfig(StrictModel):
     cert_file: Path | None = None
     key_file: Path | None = None
     cert: str | None = None  # inline PEM
@@ -156,7 +152,7 @@ class TLSServerConfig(_Model):
         return self
 
 
-class HTTPServerConfig(_Model):
+class HTTPServerConfig(StrictModel):
     http2: bool = True  # accepted for compatibility; the exporter speaks HTTP/1.1
     headers: dict[str, str] = {}
 
@@ -182,12 +178,12 @@ def _allowed_headers() -> list[str]:
     return [v[0] for v in _HEADERS.values()]
 
 
-class RateLimitConfig(_Model):
+class RateLimitConfig(StrictModel):
     interval: Annotated[float, BeforeValidator(_rate_interval)] = 0.0
     burst: int = Field(default=0, ge=0)
 
 
-class WebFileConfig(_Model):
+class WebFileConfig(StrictModel):
     tls_server_config: TLSServerConfig | None = None
     http_server_config: HTTPServerConfig = HTTPServerConfig()
     basic_auth_users: dict[str, SecretStr] = {}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from exporter.config import Duration, resolve_secret
+from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
 
 DEFAULT_API_URL = "https://api.confluent.cloud"
 DEFAULT_METRICS_URL = "https://api.telemetry.confluent.cloud"
@@ -42,27 +42,7 @@ _LKC_ID = re.compile(r"^lkc-[A-Za-z0-9]+$")
 _LCC_ID = re.compile(r"^lcc-[A-Za-z0-9]+$")
 
 
-def _split_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-def _check_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        from exporter.config import url_for_message  # late: exporter.config imports this module
-
-        raise ValueError(f"{url_for_message(value)} is not an http:// or https:// URL")
-    if re.match(r"^https?://[^/@]*@", value):
-        raise ValueError("credentials in URLs are not allowed; use api_key/api_secret")
-    return value.rstrip("/")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class CloudClusterConfig(_Model):
+class CloudClusterConfig(StrictModel):
     """One Kafka cluster whose managed connectors are watched."""
 
     id: str = Field(description="Kafka cluster id, lkc-…")
@@ -70,7 +50,7 @@ class CloudClusterConfig(_Model):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     # Watch only these connectors (lcc-…). Without a Connect API grant they are still counted from the
     # Metrics API, labelled with the id as the connector name.
-    connector_ids: Annotated[list[str], BeforeValidator(_split_list)] = []
+    connector_ids: CommaList = []
 
     @field_validator("id")
     @classmethod
@@ -94,7 +74,7 @@ class CloudClusterConfig(_Model):
         return self.name or self.id
 
 
-class CloudEnvironmentConfig(_Model):
+class CloudEnvironmentConfig(StrictModel):
     id: str = Field(description="Environment id, env-…")
     clusters: list[CloudClusterConfig] = Field(min_length=1)
 
@@ -106,7 +86,7 @@ class CloudEnvironmentConfig(_Model):
         return value
 
 
-class CloudConfig(_Model):
+class CloudConfig(StrictModel):
     api_key: SecretStr | None = None
     api_key_env: str | None = None
     api_key_file: Path | None = None
@@ -129,7 +109,7 @@ class CloudConfig(_Model):
     # After an outage, missed minutes are backfilled up to this far back (older ones are skipped with a
     # warning). Queries span at most 6 hours, so a longer backfill catches up over several cycles.
     max_backfill: Duration = MAX_PT1M_WINDOW
-    metrics: Annotated[list[str], BeforeValidator(_split_list)] = list(CONNECTOR_METRICS)
+    metrics: CommaList = list(CONNECTOR_METRICS)
     # Ask /descriptors/metrics which of ``metrics`` exist and skip (with a warning) any that do not.
     discover_metrics: bool = False
     # Connector ids per query filter; more connectors mean more queries per metric.
@@ -169,7 +149,7 @@ class CloudConfig(_Model):
     @field_validator("api_url", "metrics_url")
     @classmethod
     def _urls(cls, value: str) -> str:
-        return _check_url(value)
+        return check_http_url(value, credentials_from="api_key/api_secret")
 
     @field_validator("metrics")
     @classmethod

@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 
 from exporter import __version__
-from exporter.config import ClusterConfig
 from exporter.connect import decode
+from exporter.connect.config import ClusterConfig
 from exporter.cpu_worker import off_loop
 from exporter.model import ErrorReason, PollError
 

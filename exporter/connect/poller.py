@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter.config import ClusterConfig
 from exporter.connect.client import RequestFailed, connector_path, request_json
+from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import (
     BadResponse,
     parse_connector,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client, connector_path, error_message
+from exporter.connect.config import ClusterConfig
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
 
 MAX_ERROR_BYTES = 64 * 1024  # restart answers are tiny; never buffer a huge or hostile body

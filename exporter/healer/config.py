@@ -10,17 +10,10 @@ import re
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from exporter.settings import CommaList, Duration, StrictModel
 
-def _duration(value: Any) -> float:
-    # The same parser as exporter.config.Duration, imported late: exporter.config imports this module.
-    from exporter.config import parse_duration
-
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
 Mode = Literal["off", "dry-run", "enforce"]
 Scope = Literal["cluster", "local-worker"]
 
@@ -38,17 +31,7 @@ def _scope(value: Any) -> Any:
     return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
 
 
-def _patterns(value: Any) -> Any:
-    if isinstance(value, str):  # one pattern, or a comma list from an environment override
-        return [p.strip() for p in value.split(",") if p.strip()]
-    return value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BackoffConfig(_Model):
+class BackoffConfig(StrictModel):
     """Delay before attempt n+1 after n restarts: min(initial * multiplier**(n-1), max), plus jitter."""
 
     initial: Duration = 120.0
@@ -65,7 +48,7 @@ class BackoffConfig(_Model):
         return self
 
 
-class BreakerConfig(_Model):
+class BreakerConfig(StrictModel):
     """Mass-failure breaker: hold restarts while a large share of the cluster's tasks failed at once."""
 
     # Open when more than this share of all tasks failed within `window` (e.g. a broker outage) ...
@@ -78,7 +61,10 @@ class BreakerConfig(_Model):
     probe_interval: Duration = 300.0
 
 
-class AutohealConfig(_Model):
+class AutohealConfig(StrictModel):
+    # Regular expressions and worker ids are kept as written (this section never stripped them).
+    model_config = ConfigDict(str_strip_whitespace=False)
+
     mode: Annotated[Mode, BeforeValidator(_mode)] = "off"
     scope: Annotated[Scope, BeforeValidator(_scope)] = "cluster"
     # local-worker scope only: the worker_id ("host:port", as Connect reports it) of the worker this
@@ -92,8 +78,9 @@ class AutohealConfig(_Model):
     breaker: BreakerConfig = BreakerConfig()
     # Regular expressions matched against the whole connector name; deny wins over allow, and an
     # empty allow list allows every name.
-    allow: Annotated[list[str], BeforeValidator(_patterns)] = []
-    deny: Annotated[list[str], BeforeValidator(_patterns)] = []
+    # One pattern, or a comma list (from an environment override).
+    allow: CommaList = []
+    deny: CommaList = []
     request_timeout: Duration = 30.0
 
     @field_validator("allow", "deny")

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter.config import ClusterConfig
+from exporter.connect.config import ClusterConfig
 from exporter.healer.client import Answer, RestartClient
 from exporter.healer.config import default_worker_id
 from exporter.healer.metrics import SECTION, ClusterHealView, HealerView

@@ -8,7 +8,8 @@ import pytest
 
 from exporter.cli import build_parser, config_from_args
 from exporter.cloud.config import CloudConfig, quickstart_overrides
-from exporter.config import ConfigError, build_config, masked_dump
+from exporter.config import build_config, masked_dump
+from exporter.settings import ConfigError
 
 SECRET = "Zx9-cloud-secret-value"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load_config, masked_dump, parse_duration
+from exporter.config import load_config, masked_dump
+from exporter.settings import ConfigError, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,11 +25,12 @@ from exporter.cloud import query as cloud_query
 from exporter.cloud import status as cloud_status
 from exporter.cloud.http import error_message as cloud_error_message
 from exporter.cloud.http import rate_limit_wait
-from exporter.config import ConfigError, apply_env, build_config, read_yaml
+from exporter.config import apply_env, build_config
 from exporter.connect import parse
 from exporter.connect.client import error_message
 from exporter.metrics import SnapshotCollector
 from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Worker
+from exporter.settings import ConfigError, read_yaml
 from exporter.store import Store
 from exporter.web_security import parse_web_config
 

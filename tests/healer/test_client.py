@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from exporter.config import ClusterConfig
+from exporter.connect.config import ClusterConfig
 from exporter.healer.client import RestartClient
 from exporter.healer.policy import Outcome, RestartGroup, TargetKey
 from simulator.connect import SimCluster

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import build_parser, config_from_args
-from exporter.config import ConfigError, load_config
+from exporter.config import load_config
 from exporter.healer.config import default_worker_id
+from exporter.settings import ConfigError
 
 
 def test_yaml_off_is_off_and_every_default_is_documented(tmp_path: Path) -> None:

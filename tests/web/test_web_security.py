@@ -18,8 +18,9 @@ import yaml
 
 import exporter.web_security as web_security
 from exporter.cli import main
-from exporter.config import ConfigError, build_config
+from exporter.config import build_config
 from exporter.daemon import Daemon
+from exporter.settings import ConfigError
 from exporter.web_security import WebSecurity, check_web_config
 from simulator.server import SimThread
 from tests.pki import CA, bcrypt_hash, client_context

@@ -1,0 +1,145 @@
+"""The ``clusters[]`` config section: one self-managed Kafka Connect cluster, how to reach it (URLs, auth,
+TLS, headers), how often to poll it, and its auto-heal settings (``exporter.healer.config``).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from pathlib import Path
+from typing import Self
+
+from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
+
+from exporter.healer.config import AutohealConfig
+from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
+
+
+class BasicAuth(StrictModel):
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
+        if secret is None:
+            raise ValueError("one of password, password_env or password_file is required")
+        object.__setattr__(self, "password", secret)
+        return self
+
+    @property
+    def inline_secret(self) -> bool:
+        return self.password_env is None and self.password_file is None
+
+
+class BearerAuth(StrictModel):
+    token: SecretStr | None = None
+    token_env: str | None = None
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        secret = resolve_secret(self.token, self.token_env, self.token_file, "token")
+        if secret is None:
+            raise ValueError("one of token, token_env or token_file is required")
+        object.__setattr__(self, "token", secret)
+        return self
+
+    @property
+    def inline_secret(self) -> bool:
+        return self.token_env is None and self.token_file is None
+
+
+class AuthConfig(StrictModel):
+    basic: BasicAuth | None = None
+    bearer: BearerAuth | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if self.basic is not None and self.bearer is not None:
+            raise ValueError("configure either basic or bearer auth, not both")
+        return self
+
+
+class TLSConfig(StrictModel):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: SecretStr | None = None
+    key_password_env: str | None = None
+    key_password_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} does not exist or is not a file")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
+        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
+        object.__setattr__(self, "key_password", secret)
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verification is on unless ``insecure_skip_verify`` says otherwise."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            password = self.key_password.get_secret_value() if self.key_password else None
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=password)
+        if self.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class ClusterConfig(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    urls: CommaList = Field(min_length=1)
+    poll_interval: Duration = 30.0
+    plugins_interval: Duration = 600.0
+    request_timeout: Duration = 10.0
+    # Whole-cycle deadline; defaults to the poll interval so cycles never pile up.
+    cycle_timeout: Duration | None = None
+    # Parallel per-connector requests when a pre-2.3 worker forces the 1 + 2N fallback.
+    fallback_concurrency: int = Field(default=8, ge=1, le=64)
+    auth: AuthConfig = AuthConfig()
+    tls: TLSConfig = TLSConfig()
+    headers: dict[str, str] = {}
+    # Bodies larger than this are cut off and counted as bad_response, so a broken or hostile endpoint
+    # cannot exhaust memory. 10,000 connectors with status and info are about 25 MB.
+    max_response_size: ByteSize = Field(default=ByteSize(256 * 1024 * 1024), gt=0)
+    # The Kafka cluster id the workers must report (GET /). Unset: the majority of the workers decides.
+    # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
+    kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
+    autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        checked = [check_http_url(u, credentials_from="auth.basic") for u in urls]
+        if len(set(checked)) != len(checked):
+            raise ValueError("the same worker URL is listed twice")
+        return checked
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for key, value in headers.items():
+            if not _HEADER_NAME.match(key):
+                raise ValueError(f"{key!r} is not a valid HTTP header name")
+            if "\n" in value or "\r" in value:
+                raise ValueError(f"header {key!r} has a line break in its value")
+            if key.lower() == "authorization":
+                raise ValueError("set Authorization through auth.basic or auth.bearer, not headers")
+        return headers
+
+    @property
+    def deadline(self) -> float:
+        return self.cycle_timeout if self.cycle_timeout is not None else self.poll_interval
