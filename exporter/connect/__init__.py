@@ -1,1 +1,1 @@
-"""Self-managed Kafka Connect: REST client, parsers and the per-cluster poller."""
+"""Self-managed Kafka Connect: its config section (``clusters[]``), REST client, parsers and the per-cluster poller."""

@@ -2,6 +2,8 @@
 
 Read from the source with ``ast`` (nothing is imported), counting imports inside functions too, since a
 late import is still a dependency. Covers every module of the ``exporter`` and ``simulator`` packages.
+A submodule's implicit load of its package's ``__init__`` is not an edge: those files import only their
+own submodules (``simulator/__init__.py`` re-exports), which Python resolves in either order.
 """
 
 from __future__ import annotations
@@ -17,10 +19,6 @@ PACKAGES = ("exporter", "simulator")
 SETTINGS_LEAF = "exporter.settings"
 # The demo runs the simulator in-process; nothing else in the exporter may depend on it.
 MAY_IMPORT_SIMULATOR = {"exporter.demo", "exporter.cli"}
-
-# Private names used across modules today, outside the config code; each entry is a debt to pay off
-# (make the name public, or move the code that needs it), then delete the entry. Keep it empty.
-PRIVATE_IMPORT_ALLOWED: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -154,25 +152,13 @@ def test_no_import_cycles() -> None:
 
 
 def test_no_private_names_across_modules() -> None:
-    found = [
-        f"{m.name} ({m.path.relative_to(ROOT)}) {where}"
-        for m in MODULES.values()
-        for where in m.private
-        if (m.name, where.split(": ", 1)[1]) not in PRIVATE_IMPORT_ALLOWED
-    ]
+    found = [f"{m.name} ({m.path.relative_to(ROOT)}) {where}" for m in MODULES.values() for where in m.private]
     assert not found, (
         "private names used from another module:\n  "
         + "\n  ".join(found)
         + "\nA leading underscore means 'only this module uses it'. Make the name public (and name it for what "
         "it is) if other modules need it, or move the code that needs it into its module."
     )
-
-
-def test_private_allow_list_is_current() -> None:
-    # An entry that no longer matches anything is stale: delete it so the list only shrinks.
-    used = {(m.name, where.split(": ", 1)[1]) for m in MODULES.values() for where in m.private}
-    stale = sorted(PRIVATE_IMPORT_ALLOWED - used)
-    assert not stale, f"remove these entries from PRIVATE_IMPORT_ALLOWED, they are fixed: {stale}"
 
 
 def test_exporter_does_not_depend_on_the_simulator() -> None:
