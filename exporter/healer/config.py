@@ -62,7 +62,7 @@ class BreakerConfig(StrictModel):
 
 
 class AutohealConfig(StrictModel):
-    # Regular expressions and worker ids are kept as written (this section never stripped them).
+    # allow/deny patterns are kept as written: a space can be part of a regular expression.
     model_config = ConfigDict(str_strip_whitespace=False)
 
     mode: Annotated[Mode, BeforeValidator(_mode)] = "off"
