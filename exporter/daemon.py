@@ -14,6 +14,7 @@ import gc
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -29,6 +30,9 @@ from exporter.metrics import CollectGroup, SnapshotCollector
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
 from exporter.web_security import WebSecurity
+
+if TYPE_CHECKING:
+    from exporter.healer.runner import Healer
 
 log = structlog.get_logger("exporter")
 
@@ -46,6 +50,7 @@ class Daemon:
         self.exposition = Exposition(self.store, self.collector)
         self.pollers: dict[str, ConnectPoller] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
+        self.healer: Healer | None = None  # set when some cluster enables auto-heal
         self._jobs: list[tuple[str, float, float, JobFunc]] = []
         self._page_sections: list[PageSection] = []
         self._routes: list[Route] = []
@@ -90,13 +95,13 @@ class Daemon:
             from exporter.healer.runner import Healer
             from exporter.healer.web import autoheal_section, retry_handler
 
-            # Reacts to each new snapshot of the clusters that enable it (docs/autoheal.md).
-            self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
-            self.healer.attach()
+            # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
+            healer = self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
+            healer.attach()
             self.add_metrics_group(collect_autoheal)
             self.add_page_section(autoheal_section)
-            self.add_route(("POST", "/-/autoheal/retry", retry_handler(self.healer)))
-            self.add_closer(self.healer.stop)
+            self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
+            self.add_closer(healer.stop)
 
     # -- extension points ------------------------------------------------------------------------------
 
@@ -120,6 +125,8 @@ class Daemon:
     async def _poll_connect(self, poller: ConnectPoller) -> None:
         snapshot = await poller.poll()
         self.store.publish_cluster(snapshot)
+        if self.healer is not None:
+            self.healer.step(snapshot)  # returns at once: restarts never delay this job or the next poll
 
     async def _run_job(self, job_id: str, deadline: float, func: JobFunc) -> None:
         task = asyncio.current_task()
@@ -180,7 +187,7 @@ class Daemon:
             if security.config.basic_auth_users and not security.tls:
                 log.warning("basic_auth_without_tls", hint="passwords cross the network in clear text")
         self._runner = runner
-        self.bound = _bound_addresses(runner)
+        self.bound = [(str(addr[0]), int(addr[1])) for addr in runner.addresses]
         # Everything alive now (modules, config, clients) lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall the event loop (and scrapes) for tens of ms.
         gc.freeze()
@@ -213,13 +220,3 @@ class Daemon:
         for client in self.clients.values():
             await client.aclose()
         log.info("stopped")
-
-
-def _bound_addresses(runner: web.AppRunner) -> list[tuple[str, int]]:
-    out = []
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        for sock in getattr(server, "sockets", None) or []:
-            addr = sock.getsockname()
-            out.append((str(addr[0]), int(addr[1])))
-    return out

@@ -1,8 +1,13 @@
 """The newest view of everything the sources have seen, shared with every reader.
 
-Sources publish; readers (metrics rendering, the healer, the landing page, readiness) read ``store.view``,
-an immutable object replaced as a whole on every publish, so a reader never sees half an update and needs
-no lock. All publishing happens on the event loop thread.
+Sources publish; readers (metrics rendering, the landing page, readiness) read ``store.view``, an immutable
+object replaced as a whole on every publish, so a reader never sees half an update and needs no lock. All
+publishing happens on the event loop thread.
+
+A view holds one ``ClusterSnapshot`` per cluster (Kafka Connect or Confluent Cloud) and at most one reading
+per feature (e.g. ``CloudReading``, ``HealerReading``): a frozen object the feature publishes with
+``publish(reading)`` and readers get back by its type, ``view.reading(CloudReading)``. Reading types live in
+their feature's ``reading`` module, which sources and readers both import.
 """
 
 from __future__ import annotations
@@ -11,14 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from exporter.model import ClusterSnapshot
 
+R = TypeVar("R")
 Listener = Callable[["View"], None]
 
 
-def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen(d: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(d))
 
 
@@ -28,20 +34,24 @@ class View:
     started_at: float
     expected: tuple[str, ...]  # names of every configured source, polled or not
     clusters: Mapping[str, ClusterSnapshot] = field(default_factory=lambda: _frozen({}))
-    # Readings of optional features, keyed by feature ("ccloud_throughput", "autoheal", ...).
-    # Each feature's metrics group knows the type of its own section.
-    sections: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    # Feature readings keyed by their exact type: ``Store.publish`` keeps key and value in step.
+    readings: Mapping[type[object], object] = field(default_factory=lambda: _frozen({}))
 
     @property
     def ready(self) -> bool:
         """Every configured source has finished at least one cycle, successful or not."""
         return all(name in self.clusters for name in self.expected)
 
+    def reading(self, kind: type[R]) -> R | None:
+        """The newest reading of type ``kind``, or None before its feature first published one."""
+        return cast("R | None", self.readings.get(kind))
+
 
 class Store:
     def __init__(self, expected: Iterable[str] = ()) -> None:
         self._view = View(generation=0, started_at=time.time(), expected=tuple(expected))
         self._listeners: list[Listener] = []
+        self._notifying = False
 
     @property
     def view(self) -> View:
@@ -56,16 +66,27 @@ class Store:
         clusters[snapshot.cluster] = snapshot
         self._swap(replace(self._view, clusters=_frozen(clusters)))
 
-    def publish_section(self, key: str, value: Any) -> None:
-        sections = dict(self._view.sections)
-        sections[key] = value
-        self._swap(replace(self._view, sections=_frozen(sections)))
+    def publish(self, reading: object) -> None:
+        """Replace the reading of ``type(reading)``; pass a frozen object, readers share it unlocked."""
+        readings = dict(self._view.readings)
+        readings[type(reading)] = reading
+        self._swap(replace(self._view, readings=_frozen(readings)))
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(view)`` after every publish (on the publishing thread; keep it cheap)."""
+        """Call ``listener(view)`` after every publish (on the publishing thread; keep it cheap).
+
+        For readers that prepare for the next request (the exposition's prerender). Data flows one way: a
+        listener that publishes raises, since it would turn the store into a loop.
+        """
         self._listeners.append(listener)
 
     def _swap(self, view: View) -> None:
+        if self._notifying:
+            raise RuntimeError("a store listener must not publish")
         self._view = replace(view, generation=self._view.generation + 1)
-        for listener in self._listeners:
-            listener(self._view)
+        self._notifying = True
+        try:
+            for listener in self._listeners:
+                listener(self._view)
+        finally:
+            self._notifying = False

@@ -15,8 +15,10 @@ batches, are committed together and the cursor moves to ``end``. So:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
+
+from exporter.cloud.reading import ThroughputSeries
 
 MINUTE = 60
 
@@ -37,28 +39,6 @@ class Window:
 class Owner:
     cluster: str  # connect_cluster label
     connector: str  # connector name (the id when the name is not known)
-
-
-@dataclass(frozen=True, slots=True)
-class ThroughputSeries:
-    cluster: str
-    connector: str
-    connector_id: str
-    values: Mapping[str, float]  # short metric name -> counter value
-
-
-@dataclass(frozen=True, slots=True)
-class CloudReading:
-    """What the Cloud source publishes as the ``ccloud_throughput`` section of the store's view."""
-
-    metrics: tuple[str, ...]  # short names of the metrics being counted
-    clusters: tuple[str, ...]  # every configured managed cluster (connect_cluster label)
-    series: tuple[ThroughputSeries, ...] = ()
-    newest_bucket: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    api_up: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
-    api_errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
-    metrics_interval: float = 60.0
-    metrics_delay: float = 240.0
 
 
 class Ledger:

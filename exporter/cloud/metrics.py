@@ -11,9 +11,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.cloud.counters import CloudReading
-from exporter.cloud.http import REASONS, Api
-from exporter.cloud.source import SECTION
+from exporter.cloud.reading import CloudReading
 from exporter.store import View
 
 CLUSTER = "connect_cluster"
@@ -41,8 +39,8 @@ def collect_cloud(view: View) -> Iterator[Metric]:
     kafka_connect_cloud_newest_bucket_timestamp_seconds{connect_cluster="prod"} 1.7e+09
     kafka_connect_cloud_api_up{api="metrics"} 1.0
     """
-    reading = view.sections.get(SECTION)
-    if not isinstance(reading, CloudReading):
+    reading = view.reading(CloudReading)
+    if reading is None:
         return
     lag = (
         f" Counted from the Metrics API's per-minute deltas once a minute is {reading.metrics_delay:g}s old"
@@ -78,9 +76,8 @@ def collect_cloud(view: View) -> Iterator[Metric]:
         " retries, 5xx, timeout; the reason is in kafka_connect_cloud_api_errors_total and the log).",
         labels=["api"],
     )
-    for api in (Api.CONNECT.value, Api.METRICS.value):
-        if api in reading.api_up:
-            up.add_metric([api], 1.0 if reading.api_up[api] else 0.0)
+    for api, ok in reading.api_up.items():
+        up.add_metric([api], 1.0 if ok else 0.0)
     yield up
 
     errors = CounterMetricFamily(
@@ -89,7 +86,6 @@ def collect_cloud(view: View) -> Iterator[Metric]:
         " (every attempt counts, retries included).",
         labels=["api", "reason"],
     )
-    for api in (Api.CONNECT.value, Api.METRICS.value):
-        for reason in REASONS:
-            errors.add_metric([api, reason], float(reading.api_errors.get((api, reason), 0)))
+    for (api, reason), n in reading.api_errors.items():
+        errors.add_metric([api, reason], float(n))
     yield errors

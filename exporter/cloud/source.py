@@ -25,9 +25,10 @@ import structlog
 
 from exporter.cloud.clock import Clock, SystemClock
 from exporter.cloud.config import MAX_PT1M_WINDOW, METRIC_PREFIX, CloudClusterConfig, CloudConfig
-from exporter.cloud.counters import CloudReading, Ledger, Owner, Window
-from exporter.cloud.http import Api, CloudHttp, CloudRequestError, Reason
+from exporter.cloud.counters import Ledger, Owner, Window
+from exporter.cloud.http import REASONS, Api, CloudHttp, CloudRequestError, Reason
 from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_page, query_body
+from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
 from exporter.model import ClusterSnapshot, Connector, ErrorReason, PollError, PollStats, SourceKind
@@ -35,8 +36,8 @@ from exporter.store import Store
 
 log = structlog.get_logger("exporter.cloud")
 
-SECTION = "ccloud_throughput"
 MAX_PAGES = 1000
+APIS: tuple[str, ...] = (Api.CONNECT.value, Api.METRICS.value)  # in exposition order
 DESCRIPTOR_REFRESH = 6 * 3600.0
 
 _POLL_REASON = {
@@ -335,17 +336,18 @@ class CloudSource:
             ts = self.ledger.newest_bucket(name, active)
             if ts is not None:
                 newest[name] = ts
+        up, errors = self.http.health.up(), self.http.health.errors
         reading = CloudReading(
             metrics=active,
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
             newest_bucket=MappingProxyType(newest),
-            api_up=MappingProxyType(self.http.health.up()),
-            api_errors=MappingProxyType(dict(self.http.health.errors)),
+            api_up=MappingProxyType({api: up[api] for api in APIS if api in up}),
+            api_errors=MappingProxyType({(api, r): errors.get((api, r), 0) for api in APIS for r in REASONS}),
             metrics_interval=self.config.metrics_interval,
             metrics_delay=self.config.metrics_delay,
         )
-        self.store.publish_section(SECTION, reading)
+        self.store.publish(reading)
 
 
 def build_cloud_jobs(

@@ -1,42 +1,22 @@
-"""Auto-heal metric families, rendered from the immutable ``HealerView`` the healer publishes.
+"""Auto-heal metric families, rendered from the immutable ``HealerReading`` the healer publishes.
 
-The healer publishes ``store.publish_section("autoheal", HealerView)`` after every decision round; the
-collector calls ``collect_autoheal(view)`` at scrape time. Series of a deleted connector disappear with the
-round that notices the deletion.
+The healer publishes a ``HealerReading`` into the store after every decision round; the collector calls
+``collect_autoheal(view)`` at scrape time. Series of a deleted connector disappear with the round that
+notices the deletion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.healer.policy import REASONS, TargetKey
+from exporter.healer.policy import REASONS
+from exporter.healer.reading import HealerReading
 from exporter.store import View
 
-SECTION = "autoheal"
 CLUSTER = "connect_cluster"
 MODES: tuple[str, ...] = ("off", "dry-run", "enforce")
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterHealView:
-    mode: str
-    scope: str
-    # (connector, kind, outcome) -> restarts; kind is "connector" or "task"
-    restarts: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
-    suppressed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # by reason
-    persistent: tuple[TargetKey, ...] = ()
-    next_attempt: Mapping[TargetKey, float] = field(default_factory=lambda: MappingProxyType({}))
-    breaker_open: bool = False
-    local_worker_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HealerView:
-    clusters: Mapping[str, ClusterHealView] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def collect_autoheal(view: View) -> Iterator[Metric]:
@@ -46,8 +26,8 @@ def collect_autoheal(view: View) -> Iterator[Metric]:
     kafka_connect_autoheal_suppressed_total{connect_cluster="prod",reason="backoff"} 14.0
     kafka_connect_autoheal_persistent_failure{connect_cluster="prod",connector="orders-sink",task="1"} 1.0
     """
-    healer = view.sections.get(SECTION)
-    if not isinstance(healer, HealerView):
+    healer = view.reading(HealerReading)
+    if healer is None:
         return
     mode = GaugeMetricFamily(
         "kafka_connect_autoheal_mode",

@@ -1,8 +1,10 @@
 """The healer's event loop side: one decision round per new snapshot of each enabled cluster.
 
-The store listener only notes the newest snapshot and wakes the cluster's round task, so the publisher is
-never blocked; snapshots that arrive while a round is sending restarts are coalesced into the newest one.
-Rounds of one cluster never overlap, and a slow or failing cluster never delays another.
+Data flows one way: the daemon's poll job hands each new snapshot to ``Healer.step`` right after publishing
+it, and the healer publishes its own ``HealerReading`` into the store; it never reads the store back.
+``step`` only notes the snapshot and wakes the cluster's round task, so the poll job is never blocked;
+snapshots that arrive while a round is sending restarts are coalesced into the newest one. Rounds of one
+cluster never overlap, and a slow or failing cluster never delays another.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import structlog
 from exporter.connect.config import ClusterConfig
 from exporter.healer.client import Answer, RestartClient
 from exporter.healer.config import default_worker_id
-from exporter.healer.metrics import SECTION, ClusterHealView, HealerView
 from exporter.healer.policy import (
     Decision,
     Event,
@@ -36,8 +37,9 @@ from exporter.healer.policy import (
     record_unsent,
     retry,
 )
+from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.model import ClusterSnapshot, SourceKind
-from exporter.store import Store, View
+from exporter.store import Store
 
 log = structlog.get_logger("exporter.healer")
 
@@ -62,7 +64,7 @@ class _Cluster:
         self.next_attempt: dict[TargetKey, float] = {}
         self.breaker_open = False
         self.pending: ClusterSnapshot | None = None
-        self.queued: ClusterSnapshot | None = None  # the newest snapshot handed to the round task
+        self.queued: ClusterSnapshot | None = None  # the newest snapshot handed over (each acted on once)
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -81,9 +83,11 @@ class Healer:
     Wiring (daemon)::
 
         healer = Healer(config.clusters, store, clock=clock)
-        healer.attach()                       # or: await healer.start()
+        healer.attach()                       # publishes the first HealerReading
         daemon.add_metrics_group(collect_autoheal)
         daemon.add_closer(healer.stop)
+        # in each Connect cluster's poll job, after store.publish_cluster(snapshot):
+        healer.step(snapshot)
     """
 
     def __init__(
@@ -106,8 +110,8 @@ class Healer:
         return any(c.autoheal.enabled for c in self._all)
 
     def attach(self) -> None:
-        """Subscribe to the store; no event loop needed. Each cluster's round task starts with its first
-        snapshot (publishes happen on the event loop)."""
+        """Set up the enabled clusters and publish the first reading; no event loop needed. Each cluster's
+        round task starts with its first ``step`` (called on the event loop)."""
         if self._started:
             return
         self._started = True
@@ -123,13 +127,7 @@ class Healer:
                 scope=cfg.autoheal.scope,
                 local_worker_id=cluster.local_worker_id,
             )
-        self._store.subscribe(self._on_view)
         self._publish()
-
-    async def start(self) -> None:
-        """``attach()``, then act on any snapshot already published."""
-        self.attach()
-        self._on_view(self._store.view)
 
     async def stop(self) -> None:
         tasks = [c.task for c in self._clusters.values() if c.task is not None]
@@ -167,18 +165,20 @@ class Healer:
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
-    def _on_view(self, view: View) -> None:
-        # Called on every publish (ours included): only a new snapshot object starts a round.
-        for name, cluster in self._clusters.items():
-            snap = view.clusters.get(name)
-            if snap is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
-                continue
-            cluster.queued = snap
-            cluster.pending = snap
-            cluster.idle.clear()
-            cluster.wake.set()
-            if cluster.task is None:
-                cluster.task = asyncio.get_running_loop().create_task(self._rounds(cluster), name=f"autoheal:{name}")
+    def step(self, snap: ClusterSnapshot) -> None:
+        """Hand over the snapshot a cluster's poll just produced; returns at once (the round runs in the
+        cluster's own task). Snapshots of other clusters, and one already handed over, are ignored."""
+        cluster = self._clusters.get(snap.cluster)
+        if cluster is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
+            return
+        cluster.queued = snap
+        cluster.pending = snap
+        cluster.idle.clear()
+        cluster.wake.set()
+        if cluster.task is None:
+            cluster.task = asyncio.get_running_loop().create_task(
+                self._rounds(cluster), name=f"autoheal:{snap.cluster}"
+            )
 
     async def _rounds(self, cluster: _Cluster) -> None:
         while True:
@@ -196,7 +196,7 @@ class Healer:
                 cluster.idle.set()
 
     async def settled(self) -> None:
-        """Wait until every snapshot published so far has had its round (tests, orderly shutdown)."""
+        """Wait until every snapshot handed over so far has had its round (tests, orderly shutdown)."""
         for cluster in self._clusters.values():
             await cluster.idle.wait()
 
@@ -352,17 +352,17 @@ class Healer:
 
     # -- publishing ---------------------------------------------------------------------------------------
 
-    def view(self) -> HealerView:
-        clusters: dict[str, ClusterHealView] = {}
+    def reading(self) -> HealerReading:
+        clusters: dict[str, ClusterHealReading] = {}
         for cfg in self._all:
             c = self._clusters.get(cfg.name)
             if c is None:
-                clusters[cfg.name] = ClusterHealView(mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
+                clusters[cfg.name] = ClusterHealReading(mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
                 continue
             persistent = tuple(
                 sorted((k for k, ts in c.state.targets.items() if ts.persistent), key=TargetKey.sort_key)
             )
-            clusters[cfg.name] = ClusterHealView(
+            clusters[cfg.name] = ClusterHealReading(
                 mode=cfg.autoheal.mode,
                 scope=cfg.autoheal.scope,
                 restarts=MappingProxyType(dict(c.restarts)),
@@ -372,10 +372,10 @@ class Healer:
                 breaker_open=c.breaker_open,
                 local_worker_id=c.local_worker_id,
             )
-        return HealerView(clusters=MappingProxyType(clusters))
+        return HealerReading(clusters=MappingProxyType(clusters))
 
     def _publish(self) -> None:
-        self._store.publish_section(SECTION, self.view())
+        self._store.publish(self.reading())
 
     # For tests and the status page: the policy state of one cluster.
     def state(self, name: str) -> PolicyState:

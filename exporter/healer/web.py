@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from typing import Protocol
 
 from aiohttp import web
 
-from exporter.healer.metrics import SECTION, HealerView
-from exporter.healer.runner import Healer
+from exporter.healer.reading import HealerReading
 from exporter.store import View
 
 
+class Retrier(Protocol):
+    """What the retry endpoint needs of the healer (``exporter.healer.runner.Healer`` is one)."""
+
+    @property
+    def cluster_names(self) -> Collection[str]: ...
+
+    def retry(self, cluster: str | None = None, connector: str | None = None, task: int | None = None) -> int: ...
+
+
 def autoheal_section(view: View) -> str:
-    healer = view.sections.get(SECTION)
-    if not isinstance(healer, HealerView) or not healer.clusters:
+    healer = view.reading(HealerReading)
+    if healer is None or not healer.clusters:
         return ""
     e = html.escape
     now = time.time()
@@ -58,7 +67,7 @@ def autoheal_section(view: View) -> str:
 _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
 
 
-def retry_handler(healer: Healer) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def retry_handler(healer: Retrier) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         # Browsers send Origin with every cross-site POST and can only send "simple" content types without a
         # CORS preflight, which this server never grants: refusing both stops a web page from triggering

@@ -1,4 +1,4 @@
-"""The whole auto-heal loop over real HTTP: simulator workers -> real poller -> store -> Healer -> restarts.
+"""The whole auto-heal loop over real HTTP: simulator workers -> real poller -> store and Healer -> restarts.
 
 Time is a hand-driven clock shared by the poller and the healer, so grace periods and backoffs of minutes
 pass instantly; the simulated cluster only moves on when ``sim.tick()`` is called.
@@ -25,6 +25,7 @@ from exporter.connect.poller import ConnectPoller
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
+from exporter.model import ClusterSnapshot
 from exporter.store import Store
 from simulator.connect import SimCluster
 from simulator.server import Fault, RecordedRequest, SimConnectServer, SimThread
@@ -64,8 +65,13 @@ class Loop:
         self.clock.now += advance
         if tick:
             self.sim.tick()
-        self.store.publish_cluster(await self.poller.poll())
+        self.publish(await self.poller.poll())
         await self.healer.settled()
+
+    def publish(self, snap: ClusterSnapshot) -> None:
+        """What the daemon's poll job does with a new snapshot."""
+        self.store.publish_cluster(snap)
+        self.healer.step(snap)
 
     def restarts(self) -> list[str]:
         return [_show(r) for r in self.server.requests if r.method == "POST"]
@@ -91,7 +97,7 @@ async def loop(sim: SimCluster, **autoheal: Any) -> AsyncIterator[Loop]:
         store = Store(expected=["sim"])
         client = build_http_client(config)
         healer = Healer([config], store, clock=clock)
-        await healer.start()
+        healer.attach()
         try:
             yield Loop(sim, server, store, ConnectPoller(config, client, clock=clock), healer, clock, config)
         finally:
@@ -297,7 +303,7 @@ async def test_connector_deleted_before_the_restart_is_forgotten() -> None:
         lp.clock.now += MIN
         snap = await lp.poller.poll()
         sim.delete("orders")  # gone between the poll and the restart
-        lp.store.publish_cluster(snap)
+        lp.publish(snap)
         await lp.healer.settled()
         assert lp.restarts() == ["/connectors/orders/restart" + KIP745]
         assert lp.healer.state("sim").targets == {}
@@ -325,7 +331,7 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
                 },
             )
             healer = Healer([cfg], store, clock=clock)
-            await healer.start()
+            healer.attach()
             healers.append(healer)
         client = build_http_client(cfg)
         poller = ConnectPoller(cfg, client, clock=clock)
@@ -335,7 +341,10 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
                     sim.fail_task(f"c{i}", t)
             for _ in range(3):
                 clock.now += MIN
-                store.publish_cluster(await poller.poll())
+                snap = await poller.poll()
+                store.publish_cluster(snap)
+                for h in healers:
+                    h.step(snap)
                 for h in healers:
                     await h.settled()
         finally:
@@ -412,8 +421,8 @@ async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() ->
         lp.clock.now += MIN
         snap = await lp.poller.poll()
         started = time.monotonic()
-        lp.store.publish_cluster(snap)  # the healer's round starts and hangs on the restart ...
-        lp.store.publish_cluster(snap)
+        lp.publish(snap)  # the healer's round starts and hangs on the restart ...
+        lp.publish(snap)
         assert time.monotonic() - started < 0.1  # ... but publishing returns at once
         await asyncio.sleep(0.2)
         assert lp.store.view.clusters["sim"] is snap
@@ -421,3 +430,22 @@ async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() ->
         assert time.monotonic() - started >= 1.5
         assert lp.scrape().value("kafka_connect_autoheal_restarts_total", outcome="error") == 1
         assert lp.healer.state("sim").targets[TargetKey("orders", 0)].attempts == 0  # a timeout spends none
+
+
+async def test_daemon_keeps_polling_and_serving_while_a_restart_hangs(sim: SimThread) -> None:
+    from tests.daemon_harness import quick_config, running_daemon
+
+    sim.cluster.add_connector("orders", "sink", tasks_max=1)
+    sim.cluster.fail_task("orders", 0)
+    for worker in range(2):
+        sim.set_fault(worker, Fault.hang(path=r"/connectors/orders/restart"))
+    # The restart hangs for its whole 60 s request timeout, far beyond everything awaited below.
+    autoheal = {"mode": "enforce", "grace_period": "200ms", "request_timeout": "60s"}
+    async with running_daemon(quick_config({"c": sim.urls}, autoheal=autoheal)) as ex:
+        deadline = time.monotonic() + 10
+        while not [r for r in sim.requests() if r.method == "POST"]:
+            assert time.monotonic() < deadline, "the healer never sent the restart"
+            await asyncio.sleep(0.05)
+        scrape = await ex.next_polls("c", 3)  # the poll schedule and /metrics go on meanwhile
+        assert scrape.value("kafka_connect_up", connect_cluster="c") == 1
+        assert scrape.samples("kafka_connect_autoheal_restarts_total") == []  # the restart is still hanging

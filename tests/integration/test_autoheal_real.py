@@ -77,11 +77,13 @@ async def healing(connect: ConnectCluster, **overrides: Any) -> AsyncIterator[Ha
     client = build_http_client(cfg)
     poller = ConnectPoller(cfg, client)
     healer = Healer([cfg], store)
-    await healer.start()
+    healer.attach()
 
     async def poll_forever() -> None:
         while True:
-            store.publish_cluster(await poller.poll())
+            snap = await poller.poll()
+            store.publish_cluster(snap)
+            healer.step(snap)
             await asyncio.sleep(1.0)
 
     polling = asyncio.create_task(poll_forever())
