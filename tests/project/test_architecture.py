@@ -19,6 +19,25 @@ PACKAGES = ("exporter", "simulator")
 SETTINGS_LEAF = "exporter.settings"
 # The demo runs the simulator in-process; nothing else in the exporter may depend on it.
 MAY_IMPORT_SIMULATOR = {"exporter.demo", "exporter.cli"}
+# Readers see only snapshots and typed readings; the modules that talk to the network are the sources'.
+READERS = (
+    "exporter.metrics",
+    "exporter.exposition",
+    "exporter.web",
+    "exporter.cloud.metrics",
+    "exporter.healer.metrics",
+    "exporter.healer.web",
+)
+SOURCES = (
+    "exporter.connect.client",
+    "exporter.connect.poller",
+    "exporter.cloud.source",
+    "exporter.cloud.http",
+    "exporter.cloud.status",
+    "exporter.cloud.query",
+    "exporter.healer.runner",
+    "exporter.healer.client",
+)
 
 
 @dataclass
@@ -183,4 +202,30 @@ def test_settings_leaf_imports_nothing_of_ours() -> None:
         f"{SETTINGS_LEAF} imports {', '.join(ours)}. It is the leaf every config section builds on, so it may "
         "import only the standard library and third-party packages; move the feature-specific part into that "
         "feature's config module instead."
+    )
+
+
+def _reachable(start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dep in MODULES[todo.pop()].imports:
+            if dep in MODULES and dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_readers_import_no_source_module() -> None:
+    assert set(READERS) <= set(MODULES), "a reader module was renamed: update READERS"
+    found = sorted(
+        f"{reader} reaches {', '.join(sorted(_reachable(reader) & set(SOURCES)))}"
+        for reader in READERS
+        if _reachable(reader) & set(SOURCES)
+    )
+    assert not found, (
+        "readers import source modules (directly or through others):\n  "
+        + "\n  ".join(found)
+        + "\nReaders get what they show from the store (snapshots and typed readings). Put the shared type or "
+        "constant in the feature's reading module (or exporter.model) and import it from there."
     )
