@@ -26,8 +26,9 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
 from exporter.store import Store
-from simulator.connect import SimCluster
-from simulator.server import Fault, RecordedRequest, SimConnectServer, SimThread
+from simulator.connect.server import RecordedRequest, SimConnectServer, SimThread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.scrape import Scrape, parse_exposition
 
 MIN = 60.0

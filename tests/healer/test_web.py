@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from simulator.server import SimThread
+from simulator.connect.server import SimThread
 from tests.daemon_harness import quick_config, running_daemon
 
 
