@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +50,7 @@ from exporter.connect.client import build_http_client
 from exporter.connect.decode import loads
 from exporter.connect.parse import parse_expanded
 from exporter.connect.poller import EXPAND_PARAMS, ConnectPoller
-from exporter.cpu_worker import _without_gc
+from exporter.cpu_worker import without_gc
 from exporter.exposition import Rendered, render_blocks
 from exporter.metrics import SnapshotCollector
 from exporter.store import Store
@@ -58,6 +59,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPORTER = Path(sys.executable).parent / "kafka-connect-exporter"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OM_GZIP = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+
+
+def relative_paths(profile: str) -> str:
+    """A profile's file paths relative to the repository root (the standard library's as ``<stdlib>/``), so a
+    committed profile records no path of the machine it ran on."""
+    stdlib = sysconfig.get_path("stdlib")
+    return profile.replace(f"{ROOT}{os.sep}", "").replace(f"{stdlib}{os.sep}", "<stdlib>/")
 
 
 @dataclass(frozen=True)
@@ -316,15 +324,15 @@ async def measure_stages(farm: dict[str, Any], runs: int, profile: bool) -> tupl
                 prof.disable()
                 buf = io.StringIO()
                 pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
-                profiled = buf.getvalue()
+                profiled = relative_paths(buf.getvalue())
             # The status body alone: how much of the poll is JSON decoding and parsing.
             decode = parse = 0.0
             for c in config.clusters:
                 body = (await clients[c.name].get(c.urls[0] + "/connectors", params=EXPAND_PARAMS)).content
                 d0 = time.process_time()
-                data = _without_gc(loads, body)  # as the exporter does: in its worker, GC paused
+                data = without_gc(loads, body)  # as the exporter does: in its worker, GC paused
                 d1 = time.process_time()
-                _without_gc(parse_expanded, data)
+                without_gc(parse_expanded, data)
                 decode, parse = decode + d1 - d0, parse + time.process_time() - d1
             if run:
                 out.append(

@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import rest
-from simulator.connect import SimCluster
-from simulator.scenario import populate_static
-from simulator.server import SimConnectServer
+from simulator.connect import rest
+from simulator.connect.scenario import populate_static
+from simulator.connect.server import SimConnectServer
+from simulator.connect.state import SimCluster
 
 _handle = rest.handle
 _memo: dict[tuple[int, str, str, tuple[tuple[str, str], ...]], rest.SimResponse] = {}

@@ -15,11 +15,11 @@ import structlog
 from exporter.config import load_config, split_host_port
 from exporter.logs import configure
 from exporter.settings import ConfigError
-from simulator.cloud_demo import demo_config as demo_cloud_config
-from simulator.cloud_demo import start_demo_cloud
-from simulator.connect import SimCluster
-from simulator.scenario import Scenario
-from simulator.server import SimConnectServer
+from simulator.cloud.demo import demo_config as demo_cloud_config
+from simulator.cloud.demo import start_demo_cloud
+from simulator.connect.scenario import Scenario
+from simulator.connect.server import SimConnectServer
+from simulator.connect.state import SimCluster
 
 DEMO_LISTEN = "127.0.0.1:9838"
 STEP_SECONDS = 5.0

@@ -1,37 +1,7 @@
-"""Simulators that stand in for real services in fast tests and the demo.
+"""Simulators that stand in for real services in fast tests, benchmarks and the demo, over real HTTP.
 
-``connect``/``rest``/``server``: a Kafka Connect cluster (distributed mode) over real HTTP;
-``scenario``: a seeded story of failures and recoveries for the demo and benchmarks.
+``connect``: a Kafka Connect cluster in distributed mode (``state``, ``rest``, ``server``, and the demo's
+``scenario``); ``cloud``: Confluent Cloud's Connect API v1 and Metrics API v2 (``state``, ``query``,
+``server``, and the ``demo`` organisation). Shared by both: the simulated ``connector``, the ``faults`` a
+test injects and ``background`` (serving from a thread). ``python -m simulator`` serves a Connect cluster.
 """
-
-from simulator.connect import (
-    FAILED,
-    PAUSED,
-    RESTARTING,
-    RUNNING,
-    STOPPED,
-    UNASSIGNED,
-    RebalanceMode,
-    SimCluster,
-    connector_trace,
-    task_trace,
-)
-from simulator.server import Fault, FaultKind, SimConnectServer, SimThread, run_in_thread
-
-__all__ = [
-    "FAILED",
-    "PAUSED",
-    "RESTARTING",
-    "RUNNING",
-    "STOPPED",
-    "UNASSIGNED",
-    "Fault",
-    "FaultKind",
-    "RebalanceMode",
-    "SimCluster",
-    "SimConnectServer",
-    "SimThread",
-    "connector_trace",
-    "run_in_thread",
-    "task_trace",
-]

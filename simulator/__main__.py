@@ -13,9 +13,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from simulator.connect import SimCluster
-from simulator.scenario import Scenario, drive, populate_static
-from simulator.server import SimConnectServer
+from simulator.connect.scenario import Scenario, drive, populate_static
+from simulator.connect.server import SimConnectServer
+from simulator.connect.state import SimCluster
 
 
 def _parser() -> argparse.ArgumentParser:

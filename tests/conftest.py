@@ -6,8 +6,8 @@ from pathlib import Path
 import freezegun
 import pytest
 
-from simulator.connect import SimCluster
-from simulator.server import SimThread, run_in_thread
+from simulator.connect.server import SimThread, connect_in_thread
+from simulator.connect.state import SimCluster
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
@@ -17,7 +17,7 @@ freezegun.configure(extend_ignore_list=["_pytest.timing"])
 def sim() -> Iterator[SimThread]:
     """A two-worker Kafka 3.9 cluster served over loopback from a background thread."""
     cluster = SimCluster(version="3.9.0", worker_count=2)
-    with run_in_thread(cluster) as handle:
+    with connect_in_thread(cluster) as handle:
         yield handle
 
 

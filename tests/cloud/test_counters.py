@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.cloud.clock import ManualClock
 from exporter.cloud.counters import Ledger, Owner
 from exporter.cloud.http import RequestBudget, error_message, rate_limit_wait
 from exporter.cloud.query import BadResponse, parse_page, query_body
 from exporter.cloud.status import parse_expanded
+from tests.clocks import ManualClock
 
 T0 = 1_800_000_000
 OWNERS = {"lcc-1": Owner("c", "one")}

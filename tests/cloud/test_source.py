@@ -22,14 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from exporter import logs
-from exporter.cloud.clock import ManualClock
 from exporter.cloud.config import CloudConfig
 from exporter.cloud.metrics import collect_cloud
 from exporter.cloud.source import CloudSource
 from exporter.metrics import SnapshotCollector
 from exporter.store import Store
-from simulator.cloud import CloudSimulator
-from simulator.cloud_state import CloudState
+from simulator.cloud.server import CloudSimulator
+from simulator.cloud.state import CloudState
+from tests.clocks import ManualClock
 
 ENV = "env-prod1"
 LKC = "lkc-main1"

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.connect import decode
-from simulator import rest
-from simulator.connect import SimCluster
-from simulator.scenario import populate_static
+from simulator.connect import rest
+from simulator.connect.scenario import populate_static
+from simulator.connect.state import SimCluster
 
 
 def _same(body: bytes) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import string
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from exporter.config import apply_env, build_config
 from exporter.connect import parse
 from exporter.connect.client import error_message
 from exporter.metrics import SnapshotCollector
-from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Worker
+from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Task, Worker
 from exporter.settings import ConfigError, read_yaml
 from exporter.store import Store
 from exporter.web_security import parse_web_config
@@ -319,6 +320,148 @@ def test_cloud_error_bodies_and_rate_limit_headers(body: bytes, code: int, heade
     assert message.startswith(f"HTTP {code}: ") and "\n" not in message
     wait = rate_limit_wait(httpx.Headers(headers), now=1_700_000_000.0)
     assert wait is None or (0.0 <= wait < float("inf"))
+
+
+# --- valid inputs parse, to what they say ----------------------------------------------------------------------
+# The properties above accept a BadResponse; these prove the parsers accept every documented shape and read
+# the values in it, so a parser that rejected everything (or dropped a field) would fail here.
+
+VALID_STATES = ["RUNNING", "FAILED", "PAUSED", "UNASSIGNED", "RESTARTING", "STOPPED"]
+words = st.text(min_size=1, max_size=20)
+traces = st.none() | st.text(min_size=1, max_size=200)
+
+
+@st.composite
+def connectors(draw: st.DrawFn, cloud: bool = False) -> Connector:
+    ids = draw(st.lists(st.integers(0, 50), unique=True, max_size=5))
+    tasks = tuple(
+        Task(id=i, state=draw(st.sampled_from(VALID_STATES)), worker_id=draw(words), trace=draw(traces))
+        for i in sorted(ids)
+    )
+    return Connector(
+        name=draw(words),
+        type=draw(st.sampled_from(["source", "sink"])),
+        class_name=draw(words),
+        state=draw(st.sampled_from(VALID_STATES)),
+        worker_id=draw(words),
+        tasks=tasks,
+        tasks_max=draw(st.integers(0, 10_000)),
+        trace=draw(traces),
+        connector_id=draw(st.from_regex(r"lcc-[a-z0-9]{5,8}", fullmatch=True)) if cloud else None,
+    )
+
+
+def connect_entry(c: Connector) -> dict[str, Any]:
+    """``expand=status&expand=info`` for one connector, as a worker sends it (tasks in any order)."""
+    conn: dict[str, Any] = {"state": c.state, "worker_id": c.worker_id}
+    if c.trace is not None:
+        conn["trace"] = c.trace
+    tasks = [
+        {"id": t.id, "state": t.state, "worker_id": t.worker_id, **({"trace": t.trace} if t.trace else {})}
+        for t in reversed(c.tasks)
+    ]
+    config = {"connector.class": c.class_name, "tasks.max": str(c.tasks_max), "name": c.name}
+    return {
+        "status": {"name": c.name, "connector": conn, "tasks": tasks, "type": c.type},
+        "info": {"name": c.name, "config": config, "tasks": [], "type": c.type},
+    }
+
+
+def cloud_entry(c: Connector) -> dict[str, Any]:
+    """``expand=id,info,status`` for one managed connector: empty strings where nothing is to say."""
+    tasks = [{"id": t.id, "msg": t.trace or "", "state": t.state, "worker_id": t.worker_id} for t in c.tasks]
+    conn = {"state": c.state, "worker_id": c.worker_id, "trace": c.trace or ""}
+    config = {"connector.class": c.class_name, "tasks.max": str(c.tasks_max), "name": c.name}
+    return {
+        "id": {"id": c.connector_id, "id_type": "ID"},
+        "info": {"name": c.name, "config": config},
+        "status": {"name": c.name, "connector": conn, "tasks": tasks, "type": c.type},
+    }
+
+
+def by_name(items: list[Connector]) -> tuple[Connector, ...]:
+    unique = {c.name: c for c in items}
+    return tuple(sorted(unique.values(), key=lambda c: c.name))
+
+
+@FUZZ
+@given(st.lists(connectors(), max_size=6).map(by_name))
+def test_valid_connect_expanded_body_parses_to_what_it_says(expected: tuple[Connector, ...]) -> None:
+    connectors_, problems = parse.parse_expanded({c.name: connect_entry(c) for c in expected})
+    assert problems == []
+    assert connectors_ == expected
+    render_ok(connectors_)
+
+
+@FUZZ
+@given(st.lists(connectors(cloud=True), max_size=6).map(by_name))
+def test_valid_cloud_connect_api_body_parses_to_what_it_says(expected: tuple[Connector, ...]) -> None:
+    connectors_, problems = cloud_status.parse_expanded({c.name: cloud_entry(c) for c in expected})
+    assert problems == []
+    assert connectors_ == expected
+    render_ok(connectors_, kind=SourceKind.CLOUD)
+
+
+@FUZZ
+@given(st.text(max_size=20), st.none() | st.text(max_size=20), st.none() | st.text(max_size=30))
+def test_valid_server_info_parses_to_what_it_says(version: str, commit: str | None, cluster_id: str | None) -> None:
+    body: dict[str, Any] = {"version": version}
+    if commit is not None:
+        body["commit"] = commit
+    if cluster_id is not None:
+        body["kafka_cluster_id"] = cluster_id
+    assert parse.parse_server_info(body) == (version, commit, cluster_id)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.builds(Plugin, class_name=words, type=st.sampled_from(["source", "sink"]), version=st.none() | words),
+        max_size=6,
+    ),
+    st.lists(words, max_size=6),
+)
+def test_valid_plugins_and_names_parse_to_what_they_say(plugins: list[Plugin], listed: list[str]) -> None:
+    body = [
+        {"class": p.class_name, "type": p.type, **({"version": p.version} if p.version is not None else {})}
+        for p in plugins
+    ]
+    expected = tuple(sorted(set(plugins), key=lambda p: (p.class_name, p.type, p.version or "")))
+    assert parse.parse_plugins(body + body) == expected  # listed twice (two plugin paths): once each
+    assert parse.parse_connector_names(listed) == listed
+
+
+minutes = st.integers(0, 10**7).map(lambda m: 1_500_000_000 // 60 * 60 + m * 60)
+deltas = st.integers(0, 10**12) | st.floats(min_value=0, max_value=1e15, allow_nan=False, allow_infinity=False)
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.from_regex(r"lcc-[a-z0-9]{5}", fullmatch=True), minutes, deltas), max_size=8),
+    st.booleans(),
+    st.booleans(),
+    st.none() | words,
+)
+def test_valid_metrics_api_page_parses_to_what_it_says(
+    points: list[tuple[str, int, float]], grouped: bool, millis: bool, token: str | None
+) -> None:
+    def stamp(ts: int) -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S") + (".000Z" if millis else "Z")
+
+    if grouped:
+        data = [
+            {"resource.connector.id": cid, "points": [{"timestamp": stamp(ts), "value": value}]}
+            for cid, ts, value in points
+        ]
+    else:
+        data = [{"timestamp": stamp(ts), "value": value, "resource.connector.id": cid} for cid, ts, value in points]
+    body: dict[str, Any] = {"data": data}
+    if token is not None:
+        body["meta"] = {"pagination": {"next_page_token": token}}
+    parsed, next_token, problems = cloud_query.parse_page(body)
+    assert problems == []
+    assert parsed == [(cid, ts, float(value)) for cid, ts, value in points]
+    assert next_token == token
 
 
 # --- configuration files ----------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from exporter.config import build_config
-from simulator.connect import SimCluster
-from simulator.server import run_in_thread
+from simulator.connect.server import connect_in_thread
+from simulator.connect.state import SimCluster
 from tests.daemon_harness import quick_config, running_daemon
 
 
@@ -25,7 +25,7 @@ async def test_one_status_request_per_cycle_and_plugins_on_their_cadence() -> No
     cluster = SimCluster(worker_count=3)
     for i in range(50):
         cluster.add_connector(f"conn-{i}", "sink" if i % 2 else "source", tasks_max=4)
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         async with running_daemon(quick_config({"c": sim.urls})) as ex:
             await ex.next_polls("c", 1)
             sim.clear_requests()
@@ -47,7 +47,7 @@ async def test_one_status_request_per_cycle_and_plugins_on_their_cadence() -> No
 
 async def test_plugins_are_refreshed_on_their_own_interval() -> None:
     cluster = SimCluster(worker_count=1)
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         async with running_daemon(config_for(sim.urls, plugins_interval=0.5)) as ex:
             await ex.next_polls("c", 12)
             plugin_requests = [r for r in sim.requests() if r.path == "/connector-plugins"]
@@ -59,7 +59,7 @@ async def test_basic_auth_right_and_wrong_password(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CONNECT_PW", "correct-horse-battery")
     cluster = SimCluster(worker_count=1)
     cluster.add_connector("a", "source")
-    with run_in_thread(cluster, credentials={"monitor": "correct-horse-battery"}) as sim:
+    with connect_in_thread(cluster, credentials={"monitor": "correct-horse-battery"}) as sim:
         auth = {"basic": {"username": "monitor", "password_env": "CONNECT_PW"}}
         async with running_daemon(config_for(sim.urls, auth=auth)) as ex:
             s = await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="c") == 1.0, what="up")
@@ -83,7 +83,7 @@ async def test_basic_auth_right_and_wrong_password(monkeypatch: pytest.MonkeyPat
 async def test_bearer_token_and_extra_headers_are_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECT_TOKEN", "tok-abcdef-123456")
     cluster = SimCluster(worker_count=1)
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         cfg = config_for(sim.urls, auth={"bearer": {"token_env": "CONNECT_TOKEN"}}, headers={"X-Team": "platform"})
         async with running_daemon(cfg) as ex:
             await ex.next_polls("c", 1)

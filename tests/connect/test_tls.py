@@ -16,8 +16,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from exporter.config import build_config
-from simulator import rest
-from simulator.connect import SimCluster
+from simulator.connect import rest
+from simulator.connect.state import SimCluster
 from tests.daemon_harness import running_daemon
 from tests.pki import CA
 

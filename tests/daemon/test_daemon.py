@@ -12,8 +12,9 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
 from exporter.config import build_config
-from simulator.connect import SimCluster
-from simulator.server import Fault, SimThread, run_in_thread
+from simulator.connect.server import SimThread, connect_in_thread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.daemon_harness import quick_config, running_daemon
 from tests.scrape import parse_exposition
 
@@ -190,7 +191,7 @@ async def test_errors_mid_cycle_set_up_to_zero_and_recover(sim: SimThread, fault
 async def test_a_hung_cluster_never_delays_another() -> None:
     fast_cluster, slow_cluster = SimCluster(worker_count=1), SimCluster(worker_count=2)
     fast_cluster.add_connector("f", "source")
-    with run_in_thread(fast_cluster) as fast, run_in_thread(slow_cluster) as slow:
+    with connect_in_thread(fast_cluster) as fast, connect_in_thread(slow_cluster) as slow:
         slow.set_fault(0, Fault.hang())
         slow.set_fault(1, Fault.hang())
         config = build_config(
@@ -256,7 +257,7 @@ async def test_pre_2_3_worker_uses_per_connector_fallback() -> None:
     cluster = SimCluster(version="2.2.1", worker_count=1)
     for i in range(12):
         cluster.add_connector(f"c{i}", "sink" if i % 2 else "source", tasks_max=2)
-    with run_in_thread(cluster) as old:
+    with connect_in_thread(cluster) as old:
         async with running_daemon(quick_config({"old": old.urls}, fallback_concurrency=3)) as ex:
             s = await ex.wait_for(
                 lambda s: len(s.label_values("kafka_connect_connector_state", "connector")) == 12, what="12 connectors"

@@ -29,8 +29,9 @@ import pytest
 from aiohttp import web
 
 from exporter.config import build_config
-from simulator.connect import SimCluster
-from simulator.server import Fault, SimThread, run_in_thread
+from simulator.connect.server import SimThread, connect_in_thread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.daemon_harness import Running, running_daemon
 from tests.scrape import Scrape, parse_exposition
 
@@ -292,7 +293,7 @@ async def test_fault(case: Case) -> None:
     cluster = SimCluster(version="3.9.0", worker_count=2)
     cluster.add_connector("a", "source", tasks_max=2)
     cluster.add_connector("b", "sink", tasks_max=1)
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         async with running_daemon(config_for(sim.urls)) as ex:
             probe = Probe(ex)
             before = await probe.until(healthy, 10, "a healthy cluster")
@@ -486,7 +487,7 @@ async def test_two_clusters_one_faulty_the_other_unaffected() -> None:
     good, bad = SimCluster(worker_count=1), SimCluster(worker_count=1)
     good.add_connector("g", "source")
     bad.add_connector("x", "source")
-    with run_in_thread(good) as g, run_in_thread(bad) as b:
+    with connect_in_thread(good) as g, connect_in_thread(bad) as b:
         b.set_fault(0, Fault.huge_body(path="/connectors"))
         config = build_config(
             {
@@ -513,7 +514,7 @@ async def test_configured_kafka_cluster_id_catches_a_single_misrouted_url() -> N
     """With one URL (a load balancer) there is no majority: the configured id is what protects."""
     cluster = SimCluster(worker_count=1)
     cluster.add_connector("a", "source")
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         config = config_for(sim.urls, kafka_cluster_id="the-expected-cluster")
         async with running_daemon(config) as ex:
             probe = Probe(ex)

@@ -14,8 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from simulator.connect import SimCluster
-from simulator.server import Fault, run_in_thread
+from simulator.connect.server import connect_in_thread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.pki import bcrypt_hash
 from tests.processes import free_port, port_is_free, start_exporter
 from tests.scrape import parse_exposition
@@ -67,7 +68,7 @@ def test_signal_stops_cleanly_within_bound_and_releases_the_port(
     cluster.add_connector("a", "source")
     web = tmp_path / "web.yml"
     web.write_text(yaml.safe_dump({"basic_auth_users": {"p": slow_hash}}), encoding="utf-8")
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         sim.set_fault(0, Fault.hang())  # a poll request that never ends is in flight at every moment
         port = free_port()
         log = tmp_path / "log"
@@ -143,7 +144,7 @@ def test_second_signal_exits_at_once(tmp_path: Path, slow_hash: str) -> None:
 
 def test_unreachable_targets_at_startup_still_serve_metrics_and_healthz(tmp_path: Path) -> None:
     hung = SimCluster(worker_count=1)
-    with run_in_thread(hung) as sim:
+    with connect_in_thread(hung) as sim:
         sim.set_fault(0, Fault.hang())
         port = free_port()
         log = tmp_path / "log"

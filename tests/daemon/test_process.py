@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from simulator.server import Fault, SimThread
+from simulator.connect.server import SimThread
+from simulator.faults import Fault
 from tests.scrape import Scrape, parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]

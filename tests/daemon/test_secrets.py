@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import yaml
 
-from simulator.cloud import run_in_thread as run_cloud
-from simulator.cloud_state import CloudState
-from simulator.connect import SimCluster
-from simulator.server import run_in_thread
+from simulator.cloud.server import cloud_in_thread
+from simulator.cloud.state import CloudState
+from simulator.connect.server import connect_in_thread
+from simulator.connect.state import SimCluster
 from tests.pki import CA, bcrypt_hash
 from tests.processes import ROOT, free_port, start_exporter
 
@@ -87,9 +87,9 @@ def test_no_secret_in_logs_responses_pages_or_errors(tmp_path: Path) -> None:
     state.add_cluster("env-abc123", "lkc-abc123")
 
     with (
-        run_in_thread(secured, credentials={"exporter": BASIC_PW}) as sec,
-        run_in_thread(open_cluster) as opn,
-        run_cloud(state) as cloud,
+        connect_in_thread(secured, credentials={"exporter": BASIC_PW}) as sec,
+        connect_in_thread(open_cluster) as opn,
+        cloud_in_thread(state) as cloud,
     ):
         config = {
             "clusters": [

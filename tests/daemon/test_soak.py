@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 import yaml
 
-from simulator.connect import SimCluster
-from simulator.server import Fault, run_in_thread
+from simulator.connect.server import connect_in_thread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.processes import free_port, open_fds, rss_bytes, start_exporter
 from tests.scrape import parse_exposition
 
@@ -56,7 +57,7 @@ def test_soak_rss_and_fds_stay_flat(tmp_path: Path) -> None:
     cluster = SimCluster(worker_count=3)
     for i in range(40):
         cluster.add_connector(f"base-{i}", "sink" if i % 2 else "source", tasks_max=1 + i % 4)
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         config = {
             "web": {"listen_address": f"127.0.0.1:{free_port()}"},
             "log": {"level": "warning"},

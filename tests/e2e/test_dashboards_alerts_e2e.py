@@ -31,10 +31,11 @@ from typing import Any
 
 import pytest
 
-from simulator.cloud import run_in_thread as run_cloud_in_thread
-from simulator.cloud_state import CloudState
-from simulator.connect import PAUSED, STOPPED, UNASSIGNED, SimCluster
-from simulator.server import Fault, SimThread, run_in_thread
+from simulator.cloud.server import cloud_in_thread
+from simulator.cloud.state import CloudState
+from simulator.connect.server import SimThread, connect_in_thread
+from simulator.connect.state import PAUSED, STOPPED, UNASSIGNED, SimCluster
+from simulator.faults import Fault
 from tests.e2e import report
 from tests.e2e.evaluate import (
     Evaluation,
@@ -234,12 +235,12 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     state = cloud_state()
     state.set_outage("metrics", 503)  # phase "faults": the Metrics API is down
     with contextlib.ExitStack() as stack:
-        prod: SimThread = stack.enter_context(run_in_thread(prod_cluster()))
-        heal: SimThread = stack.enter_context(run_in_thread(heal_cluster()))
-        breaker: SimThread = stack.enter_context(run_in_thread(breaker_cluster()))
-        flaky: SimThread = stack.enter_context(run_in_thread(single("lines-src")))
-        slow: SimThread = stack.enter_context(run_in_thread(single("slow-src")))
-        cloud = stack.enter_context(run_cloud_in_thread(state))
+        prod: SimThread = stack.enter_context(connect_in_thread(prod_cluster()))
+        heal: SimThread = stack.enter_context(connect_in_thread(heal_cluster()))
+        breaker: SimThread = stack.enter_context(connect_in_thread(breaker_cluster()))
+        flaky: SimThread = stack.enter_context(connect_in_thread(single("lines-src")))
+        slow: SimThread = stack.enter_context(connect_in_thread(single("slow-src")))
+        cloud = stack.enter_context(cloud_in_thread(state))
         down = stack.enter_context(refused_address())
 
         prod.set_fault(2, Fault.refuse())  # a worker down in a live cluster

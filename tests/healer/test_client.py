@@ -10,8 +10,9 @@ import pytest
 from exporter.connect.config import ClusterConfig
 from exporter.healer.client import RestartClient
 from exporter.healer.policy import Outcome, RestartGroup, TargetKey
-from simulator.connect import SimCluster
-from simulator.server import Fault, SimConnectServer
+from simulator.connect.server import SimConnectServer
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 
 T0, T1, C = TargetKey("orders", 0), TargetKey("orders", 1), TargetKey("orders")
 

@@ -27,8 +27,9 @@ from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
 from exporter.model import ClusterSnapshot
 from exporter.store import Store
-from simulator.connect import SimCluster
-from simulator.server import Fault, RecordedRequest, SimConnectServer, SimThread
+from simulator.connect.server import RecordedRequest, SimConnectServer, SimThread
+from simulator.connect.state import SimCluster
+from simulator.faults import Fault
 from tests.scrape import Scrape, parse_exposition
 
 MIN = 60.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from simulator.server import SimThread
+from simulator.connect.server import SimThread
 from tests.daemon_harness import quick_config, running_daemon
 
 
@@ -44,7 +44,9 @@ async def test_retry_endpoint_releases_a_persistent_failure(sim: SimThread) -> N
             assert cross_site.status_code == 403
             form = await ex.client.post(ex.base + "/-/autoheal/retry", params={"connect_cluster": "c"}, data={"x": "1"})
             assert form.status_code == 403
-            assert ex.daemon.healer is not None
+            after = await ex.scrape()  # every refused request above left the failure as it was
+            assert after.value("kafka_connect_autoheal_persistent_failures", connect_cluster="c") == 1.0
+            assert after.value("kafka_connect_autoheal_persistent_failure", connector="orders", task="0") == 1.0
 
             sim.cluster.set_persistent_fault("orders", 0, None)  # the operator fixed the cause
             r = await ex.client.post(

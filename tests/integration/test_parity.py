@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator import SimCluster, run_in_thread
-from simulator.connect import PluginSpec
+from simulator.connect.server import connect_in_thread
+from simulator.connect.state import PluginSpec, SimCluster
 from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment
@@ -126,7 +126,7 @@ def test_simulator_and_real_workers_give_the_same_exposition(
     ]
     cluster = SimCluster(kafka_env.version, worker_count=2, plugins=plugins)
     build_scenario(connect_rest, tmp_path / "real")
-    with run_in_thread(cluster) as sim:
+    with connect_in_thread(cluster) as sim:
         with ConnectRest(sim.urls[0]) as sim_rest:
             build_scenario(sim_rest, tmp_path / "sim", fail=lambda: cluster.fail_task("par-failed", 0))
         with (

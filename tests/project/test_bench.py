@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     cmd = [sys.executable, "-m", "bench.run", "--quick", "--sizes", "40x2x2", "--runs", "1", "--cycles", "1"]
-    cmd += ["--scrape-seconds", "1", "--poll-interval", "1", "--latency", "0.005", "--out", str(out)]
+    cmd += ["--scrape-seconds", "1", "--poll-interval", "1", "--latency", "0.005", "--out", str(out), "--profile"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "40x2/2cl" in done.stdout  # the table
@@ -26,3 +26,14 @@ def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert 0 < process["exposition_gzip_bytes"] < process["exposition_bytes"]
     assert process["peak_rss_mb"] > 0 and process["cycle_cpu_s"] >= 0
     assert stages["cycle_cpu_s"] >= stages["render_cpu_s"] > 0
+    profile = (tmp_path / "profile-40x2.txt").read_text()
+    assert "exporter/" in profile and str(ROOT) not in profile  # paths relative to the repository root
+
+
+def test_committed_profiles_record_no_path_of_the_machine() -> None:
+    profiles = sorted((ROOT / "bench").glob("profile-*.txt"))
+    assert profiles
+    for profile in profiles:
+        lines = profile.read_text().splitlines()
+        assert [line for line in lines if "exporter/" in line], profile.name
+        assert not [line for line in lines if " /" in line or "(/" in line], profile.name

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator.server import SimThread
+from simulator.connect.server import SimThread
 from tests.daemon_harness import quick_config, running_daemon
 from tests.scrape import Scrape
 

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.cloud.clock import ManualClock
-from simulator.cloud import CloudSimulator, run_in_thread
-from simulator.cloud_state import CloudState
+from simulator.cloud.server import CloudSimulator, cloud_in_thread
+from simulator.cloud.state import CloudState
+from tests.clocks import ManualClock
 
 T0 = 1_800_000_000 // 60 * 60 + 30  # 30 s into a minute
 ENV, LKC = "env-s1", "lkc-s1"
@@ -195,10 +195,10 @@ async def test_descriptors_are_paged(world: Any) -> None:
     assert len(names) == 5 and all(d["type"] == "COUNTER_INT64" for d in rest.json()["data"])
 
 
-def test_run_in_thread_serves_sync_callers() -> None:
+def test_cloud_in_thread_serves_sync_callers() -> None:
     state = CloudState()
     state.add_connector(ENV, LKC, "x")
-    with run_in_thread(state) as sim:
+    with cloud_in_thread(state) as sim:
         r = httpx.get(
             f"{sim.url}/connect/v1/environments/{ENV}/clusters/{LKC}/connectors", auth=(state.api_key, state.api_secret)
         )

@@ -21,22 +21,22 @@ import pytest
 from structlog.testing import capture_logs
 
 from exporter.model import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
-from simulator import (
+from simulator.connect.scenario import CATALOG, Scenario, populate_static
+from simulator.connect.server import SimConnectServer, SimThread, connect_in_thread
+from simulator.connect.state import (
     FAILED,
+    MSG_NO_LEADER,
+    MSG_REBALANCE_EXPECTED,
+    MSG_STALE_CONFIG,
     PAUSED,
     RESTARTING,
     RUNNING,
     STOPPED,
     UNASSIGNED,
-    Fault,
     RebalanceMode,
     SimCluster,
-    SimConnectServer,
-    SimThread,
-    run_in_thread,
 )
-from simulator.connect import MSG_NO_LEADER, MSG_REBALANCE_EXPECTED, MSG_STALE_CONFIG
-from simulator.scenario import CATALOG, Scenario, populate_static
+from simulator.faults import Fault
 from tests.daemon_harness import quick_config, running_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def make_sim() -> Iterator[MakeSim]:
             if populate:
                 cluster.add_connector("jdbc-sink", "sink", class_name=JDBC_SINK, tasks_max=2)
                 cluster.add_connector("file-source", "source", tasks_max=1)
-            return stack.enter_context(run_in_thread(cluster, **server_kw))
+            return stack.enter_context(connect_in_thread(cluster, **server_kw))
 
         yield make
 
@@ -858,7 +858,7 @@ async def test_exporter_reads_4_x_status_versions_and_the_json_labelled_401() ->
     cluster.fail_task("src", 1)
     cluster.restart_connector_and_tasks("sink", include_tasks=True, only_failed=False)  # RESTARTING, version null
     password = "Tr0ub4dor-and-3"
-    with run_in_thread(cluster, credentials={"monitor": password}) as sim:
+    with connect_in_thread(cluster, credentials={"monitor": password}) as sim:
         good = {"basic": {"username": "monitor", "password": password}}
         async with running_daemon(quick_config({"c": sim.urls}, auth=good)) as ex:
             s = await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="c") == 1.0, what="up")

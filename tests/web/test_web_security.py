@@ -22,7 +22,7 @@ from exporter.config import build_config
 from exporter.daemon import Daemon
 from exporter.settings import ConfigError
 from exporter.web_security import WebSecurity, check_web_config
-from simulator.server import SimThread
+from simulator.connect.server import SimThread
 from tests.pki import CA, bcrypt_hash, client_context
 from tests.scrape import parse_exposition
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.cloud_state import DESCRIPTORS, METRIC_PREFIX, METRICS, MINUTE, CloudState
+from simulator.cloud.state import DESCRIPTORS, METRIC_PREFIX, METRICS, CloudState
+from simulator.connector import MINUTE
 
 GROUP_KEY = "resource.connector.id"
 GRANULARITY = {

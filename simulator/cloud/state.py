@@ -1,8 +1,8 @@
 """In-memory state of a simulated Confluent Cloud organisation: environments, Kafka clusters, managed
 connectors, their per-minute throughput, and the faults tests inject. No I/O happens here.
 
-The HTTP layer (``simulator.cloud``) turns this into what the Connect API v1 and the Metrics
-API v2 answer, as written in ``/work/shared/reference/ccloud-api.md``. Time comes from an injectable
+The HTTP layer (``simulator.cloud.server``) turns this into what the Connect API v1 and the Metrics
+API v2 answer, as written in the Confluent Cloud API reference (ccloud-api.md). Time comes from an injectable
 clock, so data "arrives" ``latency`` seconds after the start of its minute (3 minutes, as documented),
 whatever the wall clock says.
 
@@ -17,11 +17,13 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from simulator.connector import MINUTE, SimConnector, SimTask
+from simulator.faults import Fault, FaultKind
+
 METRIC_PREFIX = "io.confluent.kafka.connect/"
-MINUTE = 60
 
 # The five connector counters (ccloud-api.md A.7); descriptions as published where known.
 DESCRIPTORS: tuple[dict[str, Any], ...] = (
@@ -62,54 +64,9 @@ METRICS: tuple[str, ...] = tuple(d["name"].removeprefix(METRIC_PREFIX) for d in 
 
 
 @dataclass
-class SimTask:
-    id: int
-    state: str = "RUNNING"
-    msg: str = ""
-
-
-@dataclass
-class SimConnector:
-    env: str
-    cluster: str
-    name: str
-    id: str
-    type: str  # "source" | "sink"
-    class_name: str
-    state: str
-    tasks: list[SimTask]
-    trace: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    created_at: float = 0.0
-    deleted_at: float | None = None
-    # Per-minute deltas: a constant per metric, overridden minute by minute with ``values``.
-    rates: dict[str, float] = field(default_factory=dict)
-    values: dict[tuple[str, int], float] = field(default_factory=dict)
-    noise: bool = False
-
-    def value(self, metric: str, minute: int) -> float | None:
-        """The delta of one minute bucket, or None when the connector did not exist in that minute."""
-        if minute + MINUTE <= self.created_at or (self.deleted_at is not None and minute >= self.deleted_at):
-            return None
-        if (metric, minute) in self.values:
-            return self.values[(metric, minute)]
-        if metric in self.rates:
-            if self.noise:  # deterministic +-50% per minute, so graphs move
-                factor = 0.5 + zlib.crc32(f"{self.id}/{metric}/{minute}".encode()) % 1000 / 1000
-                return float(round(self.rates[metric] * factor))
-            return self.rates[metric]
-        return None
-
-
-@dataclass
-class Fault:
-    """An injected answer for the next ``times`` requests to one API (``"metrics"`` or ``"connect"``)."""
-
-    status: int
-    times: int
-    headers: tuple[tuple[str, str], ...] = ()
-    plain_text: bool = False  # a gateway's HTML page instead of the API's JSON error shape
-    delay: float = 0.0  # real seconds to wait before answering (timeouts)
+class _Queued:
+    fault: Fault
+    left: int  # answers still to spoil
 
 
 @dataclass(frozen=True)
@@ -144,7 +101,7 @@ class CloudState:
         self.connectors: dict[tuple[str, str, str], SimConnector] = {}  # (env, lkc, name)
         self.deleted: list[SimConnector] = []
         self.forbidden: set[str] = set()  # APIs answering 403 to our (valid) key
-        self.faults: dict[str, deque[Fault]] = {"metrics": deque(), "connect": deque()}
+        self.faults: dict[str, deque[_Queued]] = {"metrics": deque(), "connect": deque()}
         self.outage: dict[str, Fault | None] = {"metrics": None, "connect": None}
         self.hidden_metrics: set[str] = set()  # short names absent from descriptors and unknown to /query
         self.max_groups_per_page: int | None = None  # forces pagination below the request's limit
@@ -198,9 +155,9 @@ class CloudState:
                 name=name,
                 id=cid,
                 type=type,
-                class_name=class_name,
                 state=state,
-                tasks=[SimTask(i, s) for i, s in enumerate(task_states)],
+                tasks=[SimTask(i, s, "") for i, s in enumerate(task_states)],
+                trace="",
                 config=conf,
                 created_at=self.clock() if created_at is None else created_at,
                 rates=dict(rates or {}),
@@ -273,13 +230,14 @@ class CloudState:
         delay: float = 0.0,
     ) -> None:
         items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        fault = _fault(status, tuple(items), plain_text, delay, times)
         with self.lock:
-            self.faults[api].append(Fault(status, times, tuple(items), plain_text, delay))
+            self.faults[api].append(_Queued(fault, times))
 
     def set_outage(self, api: str, status: int | None, *, plain_text: bool = False, delay: float = 0.0) -> None:
         """Every request to ``api`` fails with ``status`` until called again with None."""
         with self.lock:
-            self.outage[api] = None if status is None else Fault(status, 0, (), plain_text, delay)
+            self.outage[api] = None if status is None else _fault(status, (), plain_text, delay, None)
 
     def forbid(self, api: str, forbidden: bool = True) -> None:
         with self.lock:
@@ -292,11 +250,11 @@ class CloudState:
         with self.lock:
             queue = self.faults[api]
             if queue:
-                fault = queue[0]
-                fault.times -= 1
-                if fault.times <= 0:
+                entry = queue[0]
+                entry.left -= 1
+                if entry.left <= 0:
                     queue.popleft()
-                return fault
+                return entry.fault
             return self.outage[api]
 
     def rate_check(self, api: str) -> tuple[bool, int, int, int]:
@@ -336,3 +294,11 @@ class CloudState:
                 if v is not None:
                     total += v
             return total
+
+
+def _fault(
+    status: int, headers: tuple[tuple[str, str], ...], plain_text: bool, delay: float, times: int | None
+) -> Fault:
+    """A status answer; ``plain_text``: a gateway's HTML page instead of the API's JSON error shape."""
+    kind = FaultKind.GATEWAY_PAGE if plain_text else FaultKind.STATUS
+    return Fault(kind, status=status, headers=headers, delay=delay, times=times)

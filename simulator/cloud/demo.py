@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from simulator.cloud import CloudSimulator
-from simulator.cloud_state import CloudState
+from simulator.cloud.server import CloudSimulator
+from simulator.cloud.state import CloudState
 
 DEMO_ENV = "env-demo01"
 DEMO_CLUSTER = "lkc-demo01"

@@ -1,8 +1,8 @@
 """HTTP listeners for a simulated Connect cluster: one aiohttp server per worker, all sharing one SimCluster.
 
-Besides answering like a real worker (``simulator.rest``), each worker can be told to misbehave
+Besides answering like a real worker (``simulator.connect.rest``), each worker can be told to misbehave
 (``Fault``) so that tests can prove the exporter survives timeouts, refused connections, broken bodies and
-proxies in the way. ``run_in_thread`` runs everything on its own event loop for synchronous tests and for
+proxies in the way. ``connect_in_thread`` runs everything on its own event loop for synchronous tests and for
 tests that run the exporter as a subprocess.
 """
 
@@ -13,18 +13,16 @@ import base64
 import binascii
 import contextlib
 import re
-import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any, Self, TypeVar
+from typing import Self
 
 from aiohttp import web
 
-from simulator import rest
-from simulator.connect import MSG_STALE_CONFIG, SimCluster
-
-T = TypeVar("T")
+from simulator.background import LoopThread, run_in_thread
+from simulator.connect import rest
+from simulator.connect.state import MSG_STALE_CONFIG, SimCluster
+from simulator.faults import Fault, FaultKind
 
 # JaasBasicAuthFilter's 401: the bare text (not JSON, not an ErrorMessage) labelled application/json, and no
 # WWW-Authenticate header. Same on real 3.9.2 and 4.3.1 workers.
@@ -35,93 +33,13 @@ def _unauthorized() -> web.Response:
     return web.Response(status=401, body=UNAUTHORIZED_BODY.encode(), headers={"Content-Type": rest.JSON_TYPE})
 
 
-class FaultKind(StrEnum):
-    REFUSE = "refuse"  # the listener is closed: connection refused (open connections are dropped)
-    HANG = "hang"  # accept the request and never answer (until the server stops)
-    DELAY = "delay"  # answer normally after ``delay`` seconds
-    STATUS = "status"  # answer ``status`` with a Connect error body
-    UNAUTHORIZED = "unauthorized"  # 401 with the basic-auth extension's plain-text body
-    MALFORMED_JSON = "malformed_json"  # 200, application/json, body is not JSON
-    TRUNCATED_JSON = "truncated_json"  # the real body cut in half, with a matching Content-Length
-    DISCONNECT = "disconnect"  # Content-Length of the full body, half of it sent, then the connection drops
-    WRONG_CONTENT_TYPE = "wrong_content_type"  # 200 text/html (a proxy's login or error page)
-    HUGE_BODY = "huge_body"  # a valid JSON array of ``size`` bytes
-    FOREIGN_CLUSTER = "foreign_cluster"  # GET / reports ``kafka_cluster_id`` of another cluster
-
-
+# What a worker says with a status fault when the test names no message.
 _DEFAULT_MESSAGES = {
     409: MSG_STALE_CONFIG,
     500: "Request timed out",
     502: "HTTP 502 Bad Gateway",
     503: "HTTP 503 Service Unavailable",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """How one worker misbehaves. Build with the class methods, e.g. ``Fault.status(503, path="/connectors")``.
-
-    ``path``: a regex the request path (without query) must fully match; None means every path.
-    ``times``: misbehave for this many matching requests, then behave again; None means until cleared.
-    """
-
-    kind: FaultKind
-    status: int = 500
-    message: str | None = None
-    delay: float = 0.0
-    size: int = 50 * 1024 * 1024
-    chunked: bool = False
-    kafka_cluster_id: str = "T3RoZXJDbHVzdGVyWFlaMQ"
-    path: str | None = None
-    times: int | None = None
-
-    @classmethod
-    def refuse(cls) -> Fault:
-        return cls(FaultKind.REFUSE)
-
-    @classmethod
-    def hang(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.HANG, path=path, times=times)
-
-    @classmethod
-    def slow(cls, delay: float, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.DELAY, delay=delay, path=path, times=times)
-
-    @classmethod
-    def http_status(
-        cls, status: int, message: str | None = None, path: str | None = None, times: int | None = None
-    ) -> Fault:
-        return cls(FaultKind.STATUS, status=status, message=message, path=path, times=times)
-
-    @classmethod
-    def unauthorized(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.UNAUTHORIZED, status=401, path=path, times=times)
-
-    @classmethod
-    def malformed_json(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.MALFORMED_JSON, path=path, times=times)
-
-    @classmethod
-    def truncated_json(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.TRUNCATED_JSON, path=path, times=times)
-
-    @classmethod
-    def disconnect(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.DISCONNECT, path=path, times=times)
-
-    @classmethod
-    def wrong_content_type(cls, path: str | None = None, times: int | None = None) -> Fault:
-        return cls(FaultKind.WRONG_CONTENT_TYPE, path=path, times=times)
-
-    @classmethod
-    def huge_body(
-        cls, size: int = 50 * 1024 * 1024, chunked: bool = False, path: str | None = None, times: int | None = None
-    ) -> Fault:
-        return cls(FaultKind.HUGE_BODY, size=size, chunked=chunked, path=path, times=times)
-
-    @classmethod
-    def foreign_cluster(cls, kafka_cluster_id: str = "T3RoZXJDbHVzdGVyWFlaMQ") -> Fault:
-        return cls(FaultKind.FOREIGN_CLUSTER, kafka_cluster_id=kafka_cluster_id, path="/?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +66,7 @@ class SimConnectServer:
 
     ``credentials``: user -> password for basic auth like BasicAuthSecurityRestExtension (an empty mapping
     permits everyone, like an empty credentials file); None disables auth. ``latency`` delays every answer.
-    All methods must run on the server's event loop; from another thread use ``run_in_thread``.
+    All methods must run on the server's event loop; from another thread use ``connect_in_thread``.
     """
 
     def __init__(
@@ -337,8 +255,9 @@ class SimConnectServer:
         if kind is FaultKind.HANG:
             await li.closing.wait()  # set only when this listener closes
             return web.Response(status=503)
-        if kind is FaultKind.DELAY:
+        if fault.delay > 0:
             await asyncio.sleep(fault.delay)
+        if kind is FaultKind.DELAY:
             return None
         if kind is FaultKind.STATUS:
             msg = fault.message if fault.message is not None else _DEFAULT_MESSAGES.get(fault.status)
@@ -416,24 +335,20 @@ async def _huge(request: web.Request, fault: Fault) -> web.StreamResponse:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class SimThread:
-    """A SimConnectServer running on its own event loop in a background thread.
+class SimThread(LoopThread):
+    """A SimConnectServer running on its own event loop in a background thread (``connect_in_thread``).
 
     ``cluster`` methods are thread-safe and may be called directly; server methods go through this handle.
     """
 
-    def __init__(self, server: SimConnectServer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, server: SimConnectServer, thread: LoopThread) -> None:
+        super().__init__(thread.loop)
         self.server = server
         self.cluster = server.cluster
-        self.loop = loop
 
     @property
     def urls(self) -> list[str]:
         return self.server.urls
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        """Run a coroutine on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def set_fault(self, worker: int, fault: Fault | None) -> None:
         self.call(self.server.set_fault(worker, fault))
@@ -470,7 +385,7 @@ class SimThread:
 
 
 @contextlib.contextmanager
-def run_in_thread(
+def connect_in_thread(
     cluster: SimCluster,
     host: str = "127.0.0.1",
     *,
@@ -479,26 +394,6 @@ def run_in_thread(
     latency: float = 0.0,
 ) -> Iterator[SimThread]:
     """Serve ``cluster`` from a background thread; yields a handle whose ``urls`` are the workers' base URLs."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    thread = threading.Thread(target=_run_loop, args=(loop, ready), name="sim-connect", daemon=True)
-    thread.start()
-    ready.wait()
     server = SimConnectServer(cluster, host, ports=ports, credentials=credentials, latency=latency)
-    handle = SimThread(server, loop)
-    try:
-        handle.call(server.start())
-        yield handle
-    finally:
-        try:
-            handle.call(server.stop())
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-    asyncio.set_event_loop(loop)
-    loop.call_soon(ready.set)
-    loop.run_forever()
+    with run_in_thread(server, "sim-connect") as thread:
+        yield SimThread(server, thread)

@@ -1,12 +1,12 @@
 """In-memory state of a simulated Kafka Connect cluster (distributed mode). No I/O happens here.
 
-The REST layer (``simulator.rest``) turns this state into exactly what a real worker answers, as
-written down in ``/work/shared/reference/connect-rest.md``. Tests drive the state through the methods below
+The REST layer (``simulator.connect.rest``) turns this state into exactly what a real worker answers, as
+written down in the Connect REST reference (connect-rest.md). Tests drive the state through the methods below
 (fail a task, start a rebalance, lose a worker, ...) and the simulation moves on only when ``tick()`` is
 called, so every test is deterministic.
 
 All public methods take ``self.lock`` (re-entrant): the HTTP servers may run in another thread
-(``run_in_thread``) while a test changes the state.
+(``connect_in_thread``) while a test changes the state.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from simulator.connector import SimConnector, SimTask, TargetState
 
 UNASSIGNED = "UNASSIGNED"
 RUNNING = "RUNNING"
@@ -26,14 +28,6 @@ RESTARTING = "RESTARTING"
 STOPPED = "STOPPED"
 
 Json = Any  # what json.dumps accepts; the shapes are the entities of connect-rest.md §1
-
-
-class TargetState(StrEnum):
-    """The operator's intent (TargetState in Connect), distinct from the reported status state."""
-
-    STARTED = "STARTED"
-    PAUSED = "PAUSED"
-    STOPPED = "STOPPED"
 
 
 class RebalanceMode(StrEnum):
@@ -190,45 +184,6 @@ class SimWorker:
     index: int
     worker_id: str  # "host:port", set by the server once its listener is bound
     alive: bool = True
-
-
-@dataclass(slots=True)
-class SimTask:
-    id: int
-    state: str
-    worker: int  # index of the owning SimWorker
-    trace: str | None = None
-    has_status: bool = True
-    fault: str | None = None  # persistent fault: every (re)start fails with this trace
-    restart_pending: bool = False  # RESTARTING until the next tick()
-
-
-@dataclass(slots=True)
-class SimConnector:
-    name: str
-    config: dict[str, str]
-    type: str  # source | sink | unknown
-    target: TargetState
-    state: str
-    worker: int
-    tasks: list[SimTask] = field(default_factory=list)
-    trace: str | None = None
-    has_status: bool = True
-    info_vanished: bool = False  # expand=info answers null (AbstractHerder#connectorInfo returned null)
-    fault: str | None = None
-    restart_pending: bool = False
-    topics: list[str] | None = None  # None: derived from the config
-
-    @property
-    def class_name(self) -> str:
-        return self.config.get("connector.class", "")
-
-    @property
-    def tasks_max(self) -> int:
-        try:
-            return max(0, int(self.config.get("tasks.max", "1")))
-        except ValueError:
-            return 1
 
 
 def _state_for(target: TargetState) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from simulator.connect import ConnectRestError, Json, SimCluster
+from simulator.connect.state import ConnectRestError, Json, SimCluster
 
 JSON_TYPE = "application/json"
 

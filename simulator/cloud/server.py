@@ -1,13 +1,13 @@
 """A simulated Confluent Cloud over HTTP: the Connect API v1 and the Metrics API v2 on one loopback port.
 
-Answers as ccloud-api.md documents: Basic auth with the Cloud API key, ``{"error":{"code","message"}}``
-errors on the Connect API and ``{"errors":[{"status","detail"}]}`` on the Metrics API, 429 with
-``rateLimit-*`` headers (two scopes, as repeated headers) on the Metrics API and ``X-RateLimit-*`` plus
-``Retry-After`` on the Connect API. Used by the tests and by ``demo``. The Authorization header is
-never logged or echoed.
+Answers as the Confluent Cloud API reference (ccloud-api.md) documents: Basic auth with the Cloud API
+key, ``{"error":{"code","message"}}`` errors on the Connect API and ``{"errors":[{"status","detail"}]}``
+on the Metrics API, 429 with ``rateLimit-*`` headers (two scopes, as repeated headers) on the Metrics API
+and ``X-RateLimit-*`` plus ``Retry-After`` on the Connect API. Used by the tests and by ``demo``. The
+Authorization header is never logged or echoed.
 
     state = CloudState(clock=clock.time)
-    async with CloudSimulator(state) as sim:      # or: with run_in_thread(state) as sim:
+    async with CloudSimulator(state) as sim:      # or: with cloud_in_thread(state) as sim:
         ... sim.url ...
 """
 
@@ -18,7 +18,6 @@ import base64
 import binascii
 import hmac
 import json
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -26,8 +25,11 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator.cloud_query import QueryError, error_body, list_descriptors, list_resources, run_query
-from simulator.cloud_state import CloudState, Fault, LoggedRequest, SimConnector
+from simulator.background import run_in_thread
+from simulator.cloud.query import QueryError, error_body, list_descriptors, list_resources, run_query
+from simulator.cloud.state import CloudState, LoggedRequest
+from simulator.connector import SimConnector
+from simulator.faults import Fault, FaultKind
 
 CONNECT_PREFIX = "/connect/v1/environments/"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,8 +72,10 @@ def _default_message(api: str, status: int) -> str:
 
 
 class CloudSimulator:
-    def __init__(self, state: CloudState) -> None:
+    def __init__(self, state: CloudState, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state
+        self.host = host
+        self.port = port
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -91,15 +95,16 @@ class CloudSimulator:
         app.router.add_get("/v2/metrics/{dataset}/descriptors/resources", self._resources)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sock = server.sockets[0]  # type: ignore[attr-defined]
-        self.url = f"http://{host}:{sock.getsockname()[1]}"
+    async def start(self) -> str:
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.url = f"http://{self.host}:{runner.addresses[0][1]}"  # the real port when 0 was asked for
         return self.url
 
     async def stop(self) -> None:
@@ -173,7 +178,7 @@ class CloudSimulator:
 
     def _fault(self, api: str, fault: Fault) -> web.Response:
         headers = list(fault.headers)
-        if fault.plain_text:
+        if fault.kind is FaultKind.GATEWAY_PAGE:
             resp = web.Response(
                 status=fault.status,
                 text=f"<html><body><h1>{fault.status} {_REASON.get(fault.status, 'Bad Gateway')}</h1></body></html>",
@@ -235,7 +240,7 @@ class CloudSimulator:
         return {
             "name": c.name,
             "connector": {"state": c.state, "worker_id": c.name, "trace": c.trace},
-            "tasks": [{"id": t.id, "msg": t.msg, "state": t.state, "worker_id": c.name} for t in c.tasks],
+            "tasks": [{"id": t.id, "msg": t.trace, "state": t.state, "worker_id": c.name} for t in c.tasks],
             "type": c.type,
         }
 
@@ -313,7 +318,7 @@ class CloudSimulator:
         with self.state.lock:
             c.state, c.trace = "RUNNING", ""
             for t in c.tasks:
-                t.state, t.msg = "RUNNING", ""
+                t.state, t.trace = "RUNNING", ""
         return web.Response(status=202)
 
     # -- Metrics API v2 ------------------------------------------------------------------------------------
@@ -346,33 +351,8 @@ class CloudSimulator:
 
 
 @contextmanager
-def run_in_thread(state: CloudState, host: str = "127.0.0.1", port: int = 0) -> Iterator[CloudSimulator]:
+def cloud_in_thread(state: CloudState, host: str = "127.0.0.1", port: int = 0) -> Iterator[CloudSimulator]:
     """Serve ``state`` from a background thread with its own event loop (for sync callers and ``demo``)."""
-    sim = CloudSimulator(state)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    errors: list[BaseException] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(sim.start(host, port))
-        except BaseException as exc:  # surfaced to the caller below
-            errors.append(exc)
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(sim.stop())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="ccloud-simulator", daemon=True)
-    thread.start()
-    started.wait()
-    if errors:
-        raise errors[0]
-    try:
+    sim = CloudSimulator(state, host, port)
+    with run_in_thread(sim, "ccloud-simulator"):
         yield sim
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.connect import (
+from simulator.connect.state import (
     FAILED,
     PAUSED,
     RUNNING,
@@ -20,10 +20,10 @@ from simulator.connect import (
     UNASSIGNED,
     ConnectRestError,
     SimCluster,
-    TargetState,
     connector_trace,
     task_trace,
 )
+from simulator.connector import TargetState
 
 
 @dataclass(frozen=True, slots=True)
