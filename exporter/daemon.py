@@ -91,7 +91,7 @@ class Daemon:
             from exporter.healer.web import autoheal_section, retry_handler
 
             # Reacts to each new snapshot of the clusters that enable it (docs/autoheal.md).
-            self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
+            self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
             self.healer.attach()
             self.add_metrics_group(collect_autoheal)
             self.add_page_section(autoheal_section)
@@ -208,6 +208,7 @@ class Daemon:
             self._runner = None
         if self.web_security is not None:
             self.web_security.close()
+        # Closers first: the healer sends its restarts through the clusters' clients closed below.
         for closer in self._closers:
             await closer()
         for client in self.clients.values():

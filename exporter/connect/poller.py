@@ -22,7 +22,7 @@ import httpx
 import structlog
 
 from exporter.config import ClusterConfig
-from exporter.connect.client import RequestFailed, connector_path, request_json
+from exporter.connect.client import connector_path
 from exporter.connect.parse import (
     BadResponse,
     parse_connector,
@@ -42,6 +42,7 @@ from exporter.model import (
     SourceKind,
     Worker,
 )
+from exporter.transport import RequestFailed, request_json
 
 log = structlog.get_logger("exporter.connect")
 

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from exporter.cloud.clock import ManualClock
 from exporter.cloud.counters import Ledger, Owner
-from exporter.cloud.http import RequestBudget, error_message, rate_limit_wait
+from exporter.cloud.http import RequestBudget, rate_limit_wait
 from exporter.cloud.query import BadResponse, parse_page, query_body
 from exporter.cloud.status import parse_expanded
+from exporter.transport import status_message
 
 T0 = 1_800_000_000
 OWNERS = {"lcc-1": Owner("c", "one")}
@@ -145,7 +146,7 @@ def test_parse_expanded_tolerates_missing_expansions_and_reports_broken_entries(
     ],
 )
 def test_error_bodies_of_every_shape_become_one_line(body: bytes, status: int, expected: str) -> None:
-    assert error_message(body, status, "Too Many Requests") == expected
+    assert status_message(body, status, "Too Many Requests") == expected
 
 
 def test_rate_limit_wait_reads_relative_resets_and_retry_after() -> None:
