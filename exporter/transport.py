@@ -164,8 +164,9 @@ def error_message(body: bytes | bytearray, reason_phrase: str = "") -> str:
         parsed = json.loads(text)
     except (ValueError, RecursionError):
         parsed = None
-    parts = _json_messages(parsed)
-    if not parts:
+    if isinstance(parsed, str) or (isinstance(parsed, dict) and parsed.keys() & {"errors", "error", "message"}):
+        parts = _json_messages(parsed)
+    else:  # not an error shape: the text itself (markup stripped from a page)
         plain = _TAG.sub(" ", text) if text.lstrip().startswith("<") else text
         parts = [_one_line(plain)]
     message = "; ".join(dict.fromkeys(p for p in parts if p))[:MESSAGE_MAX_CHARS]
