@@ -21,6 +21,7 @@ from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client
 from exporter.model import ERROR_REASONS, ErrorReason
 from exporter.transport import (
+    CLOUD_ANSWER_MAX_BYTES,
     SMALL_ANSWER_MAX_BYTES,
     USER_AGENT,
     RequestFailed,
@@ -300,6 +301,12 @@ def test_reason_label_values_are_exactly_the_documented_ones() -> None:
     assert list(ERROR_REASONS) == _documented_reasons("kafka_connect_exporter_poll_errors_total")
     assert list(CLOUD_API_REASONS) == _documented_reasons("kafka_connect_cloud_api_errors_total")
     assert set(ERROR_REASONS) | set(CLOUD_API_REASONS) == {r.value for r in ErrorReason}
+
+
+def test_the_body_limits_are_the_documented_ones() -> None:
+    security = " ".join((ROOT / "docs/security.md").read_text().split())
+    assert f"Confluent Cloud answers are bounded the same way at {CLOUD_ANSWER_MAX_BYTES // 2**20} MiB" in security
+    assert f"a restart's answer is read up to {SMALL_ANSWER_MAX_BYTES // 1024} KiB" in security
 
 
 # --- one user agent ---------------------------------------------------------------------------------------------
