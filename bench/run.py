@@ -47,11 +47,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import build_config
 from exporter.connect.client import build_http_client
-from exporter.connect.decode import loads
 from exporter.connect.parse import parse_expanded
 from exporter.connect.poller import EXPAND_PARAMS, ConnectPoller
 from exporter.cpu_worker import without_gc
 from exporter.exposition import Rendered, render_blocks
+from exporter.json_decode import loads
 from exporter.metrics import SnapshotCollector
 from exporter.store import Store
 

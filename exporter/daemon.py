@@ -96,7 +96,8 @@ class Daemon:
             from exporter.healer.web import autoheal_section, retry_handler
 
             # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
-            healer = self.healer = Healer(self.config.clusters, self.store, clock=self.clock)
+            # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
+            healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
             healer.attach()
             self.add_metrics_group(collect_autoheal)
             self.add_page_section(autoheal_section)
@@ -215,6 +216,7 @@ class Daemon:
             self._runner = None
         if self.web_security is not None:
             self.web_security.close()
+        # Closers first: the healer sends its restarts through the clusters' clients closed below.
         for closer in self._closers:
             await closer()
         for client in self.clients.values():

@@ -40,15 +40,44 @@ class SourceKind(StrEnum):
 
 
 class ErrorReason(StrEnum):
-    """Why a request to a target failed; the ``reason`` label of the poll error counter."""
+    """Why a request failed: the ``reason`` label of the error counters (docs/metrics.md).
+
+    Every failed request meets one of the first four. The Cloud API error counter tells ``http_status`` apart
+    by status (``for_status``); the poll error counter keeps it whole (``coarse``).
+    """
 
     TIMEOUT = "timeout"  # connect, read or overall-cycle deadline exceeded
     CONNECT = "connect"  # connection refused, DNS, TLS handshake, reset
     HTTP_STATUS = "http_status"  # the target answered with a non-success status
     BAD_RESPONSE = "bad_response"  # the body was not what the API documents (not JSON, wrong shape, too big)
+    UNAUTHORIZED = "unauthorized"  # 401: wrong or revoked key, or a cluster-scoped key
+    FORBIDDEN = "forbidden"  # 403: key lacks the role (MetricsViewer, ConnectManager/…)
+    RATE_LIMITED = "rate_limited"  # 429
+    SERVER_ERROR = "server_error"  # 5xx
+    CLIENT_ERROR = "client_error"  # any other 4xx: wrong environment or cluster id, rejected query
+
+    @classmethod
+    def for_status(cls, status: int) -> ErrorReason:
+        """The status-specific reason of a non-success answer."""
+        if status == 401:
+            return cls.UNAUTHORIZED
+        if status == 403:
+            return cls.FORBIDDEN
+        if status == 429:
+            return cls.RATE_LIMITED
+        if status >= 500:
+            return cls.SERVER_ERROR
+        return cls.CLIENT_ERROR
+
+    @property
+    def coarse(self) -> ErrorReason:
+        """``http_status`` for any status-specific reason, the reason itself otherwise."""
+        return self if self in _COARSE else ErrorReason.HTTP_STATUS
 
 
-ERROR_REASONS: tuple[str, ...] = tuple(r.value for r in ErrorReason)
+_COARSE = frozenset({ErrorReason.TIMEOUT, ErrorReason.CONNECT, ErrorReason.HTTP_STATUS, ErrorReason.BAD_RESPONSE})
+# The ``reason`` values of the poll error counter, in the documented order.
+ERROR_REASONS: tuple[str, ...] = tuple(r.value for r in ErrorReason if r.coarse is r)
 
 
 @dataclass(frozen=True, slots=True)

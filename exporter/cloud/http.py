@@ -8,9 +8,7 @@ defence every message that leaves this module is scrubbed of it.
 from __future__ import annotations
 
 import email.utils
-import json
 import random
-import re
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,15 +18,20 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter import __version__
 from exporter.cloud.clock import Clock
 from exporter.cloud.config import CloudConfig
+from exporter.model import ErrorReason
+from exporter.transport import (
+    CLOUD_ANSWER_MAX_BYTES,
+    USER_AGENT,
+    RequestFailed,
+    read_json,
+    send,
+    status_message,
+)
 
 log = structlog.get_logger("exporter.cloud")
 
-USER_AGENT = f"kafka-connect-exporter/{__version__}"
-# Far above a real answer (1,000 connectors x 6 h of minutes is ~25 MB of JSON), but bounded.
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 RATE_LIMIT_FALLBACK = 10.0  # wait after a 429 that names no reset time
@@ -40,28 +43,29 @@ class Api(StrEnum):
     CONNECT = "connect"
 
 
-class Reason(StrEnum):
-    """The ``reason`` label of ``kafka_connect_cloud_api_errors_total``."""
-
-    UNAUTHORIZED = "unauthorized"  # 401: wrong or revoked key, or a cluster-scoped key
-    FORBIDDEN = "forbidden"  # 403: key lacks the role (MetricsViewer, ConnectManager/…)
-    RATE_LIMITED = "rate_limited"  # 429
-    SERVER_ERROR = "server_error"  # 5xx
-    TIMEOUT = "timeout"
-    CONNECT = "connect"  # connection refused, DNS, TLS, reset
-    BAD_RESPONSE = "bad_response"  # not the documented shape
-    CLIENT_ERROR = "client_error"  # any other 4xx: wrong environment or cluster id, rejected query
-
-
-REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
-RETRYABLE = {Reason.RATE_LIMITED, Reason.SERVER_ERROR, Reason.TIMEOUT, Reason.CONNECT}
+# The ``reason`` values of ``kafka_connect_cloud_api_errors_total``, in the documented order: a non-success
+# status is told apart by its status (``ErrorReason.for_status``).
+REASONS: tuple[str, ...] = tuple(
+    r.value
+    for r in (
+        ErrorReason.UNAUTHORIZED,
+        ErrorReason.FORBIDDEN,
+        ErrorReason.RATE_LIMITED,
+        ErrorReason.SERVER_ERROR,
+        ErrorReason.TIMEOUT,
+        ErrorReason.CONNECT,
+        ErrorReason.BAD_RESPONSE,
+        ErrorReason.CLIENT_ERROR,
+    )
+)
+RETRYABLE = {ErrorReason.RATE_LIMITED, ErrorReason.SERVER_ERROR, ErrorReason.TIMEOUT, ErrorReason.CONNECT}
 
 
 class CloudRequestError(Exception):
     def __init__(
         self,
         api: Api,
-        reason: Reason,
+        reason: ErrorReason,
         url: str,
         message: str,
         status: int | None = None,
@@ -82,41 +86,6 @@ class Response:
     status: int
     headers: httpx.Headers
     data: Any
-
-
-def error_message(body: bytes, status: int, reason_phrase: str = "") -> str:
-    """Both Confluent error shapes, ``{"errors":[…]}`` (Metrics API) and ``{"error":{…}}`` (Connect API),
-    plus ``{"error_code","message"}`` and plain text from gateways, as one readable line."""
-    text = body[:4096].decode("utf-8", "replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    parts: list[str] = []
-    if isinstance(parsed, dict):
-        errors = parsed.get("errors")
-        if isinstance(errors, list):
-            for item in errors:
-                if isinstance(item, dict):
-                    detail = item.get("detail") or item.get("title") or item.get("code")
-                    if detail:
-                        parts.append(str(detail))
-        err = parsed.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            parts.append(str(err["message"]))
-        elif isinstance(err, str) and err:
-            parts.append(err)
-        if not parts and isinstance(parsed.get("message"), str):
-            parts.append(parsed["message"])
-    elif isinstance(parsed, str):
-        parts.append(parsed)
-    if not parts:
-        stripped = re.sub(r"<[^>]+>", " ", text)  # gateway HTML pages
-        line = " ".join(stripped.split())
-        parts.append(line or reason_phrase or "no details")
-    msg = "; ".join(dict.fromkeys(p.strip() for p in parts if p.strip()))
-    msg = " ".join(msg.split())
-    return f"HTTP {status}: {msg[:300]}"
 
 
 def _numbers(values: list[str]) -> list[float]:
@@ -182,7 +151,7 @@ class Health:
         self.errors: Counter[tuple[str, str]] = Counter()
         self._scopes: dict[tuple[Api, str], tuple[str, int | None] | None] = {}
 
-    def count(self, api: Api, reason: Reason) -> None:
+    def count(self, api: Api, reason: ErrorReason) -> None:
         self.errors[(api.value, reason.value)] += 1
 
     def ok(self, api: Api, scope: str = "") -> None:
@@ -197,11 +166,11 @@ class Health:
         self._scopes[(api, scope)] = condition
         if previous != condition:
             hint = {
-                Reason.UNAUTHORIZED: "check the Cloud API key and secret (a Kafka cluster API key does not work)",
-                Reason.FORBIDDEN: "grant the key's principal MetricsViewer"
+                ErrorReason.UNAUTHORIZED: "check the Cloud API key and secret (a Kafka cluster API key does not work)",
+                ErrorReason.FORBIDDEN: "grant the key's principal MetricsViewer"
                 if api == Api.METRICS
                 else "grant the key's principal a role that can read the cluster's connectors",
-                Reason.CLIENT_ERROR: "check the environment and cluster ids" if api == Api.CONNECT else None,
+                ErrorReason.CLIENT_ERROR: "check the environment and cluster ids" if api == Api.CONNECT else None,
             }.get(error.reason)
             log.warning(
                 "ccloud_api_failing",
@@ -286,45 +255,24 @@ class CloudHttp:
         self, api: Api, method: str, url: str, params: Mapping[str, str] | None, json_body: Any
     ) -> Response:
         try:
-            async with self.client.stream(method, url, params=params, json=json_body) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_RESPONSE_BYTES:
-                        raise CloudRequestError(
-                            api, Reason.BAD_RESPONSE, url, "response too large; read stopped", response.status_code
-                        )
-        except httpx.TimeoutException as exc:
-            raise CloudRequestError(api, Reason.TIMEOUT, url, f"{type(exc).__name__}: no answer in time") from None
-        except (httpx.TransportError, OSError) as exc:
-            text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
-            raise CloudRequestError(api, Reason.CONNECT, url, f"{type(exc).__name__}: {text}") from None
+            reply = await send(
+                self.client, method, url, max_bytes=CLOUD_ANSWER_MAX_BYTES, params=params, json_body=json_body
+            )
+            if 200 <= reply.status < 300:
+                return Response(reply.status, reply.headers, await read_json(reply))
+        except RequestFailed as exc:
+            error = exc.error
+            raise CloudRequestError(api, error.reason, url, error.message, error.status) from None
 
-        status = response.status_code
-        if 200 <= status < 300:
-            if not body:
-                return Response(status, response.headers, None)
-            try:
-                return Response(status, response.headers, json.loads(body))
-            except ValueError:
-                raise CloudRequestError(
-                    api, Reason.BAD_RESPONSE, url, f"HTTP {status}: body is not JSON ({len(body)} bytes)", status
-                ) from None
-        message = error_message(bytes(body), status, response.reason_phrase)
-        if status == 429:
-            wait = rate_limit_wait(response.headers, self.clock.time())
+        status = reply.status
+        message = status_message(reply.body, status, reply.reason_phrase)
+        reason = ErrorReason.for_status(status)
+        if reason is ErrorReason.RATE_LIMITED:
+            wait = rate_limit_wait(reply.headers, self.clock.time())
             wait = RATE_LIMIT_FALLBACK if wait is None else wait
             # Jitter on top of the reset, so exporters sharing an IP do not all return at once.
             wait += self.rng.uniform(0.0, min(5.0, 0.1 * wait + 1.0))
             self.budget.block_until(self.clock.time() + wait)
             # wait=0: the budget already holds every request back until the reset.
-            raise CloudRequestError(
-                api, Reason.RATE_LIMITED, url, f"{message} (retry in {wait:.0f}s)", status, wait=0.0
-            )
-        if status == 401:
-            raise CloudRequestError(api, Reason.UNAUTHORIZED, url, message, status)
-        if status == 403:
-            raise CloudRequestError(api, Reason.FORBIDDEN, url, message, status)
-        if status >= 500:
-            raise CloudRequestError(api, Reason.SERVER_ERROR, url, message, status)
-        raise CloudRequestError(api, Reason.CLIENT_ERROR, url, message, status)
+            raise CloudRequestError(api, reason, url, f"{message} (retry in {wait:.0f}s)", status, wait=0.0)
+        raise CloudRequestError(api, reason, url, message, status)

@@ -26,7 +26,7 @@ import structlog
 from exporter.cloud.clock import Clock, SystemClock
 from exporter.cloud.config import MAX_PT1M_WINDOW, METRIC_PREFIX, CloudClusterConfig, CloudConfig
 from exporter.cloud.counters import Ledger, Owner, Window
-from exporter.cloud.http import REASONS, Api, CloudHttp, CloudRequestError, Reason
+from exporter.cloud.http import REASONS, Api, CloudHttp, CloudRequestError
 from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_page, query_body
 from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
@@ -39,12 +39,6 @@ log = structlog.get_logger("exporter.cloud")
 MAX_PAGES = 1000
 APIS: tuple[str, ...] = (Api.CONNECT.value, Api.METRICS.value)  # in exposition order
 DESCRIPTOR_REFRESH = 6 * 3600.0
-
-_POLL_REASON = {
-    Reason.TIMEOUT: ErrorReason.TIMEOUT,
-    Reason.CONNECT: ErrorReason.CONNECT,
-    Reason.BAD_RESPONSE: ErrorReason.BAD_RESPONSE,
-}
 
 
 class CloudJob(NamedTuple):
@@ -136,19 +130,17 @@ class CloudSource:
                 log.warning("ccloud_bad_connector", cluster=name, error=problem)
             self.http.health.ok(Api.CONNECT, name)
         except CloudRequestError as exc:
-            errors.append(
-                PollError(_POLL_REASON.get(exc.reason, ErrorReason.HTTP_STATUS), url, exc.message, exc.status)
-            )
+            errors.append(PollError(exc.reason.coarse, url, exc.message, exc.status))
             self.http.health.failed(Api.CONNECT, exc, name)
         except BadResponse as exc:
-            err = CloudRequestError(Api.CONNECT, Reason.BAD_RESPONSE, url, str(exc))
-            self.http.health.count(Api.CONNECT, Reason.BAD_RESPONSE)
+            err = CloudRequestError(Api.CONNECT, ErrorReason.BAD_RESPONSE, url, str(exc))
+            self.http.health.count(Api.CONNECT, ErrorReason.BAD_RESPONSE)
             self.http.health.failed(Api.CONNECT, err, name)
             errors.append(PollError(ErrorReason.BAD_RESPONSE, url, str(exc)))
         except TimeoutError:
             msg = f"status cycle did not finish within {self.config.status_interval:g}s"
-            err = CloudRequestError(Api.CONNECT, Reason.TIMEOUT, url, msg)
-            self.http.health.count(Api.CONNECT, Reason.TIMEOUT)
+            err = CloudRequestError(Api.CONNECT, ErrorReason.TIMEOUT, url, msg)
+            self.http.health.count(Api.CONNECT, ErrorReason.TIMEOUT)
             self.http.health.failed(Api.CONNECT, err, name)
             errors.append(PollError(ErrorReason.TIMEOUT, url, msg))
 
@@ -281,8 +273,8 @@ class CloudSource:
             failure = exc
         except BadResponse as exc:
             url = f"{self.config.metrics_url}/v2/metrics/cloud/query"
-            self.http.health.count(Api.METRICS, Reason.BAD_RESPONSE)
-            failure = CloudRequestError(Api.METRICS, Reason.BAD_RESPONSE, url, str(exc))
+            self.http.health.count(Api.METRICS, ErrorReason.BAD_RESPONSE)
+            failure = CloudRequestError(Api.METRICS, ErrorReason.BAD_RESPONSE, url, str(exc))
         if failure is None:
             if asked:  # up means "answered"; a cycle without requests proves nothing
                 self.http.health.ok(Api.METRICS)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter.connect.client import RequestFailed, connector_path, request_json
+from exporter.connect.client import connector_path
 from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import (
     BadResponse,
@@ -42,6 +42,7 @@ from exporter.model import (
     SourceKind,
     Worker,
 )
+from exporter.transport import RequestFailed, request_json
 
 log = structlog.get_logger("exporter.connect")
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from exporter.connect.client import build_http_client, connector_path, error_message
+from exporter.connect.client import connector_path
 from exporter.connect.config import ClusterConfig
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
-
-MAX_ERROR_BYTES = 64 * 1024  # restart answers are tiny; never buffer a huge or hostile body
+from exporter.transport import SMALL_ANSWER_MAX_BYTES, RequestFailed, error_message, send
 
 # 404 messages (distributed and standalone herders, connect-rest.md §3).
 _TASK_GONE = re.compile(r"^(Unknown task: |Task \S.* not found$)")
@@ -77,21 +76,13 @@ def classify(key: TargetKey, answer: Answer) -> Result:
 
 
 class RestartClient:
-    """Restart requests to one cluster, with its auth, TLS and headers."""
+    """Restart requests to one cluster, through the cluster's own client (its pool, auth, TLS and headers),
+    which the caller owns and closes."""
 
-    def __init__(
-        self,
-        cluster: ClusterConfig,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._client = client if client is not None else build_http_client(cluster, max_connections=4)
-        self._own_client = client is None
+    def __init__(self, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
+        self._client = client
         self._urls = tuple(cluster.urls)
         self._timeout = httpx.Timeout(cluster.autoheal.request_timeout)
-
-    async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
 
     def _order(self, preferred: str | None) -> list[str]:
         """The worker that answered the last status read first: it was alive a moment ago."""
@@ -106,26 +97,22 @@ class RestartClient:
         for base in self._order(preferred):
             url = base + path
             try:
-                async with self._client.stream("POST", url, params=params, timeout=self._timeout) as response:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_ERROR_BYTES:
-                            break
-                    return Answer(
-                        url, response.status_code, error_message(bytes(body[:2048]), response.reason_phrase), True
-                    )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Never reached the worker: safe to try the next one.
-                last = Answer(url, None, f"{type(exc).__name__}: cannot connect", False)
-                continue
-            except httpx.TimeoutException as exc:
-                # It may have arrived: do not send it again elsewhere in this cycle.
-                return Answer(url, None, f"{type(exc).__name__}: no answer in time", True)
-            except (httpx.TransportError, OSError) as exc:
-                return Answer(
-                    url, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", True
+                reply = await send(
+                    self._client,
+                    "POST",
+                    url,
+                    max_bytes=SMALL_ANSWER_MAX_BYTES,
+                    params=params,
+                    request_timeout=self._timeout,
+                    head_only=True,  # never buffer a huge or hostile body: its head holds the message
                 )
+            except RequestFailed as exc:
+                answer = Answer(url, None, exc.error.message, exc.delivered)
+                if exc.delivered:
+                    return answer  # it may have arrived: do not send it again elsewhere in this cycle
+                last = answer  # never reached the worker: safe to try the next one
+                continue
+            return Answer(url, reply.status, error_message(reply.body, reply.reason_phrase), True)
         assert last is not None  # the config requires at least one URL
         return last
 

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -82,7 +82,7 @@ class Healer:
 
     Wiring (daemon)::
 
-        healer = Healer(config.clusters, store, clock=clock)
+        healer = Healer(config.clusters, store, clients, clock=clock)  # clients: the pollers' own, by cluster
         healer.attach()                       # publishes the first HealerReading
         daemon.add_metrics_group(collect_autoheal)
         daemon.add_closer(healer.stop)
@@ -94,14 +94,15 @@ class Healer:
         self,
         clusters: Iterable[ClusterConfig],
         store: Store,
+        http_clients: Mapping[str, httpx.AsyncClient],
         clock: Callable[[], float] | None = None,
-        *,
-        http_clients: dict[str, httpx.AsyncClient] | None = None,
     ) -> None:
+        """``http_clients``: each enabled cluster's client, shared with its poller; the caller closes them
+        after ``stop()``."""
         self._store = store
         self._clock: Callable[[], float] = clock if clock is not None else _wall_clock
         self._all = list(clusters)
-        self._http_clients = http_clients or {}
+        self._http_clients = http_clients
         self._clusters: dict[str, _Cluster] = {}
         self._started = False
 
@@ -118,7 +119,7 @@ class Healer:
         for cfg in self._all:
             if not cfg.autoheal.enabled:
                 continue
-            cluster = _Cluster(cfg, RestartClient(cfg, self._http_clients.get(cfg.name)))
+            cluster = _Cluster(cfg, RestartClient(cfg, self._http_clients[cfg.name]))
             self._clusters[cfg.name] = cluster
             log.info(
                 "autoheal_enabled",
@@ -137,7 +138,6 @@ class Healer:
             await asyncio.gather(*tasks, return_exceptions=True)
         for cluster in self._clusters.values():
             cluster.task = None
-            await cluster.client.aclose()
 
     @property
     def cluster_names(self) -> tuple[str, ...]:

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.cloud.counters import Ledger, Owner
-from exporter.cloud.http import RequestBudget, error_message, rate_limit_wait
+from exporter.cloud.http import RequestBudget, rate_limit_wait
 from exporter.cloud.query import BadResponse, parse_page, query_body
 from exporter.cloud.status import parse_expanded
+from exporter.transport import status_message
 from tests.clocks import ManualClock
 
 T0 = 1_800_000_000
@@ -145,7 +146,7 @@ def test_parse_expanded_tolerates_missing_expansions_and_reports_broken_entries(
     ],
 )
 def test_error_bodies_of_every_shape_become_one_line(body: bytes, status: int, expected: str) -> None:
-    assert error_message(body, status, "Too Many Requests") == expected
+    assert status_message(body, status, "Too Many Requests") == expected
 
 
 def test_rate_limit_wait_reads_relative_resets_and_retry_after() -> None:

@@ -24,15 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cloud import query as cloud_query
 from exporter.cloud import status as cloud_status
-from exporter.cloud.http import error_message as cloud_error_message
 from exporter.cloud.http import rate_limit_wait
 from exporter.config import apply_env, build_config
 from exporter.connect import parse
-from exporter.connect.client import error_message
 from exporter.metrics import SnapshotCollector
 from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Task, Worker
 from exporter.settings import ConfigError, read_yaml
 from exporter.store import Store
+from exporter.transport import error_message, status_message
 from exporter.web_security import parse_web_config
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -316,7 +315,7 @@ def test_cloud_metrics_api_pages(data: Any) -> None:
     ),
 )
 def test_cloud_error_bodies_and_rate_limit_headers(body: bytes, code: int, headers: list[tuple[str, str]]) -> None:
-    message = cloud_error_message(body, code, "Reason")
+    message = status_message(body, code, "Reason")
     assert message.startswith(f"HTTP {code}: ") and "\n" not in message
     wait = rate_limit_wait(httpx.Headers(headers), now=1_700_000_000.0)
     assert wait is None or (0.0 <= wait < float("inf"))

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from exporter.connect.client import build_http_client
 from exporter.connect.config import ClusterConfig
 from exporter.healer.client import RestartClient
 from exporter.healer.policy import Outcome, RestartGroup, TargetKey
@@ -25,11 +26,11 @@ async def client_for(sim: SimCluster) -> AsyncIterator[tuple[SimConnectServer, R
             urls=server.urls,
             autoheal={"mode": "enforce", "request_timeout": "300ms"},
         )
-        client = RestartClient(cfg)
+        http = build_http_client(cfg)
         try:
-            yield server, client
+            yield server, RestartClient(cfg, http)
         finally:
-            await client.aclose()
+            await http.aclose()
 
 
 def _sim(version: str = "3.9.0", workers: int = 2) -> SimCluster:
@@ -137,10 +138,10 @@ async def test_basic_auth_credentials_are_sent() -> None:
             auth={"basic": {"username": "heal", "password": "s3cret-pw"}},
             autoheal={"mode": "enforce"},
         )
-        client = RestartClient(cfg)
+        http = build_http_client(cfg)
         try:
-            sent, _ = await client.restart(RestartGroup("orders", (T0,), combined=True), None)
+            sent, _ = await RestartClient(cfg, http).restart(RestartGroup("orders", (T0,), combined=True), None)
         finally:
-            await client.aclose()
+            await http.aclose()
         assert sent[0].result.outcome is Outcome.ACCEPTED
         assert "s3cret-pw" not in sent[0].answer.describe()

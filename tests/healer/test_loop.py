@@ -97,7 +97,7 @@ async def loop(sim: SimCluster, **autoheal: Any) -> AsyncIterator[Loop]:
         clock = Clock()
         store = Store(expected=["sim"])
         client = build_http_client(config)
-        healer = Healer([config], store, clock=clock)
+        healer = Healer([config], store, {config.name: client}, clock=clock)
         healer.attach()
         try:
             yield Loop(sim, server, store, ConnectPoller(config, client, clock=clock), healer, clock, config)
@@ -320,6 +320,7 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
         store = Store(expected=["sim"])
         clock = Clock()
         healers = []
+        sidecar_clients = []  # one process per worker in production, each with its own client
         for w in range(2):
             cfg = ClusterConfig(
                 name="sim",
@@ -331,7 +332,8 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
                     "breaker": {"max_failed_share": 1.0},
                 },
             )
-            healer = Healer([cfg], store, clock=clock)
+            sidecar_clients.append(build_http_client(cfg))
+            healer = Healer([cfg], store, {cfg.name: sidecar_clients[-1]}, clock=clock)
             healer.attach()
             healers.append(healer)
         client = build_http_client(cfg)
@@ -351,7 +353,8 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
         finally:
             for h in healers:
                 await h.stop()
-            await client.aclose()
+            for c in [client, *sidecar_clients]:
+                await c.aclose()
         posts = [_show(r) for r in server.requests if r.method == "POST"]
     restarted: list[tuple[str, int]] = []
     for p in posts:

@@ -76,7 +76,7 @@ async def healing(connect: ConnectCluster, **overrides: Any) -> AsyncIterator[Ha
     store = Store(expected=["real"])
     client = build_http_client(cfg)
     poller = ConnectPoller(cfg, client)
-    healer = Healer([cfg], store)
+    healer = Healer([cfg], store, {cfg.name: client})
     healer.attach()
 
     async def poll_forever() -> None:

@@ -1,4 +1,4 @@
-"""``exporter.connect.decode.loads`` is ``json.loads``: same value, or the same error, for any body."""
+"""``exporter.json_decode.loads`` is ``json.loads``: same value, or the same error, for any body."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.connect import decode
+from exporter import json_decode
 from simulator.connect import rest
 from simulator.connect.scenario import populate_static
 from simulator.connect.state import SimCluster
@@ -20,18 +20,18 @@ def _same(body: bytes) -> None:
         expected: Any = json.loads(body)
     except (ValueError, RecursionError) as exc:
         with pytest.raises(type(exc)) as got:
-            decode.loads(body)
+            json_decode.loads(body)
         assert str(got.value) == str(exc)
         return
-    assert decode.loads(body) == expected
-    assert type(decode.loads(body)) is type(expected)
+    assert json_decode.loads(body) == expected
+    assert type(json_decode.loads(body)) is type(expected)
 
 
 def test_a_real_expand_body_decodes_like_json_loads() -> None:
     cluster = SimCluster("3.9.0", 2)
     populate_static(cluster, 300, 3, failed_ratio=0.2)
     body = rest.handle(cluster, "GET", "/connectors", query=[("expand", "status"), ("expand", "info")]).body
-    assert len(decode.loads(body)) == 300
+    assert len(json_decode.loads(body)) == 300
     _same(body)
 
 
