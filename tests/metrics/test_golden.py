@@ -111,7 +111,7 @@ def golden_view() -> View:
         last_success=1_700_000_040.0,
     )
     reading = CloudReading(
-        metrics=("received_records", "sent_records"),
+        metrics=("received_records", "sent_records", "received_bytes", "sent_bytes", "dead_letter_queue_records"),
         clusters=("cloud",),
         series=(ThroughputSeries("cloud", "orders-src", "lcc-1", MappingProxyType({"sent_records": 1_234_567.0})),),
         newest_bucket=MappingProxyType({"cloud": 1_699_999_760.0}),
