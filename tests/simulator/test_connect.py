@@ -20,7 +20,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.model import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
+from exporter.families import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
 from simulator import (
     FAILED,
     PAUSED,
