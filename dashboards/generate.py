@@ -3,9 +3,11 @@
 
 The JSON files are the shipped artefact (Grafana provisions them as they are); this script is their source,
 so that every panel gets the same datasource, filters, units and descriptions without copy-paste drift.
+Metric family names and the known states come from the exporter's family catalogue (``exporter.families``),
+so run it with the project's environment (the package installed, as ``make venv`` sets it up):
 
-    python dashboards/generate.py          # rewrite the JSON files
-    python dashboards/generate.py --check  # exit 1 if a JSON file differs from what this script makes
+    .venv/bin/python dashboards/generate.py          # rewrite the JSON files
+    .venv/bin/python dashboards/generate.py --check  # exit 1 if a JSON file differs from what this script makes
 """
 
 from __future__ import annotations
@@ -16,6 +18,39 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exporter.families import (
+    AUTOHEAL_BREAKER_OPEN,
+    AUTOHEAL_MODE,
+    AUTOHEAL_NEXT_ATTEMPT,
+    AUTOHEAL_PERSISTENT_FAILURE,
+    AUTOHEAL_PERSISTENT_FAILURES,
+    AUTOHEAL_RESTARTS,
+    AUTOHEAL_SUPPRESSED,
+    BUILD_INFO,
+    CLOUD_API_ERRORS,
+    CLOUD_API_UP,
+    CLOUD_CONNECTOR_STATES,
+    CLOUD_NEWEST_BUCKET,
+    CLOUD_TASK_STATES,
+    CLOUD_THROUGHPUT,
+    CONNECT_CONNECTOR_STATES,
+    CONNECT_TASK_STATES,
+    CONNECTOR_INFO,
+    CONNECTOR_STATE,
+    CONNECTOR_TASKS,
+    CONNECTOR_TASKS_MAX,
+    LAST_POLL,
+    LAST_SUCCESS,
+    POLL_DURATION,
+    POLL_ERRORS,
+    POLL_INTERVAL,
+    POLLS,
+    TASK_STATE,
+    UP,
+    WORKER_INFO,
+    WORKER_UP,
+)
+
 HERE = Path(__file__).resolve().parent
 SCHEMA_VERSION = 39
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -25,29 +60,34 @@ KEY = "job, instance, connect_cluster, connector"  # identifies one connector ac
 
 Panel = dict[str, Any]
 
-# State codes for the one-row-per-thing state timelines. Each known state of either source kind gets a code,
-# 0 means "a state this dashboard does not know" (the exporter passes unknown states through).
-CONNECTOR_STATES: list[tuple[str, int, str]] = [
-    ("RUNNING", 1, "green"),
-    ("PAUSED", 2, "blue"),
-    ("STOPPED", 3, "purple"),
-    ("UNASSIGNED", 4, "yellow"),
-    ("RESTARTING", 5, "orange"),
-    ("PROVISIONING", 6, "yellow"),
-    ("DEGRADED", 7, "orange"),
-    ("FAILED", 8, "red"),
-    ("NONE", 9, "text"),
-    ("DELETED", 10, "text"),
-]
-TASK_STATES: list[tuple[str, int, str]] = [
-    ("RUNNING", 1, "green"),
-    ("PAUSED", 2, "blue"),
-    ("UNASSIGNED", 4, "yellow"),
-    ("RESTARTING", 5, "orange"),
-    ("FAILED", 8, "red"),
-    ("SYSTEM_ERROR", 11, "red"),
-    ("USER_ACTIONABLE_ERROR", 12, "dark-red"),
-]
+# State codes and colours for the one-row-per-thing state timelines. Each known state of either source kind
+# (exporter.families) gets a code, 0 means "a state this dashboard does not know" (the exporter passes unknown
+# states through). Codes are part of the dashboards users have saved: never renumber one. A state added to the
+# catalogue without an entry here fails the generation (KeyError).
+STATE_STYLE: dict[str, tuple[int, str]] = {
+    "RUNNING": (1, "green"),
+    "PAUSED": (2, "blue"),
+    "STOPPED": (3, "purple"),
+    "UNASSIGNED": (4, "yellow"),
+    "RESTARTING": (5, "orange"),
+    "PROVISIONING": (6, "yellow"),
+    "DEGRADED": (7, "orange"),
+    "FAILED": (8, "red"),
+    "NONE": (9, "text"),
+    "DELETED": (10, "text"),
+    "SYSTEM_ERROR": (11, "red"),
+    "USER_ACTIONABLE_ERROR": (12, "dark-red"),
+}
+
+
+def styled(*known: tuple[str, ...]) -> list[tuple[str, int, str]]:
+    """(state, code, colour) of every state in ``known``, in code order."""
+    states = {s for group in known for s in group}
+    return sorted(((s, *STATE_STYLE[s]) for s in states), key=lambda style: style[1])
+
+
+CONNECTOR_STATES = styled(CONNECT_CONNECTOR_STATES, CLOUD_CONNECTOR_STATES)
+TASK_STATES = styled(CONNECT_TASK_STATES, CLOUD_TASK_STATES)
 STATE_COLORS = {name: color for name, _, color in CONNECTOR_STATES + TASK_STATES}
 FAILED_TASK_STATES = "FAILED|SYSTEM_ERROR|USER_ACTIONABLE_ERROR"
 
@@ -379,12 +419,12 @@ def dashboard(
 
 # --------------------------------------------------------------------------------------------------- overview
 def overview() -> dict[str, Any]:
-    running = f'(kafka_connect_connector_state{{{JIC}, state="RUNNING"}} == 1)'
+    running = f'({CONNECTOR_STATE.sample_name}{{{JIC}, state="RUNNING"}} == 1)'
     short_of_tasks = (
         "(\n"
-        f"  kafka_connect_connector_tasks{{{JIC}}}\n"
-        f"    < on ({KEY}) kafka_connect_connector_tasks_max{{{JIC}}}\n"
-        f"  or kafka_connect_connector_tasks{{{JIC}}} == 0\n"
+        f"  {CONNECTOR_TASKS.sample_name}{{{JIC}}}\n"
+        f"    < on ({KEY}) {CONNECTOR_TASKS_MAX.sample_name}{{{JIC}}}\n"
+        f"  or {CONNECTOR_TASKS.sample_name}{{{JIC}}} == 0\n"
         ")\n"
         f"and on ({KEY}) {running}"
     )
@@ -396,17 +436,17 @@ def overview() -> dict[str, Any]:
             "exporter's last poll, out of all configured. Red when any is unreachable.",
             "none",
             [
-                target(f"sum(kafka_connect_up{{{JIC}}})", "up"),
-                target(f"count(kafka_connect_up{{{JIC}}})", "configured", "B"),
+                target(f"sum({UP.sample_name}{{{JIC}}})", "up"),
+                target(f"count({UP.sample_name}{{{JIC}}})", "configured", "B"),
             ],
             w=4,
             text_mode="value_and_name",
         ),
         stat(
             "Clusters down",
-            "Connect clusters whose statuses could not be read in the last poll (kafka_connect_up == 0).",
+            f"Connect clusters whose statuses could not be read in the last poll ({UP.sample_name} == 0).",
             "none",
-            [target(f"count(kafka_connect_up{{{JIC}}} == 0) or vector(0)", "down")],
+            [target(f"count({UP.sample_name}{{{JIC}}} == 0) or vector(0)", "down")],
             w=4,
             steps=((None, "green"), (1, "red")),
         ),
@@ -415,8 +455,8 @@ def overview() -> dict[str, Any]:
             "Self-managed Connect workers that answered GET / in the last poll, out of all configured worker URLs.",
             "none",
             [
-                target(f"sum(kafka_connect_worker_up{{{JIC}}})", "up"),
-                target(f"count(kafka_connect_worker_up{{{JIC}}})", "configured", "B"),
+                target(f"sum({WORKER_UP.sample_name}{{{JIC}}})", "up"),
+                target(f"count({WORKER_UP.sample_name}{{{JIC}}})", "configured", "B"),
             ],
             w=4,
             text_mode="value_and_name",
@@ -425,7 +465,7 @@ def overview() -> dict[str, Any]:
             "Workers down",
             "Configured worker URLs that did not answer GET / in the last poll.",
             "none",
-            [target(f"count(kafka_connect_worker_up{{{JIC}}} == 0) or vector(0)", "down")],
+            [target(f"count({WORKER_UP.sample_name}{{{JIC}}} == 0) or vector(0)", "down")],
             w=4,
             steps=((None, "green"), (1, "orange")),
         ),
@@ -433,7 +473,7 @@ def overview() -> dict[str, Any]:
             "Failed connectors",
             "Connectors in state FAILED now. A FAILED connector is not restarted by Connect itself.",
             "none",
-            [target(f'sum(kafka_connect_connector_state{{{JIC}, state="FAILED"}}) or vector(0)', "FAILED")],
+            [target(f'sum({CONNECTOR_STATE.sample_name}{{{JIC}, state="FAILED"}}) or vector(0)', "FAILED")],
             w=4,
             steps=((None, "green"), (1, "red")),
         ),
@@ -445,7 +485,7 @@ def overview() -> dict[str, Any]:
             [
                 target(
                     "count(max without (worker_id) "
-                    f'(kafka_connect_task_state{{{JIC}, state=~"{FAILED_TASK_STATES}"}}) == 1)'
+                    f'({TASK_STATE.sample_name}{{{JIC}, state=~"{FAILED_TASK_STATES}"}}) == 1)'
                     " or vector(0)",
                     "failed",
                 )
@@ -457,7 +497,7 @@ def overview() -> dict[str, Any]:
             "Cluster reachability",
             "Per Connect cluster: whether the exporter read its connector statuses (UP) or not (DOWN) at each "
             "point in time.",
-            [target(f"kafka_connect_up{{{JIC}}}", "{{connect_cluster}}")],
+            [target(f"{UP.sample_name}{{{JIC}}}", "{{connect_cluster}}")],
             up_mappings(),
             w=12,
             h=6,
@@ -465,7 +505,7 @@ def overview() -> dict[str, Any]:
         state_timeline(
             "Worker reachability",
             "Per configured worker URL: whether it answered GET / in the exporter's poll.",
-            [target(f"kafka_connect_worker_up{{{JIC}}}", "{{connect_cluster}} {{worker}}")],
+            [target(f"{WORKER_UP.sample_name}{{{JIC}}}", "{{connect_cluster}} {{worker}}")],
             up_mappings(),
             w=12,
             h=6,
@@ -475,7 +515,7 @@ def overview() -> dict[str, Any]:
             "Version, commit and Kafka cluster id that each reachable worker reported on GET /. Mixed versions "
             "in one cluster usually mean a rolling upgrade is in progress or stalled.",
             "none",
-            [target(f"kafka_connect_worker_info{{{JIC}}}", table=True)],
+            [target(f"{WORKER_INFO.sample_name}{{{JIC}}}", table=True)],
             h=6,
             hide=("Time", "__name__", "job", "Value"),
             rename={"connect_cluster": "cluster", "kafka_cluster_id": "Kafka cluster id"},
@@ -485,7 +525,7 @@ def overview() -> dict[str, Any]:
             "Connectors by state",
             "Number of connectors in each state over time, all selected clusters together.",
             "none",
-            [target(f"sum by (state) (kafka_connect_connector_state{{{JIC}}})", "{{state}}")],
+            [target(f"sum by (state) ({CONNECTOR_STATE.sample_name}{{{JIC}}})", "{{state}}")],
             stack=True,
             overrides=color_by_name(STATE_COLORS),
         ),
@@ -493,7 +533,7 @@ def overview() -> dict[str, Any]:
             "Tasks by state",
             "Number of tasks in each state over time, all selected clusters together.",
             "none",
-            [target(f"sum by (state) (kafka_connect_task_state{{{JIC}}})", "{{state}}")],
+            [target(f"sum by (state) ({TASK_STATE.sample_name}{{{JIC}}})", "{{state}}")],
             stack=True,
             overrides=color_by_name(STATE_COLORS),
         ),
@@ -504,8 +544,8 @@ def overview() -> dict[str, Any]:
             "the rest need a look. Rows with an empty task column are the connectors themselves.",
             "none",
             [
-                target(f'kafka_connect_connector_state{{{JIC}, state!="RUNNING"}} == 1', table=True),
-                target(f'kafka_connect_task_state{{{JIC}, state!="RUNNING"}} == 1', ref="B", table=True),
+                target(f'{CONNECTOR_STATE.sample_name}{{{JIC}, state!="RUNNING"}} == 1', table=True),
+                target(f'{TASK_STATE.sample_name}{{{JIC}, state!="RUNNING"}} == 1', ref="B", table=True),
             ],
             h=9,
             merge=True,
@@ -542,7 +582,7 @@ def overview() -> dict[str, Any]:
             [
                 target(short_of_tasks, table=True),
                 target(
-                    f"kafka_connect_connector_tasks_max{{{JIC}}}\nand on ({KEY}) (\n{short_of_tasks}\n)",
+                    f"{CONNECTOR_TASKS_MAX.sample_name}{{{JIC}}}\nand on ({KEY}) (\n{short_of_tasks}\n)",
                     ref="B",
                     table=True,
                 ),
@@ -560,7 +600,7 @@ def overview() -> dict[str, Any]:
             "none",
             [
                 target(
-                    "sum by (connect_cluster, kind, outcome) (increase(kafka_connect_autoheal_restarts_total"
+                    f"sum by (connect_cluster, kind, outcome) (increase({AUTOHEAL_RESTARTS.sample_name}"
                     f"{{{JIC}}}[$__rate_interval]))",
                     "{{connect_cluster}} {{kind}} {{outcome}}",
                 )
@@ -575,7 +615,7 @@ def overview() -> dict[str, Any]:
             "none",
             [
                 target(
-                    "sum by (connect_cluster, reason) (increase(kafka_connect_autoheal_suppressed_total"
+                    f"sum by (connect_cluster, reason) (increase({AUTOHEAL_SUPPRESSED.sample_name}"
                     f"{{{JIC}}}[$__rate_interval]))",
                     "{{connect_cluster}} {{reason}}",
                 )
@@ -587,7 +627,7 @@ def overview() -> dict[str, Any]:
             "Auto-heal mode",
             "Auto-heal mode per cluster: off, dry-run (decisions are only logged and counted) or enforce.",
             "none",
-            [target(f"kafka_connect_autoheal_mode{{{JIC}}} == 1", "{{connect_cluster}}: {{mode}}")],
+            [target(f"{AUTOHEAL_MODE.sample_name}{{{JIC}}} == 1", "{{connect_cluster}}: {{mode}}")],
             w=8,
             text_mode="name",
             steps=((None, "blue"),),
@@ -596,7 +636,7 @@ def overview() -> dict[str, Any]:
             "Targets in persistent failure",
             "Connectors and tasks auto-heal has given up on after reaching its attempt cap. They need a person.",
             "none",
-            [target(f"sum(kafka_connect_autoheal_persistent_failures{{{JIC}}}) or vector(0)", "persistent")],
+            [target(f"sum({AUTOHEAL_PERSISTENT_FAILURES.sample_name}{{{JIC}}}) or vector(0)", "persistent")],
             w=8,
             steps=((None, "green"), (1, "red")),
         ),
@@ -604,7 +644,7 @@ def overview() -> dict[str, Any]:
             "Circuit breakers open",
             "Clusters where auto-heal's circuit breaker is open: too many restarts at once, so it stopped restarting.",
             "none",
-            [target(f"sum(kafka_connect_autoheal_breaker_open{{{JIC}}}) or vector(0)", "open")],
+            [target(f"sum({AUTOHEAL_BREAKER_OPEN.sample_name}{{{JIC}}}) or vector(0)", "open")],
             w=8,
             steps=((None, "green"), (1, "orange")),
         ),
@@ -614,7 +654,7 @@ def overview() -> dict[str, Any]:
             "allow the next attempt (empty task: the connector itself). Targets in persistent failure, denied or "
             "out of scope are not listed.",
             "dateTimeFromNow",
-            [target(f"kafka_connect_autoheal_next_attempt_timestamp_seconds{{{JIC}}} * 1000", table=True)],
+            [target(f"{AUTOHEAL_NEXT_ATTEMPT.sample_name}{{{JIC}}} * 1000", table=True)],
             w=24,
             h=8,
             hide=("Time", "__name__", "job"),
@@ -622,11 +662,11 @@ def overview() -> dict[str, Any]:
         ),
     ]
     variables = [
-        *job_instance_vars("kafka_connect_up"),
+        *job_instance_vars(UP.sample_name),
         query_var(
             "connect_cluster",
             "Connect cluster",
-            f"label_values(kafka_connect_up{{{JI}}}, connect_cluster)",
+            f"label_values({UP.sample_name}{{{JI}}}, connect_cluster)",
             description="Kafka Connect cluster (connect_cluster label)",
         ),
     ]
@@ -649,7 +689,7 @@ def connector() -> dict[str, Any]:
             "State",
             "The connector's current state as reported by the Connect REST API (or the Confluent Cloud Connect API).",
             "none",
-            [target(state_code_expr("kafka_connect_connector_state", sel, CONNECTOR_STATES, "state"), "state")],
+            [target(state_code_expr(CONNECTOR_STATE.sample_name, sel, CONNECTOR_STATES, "state"), "state")],
             w=4,
             mappings=state_mappings(CONNECTOR_STATES),
             steps=((None, "purple"),),
@@ -659,8 +699,8 @@ def connector() -> dict[str, Any]:
             "Tasks the connector has now, against its configured tasks.max.",
             "none",
             [
-                target(f"sum(kafka_connect_connector_tasks{{{sel}}})", "tasks"),
-                target(f"sum(kafka_connect_connector_tasks_max{{{sel}}})", "tasks.max", "B"),
+                target(f"sum({CONNECTOR_TASKS.sample_name}{{{sel}}})", "tasks"),
+                target(f"sum({CONNECTOR_TASKS_MAX.sample_name}{{{sel}}})", "tasks.max", "B"),
             ],
             w=4,
             text_mode="value_and_name",
@@ -672,7 +712,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f'count(max without (worker_id) (kafka_connect_task_state{{{sel}, state=~"{FAILED_TASK_STATES}"}})'
+                    f'count(max without (worker_id) ({TASK_STATE.sample_name}{{{sel}, state=~"{FAILED_TASK_STATES}"}})'
                     " == 1) or vector(0)",
                     "failed",
                 )
@@ -684,7 +724,7 @@ def connector() -> dict[str, Any]:
             "Connector",
             "Class, type, the worker running the connector instance and, for Confluent Cloud, the lcc- id.",
             "none",
-            [target(f"kafka_connect_connector_info{{{sel}}}", table=True)],
+            [target(f"{CONNECTOR_INFO.sample_name}{{{sel}}}", table=True)],
             w=12,
             h=4,
             hide=("Time", "__name__", "job", "instance", "Value"),
@@ -693,7 +733,7 @@ def connector() -> dict[str, Any]:
         state_timeline(
             "Connector state over time",
             "The connector's state at each point in time. 'other state' is one this dashboard does not know.",
-            [target(state_code_expr("kafka_connect_connector_state", sel, CONNECTOR_STATES, "state"), "{{connector}}")],
+            [target(state_code_expr(CONNECTOR_STATE.sample_name, sel, CONNECTOR_STATES, "state"), "{{connector}}")],
             state_mappings(CONNECTOR_STATES),
             h=4,
         ),
@@ -703,7 +743,7 @@ def connector() -> dict[str, Any]:
             "worker do not break the row.",
             [
                 target(
-                    state_code_expr("kafka_connect_task_state", sel, TASK_STATES, "worker_id, state"),
+                    state_code_expr(TASK_STATE.sample_name, sel, TASK_STATES, "worker_id, state"),
                     "task {{task}}",
                 )
             ],
@@ -713,7 +753,7 @@ def connector() -> dict[str, Any]:
             "Tasks and their workers",
             "Each task's current state and the worker (worker_id, host:port) running it.",
             "none",
-            [target(f"kafka_connect_task_state{{{sel}}} == 1", table=True)],
+            [target(f"{TASK_STATE.sample_name}{{{sel}}} == 1", table=True)],
             w=12,
             hide=("Time", "__name__", "job", "instance", "Value", "connector"),
             rename={"connect_cluster": "cluster"},
@@ -724,7 +764,7 @@ def connector() -> dict[str, Any]:
             "Which worker ran each task at each point in time; a change is a rebalance or a restart elsewhere.",
             [
                 target(
-                    f"count by (task, worker_id) (kafka_connect_task_state{{{sel}}} == 1)",
+                    f"count by (task, worker_id) ({TASK_STATE.sample_name}{{{sel}}} == 1)",
                     "task {{task}} @ {{worker_id}}",
                 )
             ],
@@ -738,8 +778,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(
-                    "sum by (kind, outcome) "
-                    f"(increase(kafka_connect_autoheal_restarts_total{{{sel}}}[$__rate_interval]))",
+                    f"sum by (kind, outcome) (increase({AUTOHEAL_RESTARTS.sample_name}{{{sel}}}[$__rate_interval]))",
                     "{{kind}} {{outcome}}",
                 )
             ],
@@ -754,7 +793,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f'sum by (task) (changes(kafka_connect_task_state{{{sel}, state="RUNNING"}}[$__rate_interval]))',
+                    f'sum by (task) (changes({TASK_STATE.sample_name}{{{sel}, state="RUNNING"}}[$__rate_interval]))',
                     "task {{task}}",
                 )
             ],
@@ -767,8 +806,8 @@ def connector() -> dict[str, Any]:
             "has reached the attempt cap and is left to a person.",
             "dateTimeFromNow",
             [
-                target(f"kafka_connect_autoheal_next_attempt_timestamp_seconds{{{sel}}} * 1000", table=True),
-                target(f"kafka_connect_autoheal_persistent_failure{{{sel}}}", ref="B", table=True),
+                target(f"{AUTOHEAL_NEXT_ATTEMPT.sample_name}{{{sel}}} * 1000", table=True),
+                target(f"{AUTOHEAL_PERSISTENT_FAILURE.sample_name}{{{sel}}}", ref="B", table=True),
             ],
             w=8,
             merge=True,
@@ -785,17 +824,17 @@ def connector() -> dict[str, Any]:
         *cloud_throughput_panels(sel, "{{connector}}", w=6),
     ]
     variables = [
-        *job_instance_vars("kafka_connect_connector_state"),
+        *job_instance_vars(CONNECTOR_STATE.sample_name),
         query_var(
             "connect_cluster",
             "Connect cluster",
-            f"label_values(kafka_connect_connector_state{{{JI}}}, connect_cluster)",
+            f"label_values({CONNECTOR_STATE.sample_name}{{{JI}}}, connect_cluster)",
             multi=False,
         ),
         query_var(
             "connector",
             "Connector",
-            f'label_values(kafka_connect_connector_state{{{JI}, connect_cluster="$connect_cluster"}}, connector)',
+            f'label_values({CONNECTOR_STATE.sample_name}{{{JI}, connect_cluster="$connect_cluster"}}, connector)',
             multi=False,
         ),
     ]
@@ -823,7 +862,7 @@ def cloud_throughput_panels(sel: str, legend: str, *, w: int) -> list[Panel]:
             "Records per second sink connectors received from Kafka (Confluent's received_records; zero for "
             "source connectors)." + note,
             "cps",
-            [target(rate("kafka_connect_cloud_received_records_total"), legend)],
+            [target(rate(CLOUD_THROUGHPUT["received_records"].sample_name), legend)],
             w=w,
         ),
         timeseries(
@@ -831,21 +870,21 @@ def cloud_throughput_panels(sel: str, legend: str, *, w: int) -> list[Panel]:
             "Records per second source connectors wrote to Kafka after transformations (Confluent's sent_records; "
             "zero for sink connectors)." + note,
             "cps",
-            [target(rate("kafka_connect_cloud_sent_records_total"), legend)],
+            [target(rate(CLOUD_THROUGHPUT["sent_records"].sample_name), legend)],
             w=w,
         ),
         timeseries(
             "Bytes in",
             "Bytes per second sink connectors received from Kafka (received_bytes)." + note,
             "Bps",
-            [target(rate("kafka_connect_cloud_received_bytes_total"), legend)],
+            [target(rate(CLOUD_THROUGHPUT["received_bytes"].sample_name), legend)],
             w=w,
         ),
         timeseries(
             "Bytes out",
             "Bytes per second source connectors wrote to Kafka (sent_bytes)." + note,
             "Bps",
-            [target(rate("kafka_connect_cloud_sent_bytes_total"), legend)],
+            [target(rate(CLOUD_THROUGHPUT["sent_bytes"].sample_name), legend)],
             w=w,
         ),
         timeseries(
@@ -853,7 +892,7 @@ def cloud_throughput_panels(sel: str, legend: str, *, w: int) -> list[Panel]:
             "Records per second written to the dead-letter queue topic (sink connectors with errors.tolerance=all). "
             "Anything above zero is data that did not reach its destination." + note,
             "cps",
-            [target(rate("kafka_connect_cloud_dead_letter_queue_records_total"), legend)],
+            [target(rate(CLOUD_THROUGHPUT["dead_letter_queue_records"].sample_name), legend)],
             w=24 if w == 6 else w,
             h=6,
         ),
@@ -869,7 +908,7 @@ def exporter() -> dict[str, Any]:
             "Exporter version",
             "kafka-connect-exporter version and Python version of each selected instance.",
             "none",
-            [target(f"kafka_connect_exporter_build_info{{{ji}}}", "{{version}} (Python {{python_version}})")],
+            [target(f"{BUILD_INFO.sample_name}{{{ji}}}", "{{version}} (Python {{python_version}})")],
             w=6,
             text_mode="name",
             steps=((None, "blue"),),
@@ -919,8 +958,8 @@ def exporter() -> dict[str, Any]:
             "A cycle close to the interval means polls are falling behind.",
             "s",
             [
-                target(f"kafka_connect_exporter_poll_duration_seconds{{{JIC}}}", "{{connect_cluster}}"),
-                target(f"kafka_connect_exporter_poll_interval_seconds{{{JIC}}}", "{{connect_cluster}} interval", "B"),
+                target(f"{POLL_DURATION.sample_name}{{{JIC}}}", "{{connect_cluster}}"),
+                target(f"{POLL_INTERVAL.sample_name}{{{JIC}}}", "{{connect_cluster}} interval", "B"),
             ],
             overrides=[
                 {
@@ -935,16 +974,16 @@ def exporter() -> dict[str, Any]:
         timeseries(
             "Time since last successful poll",
             "Seconds since the exporter last read each cluster's statuses successfully (from "
-            "kafka_connect_exporter_last_success_timestamp_seconds), and since its last poll attempt. Growing "
+            f"{LAST_SUCCESS.sample_name}), and since its last poll attempt. Growing "
             "lines mean the data shown elsewhere is getting old.",
             "s",
             [
                 target(
-                    f"time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}}",
+                    f"time() - {LAST_SUCCESS.sample_name}{{{JIC}}}",
                     "{{connect_cluster}} success",
                 ),
                 target(
-                    f"time() - kafka_connect_exporter_last_poll_timestamp_seconds{{{JIC}}}",
+                    f"time() - {LAST_POLL.sample_name}{{{JIC}}}",
                     "{{connect_cluster}} attempt",
                     "B",
                 ),
@@ -956,8 +995,7 @@ def exporter() -> dict[str, Any]:
             "opm",
             [
                 target(
-                    "sum by (connect_cluster, result) (60 * rate(kafka_connect_exporter_polls_total"
-                    f"{{{JIC}}}[$__rate_interval]))",
+                    f"sum by (connect_cluster, result) (60 * rate({POLLS.sample_name}{{{JIC}}}[$__rate_interval]))",
                     "{{connect_cluster}} {{result}}",
                 )
             ],
@@ -977,7 +1015,7 @@ def exporter() -> dict[str, Any]:
             "opm",
             [
                 target(
-                    "sum by (connect_cluster, reason) (60 * rate(kafka_connect_exporter_poll_errors_total"
+                    f"sum by (connect_cluster, reason) (60 * rate({POLL_ERRORS.sample_name}"
                     f"{{{JIC}}}[$__rate_interval]))",
                     "{{connect_cluster}} {{reason}}",
                 )
@@ -991,9 +1029,9 @@ def exporter() -> dict[str, Any]:
             "percentunit",
             [
                 target(
-                    "sum(rate(kafka_connect_exporter_polls_total"
+                    f"sum(rate({POLLS.sample_name}"
                     f'{{{JIC}, result="success"}}[$__rate_interval]))'
-                    f" / sum(rate(kafka_connect_exporter_polls_total{{{JIC}}}[$__rate_interval]))",
+                    f" / sum(rate({POLLS.sample_name}{{{JIC}}}[$__rate_interval]))",
                     "success",
                 )
             ],
@@ -1005,17 +1043,17 @@ def exporter() -> dict[str, Any]:
             "Oldest successful poll",
             "Age of the oldest 'last successful poll' among the selected clusters.",
             "s",
-            [target(f"max(time() - kafka_connect_exporter_last_success_timestamp_seconds{{{JIC}}})", "age")],
+            [target(f"max(time() - {LAST_SUCCESS.sample_name}{{{JIC}}})", "age")],
             w=12,
             steps=((None, "green"), (180, "orange"), (600, "red")),
         ),
     ]
     variables = [
-        *job_instance_vars("kafka_connect_exporter_build_info"),
+        *job_instance_vars(BUILD_INFO.sample_name),
         query_var(
             "connect_cluster",
             "Connect cluster",
-            f"label_values(kafka_connect_exporter_poll_interval_seconds{{{JI}}}, connect_cluster)",
+            f"label_values({POLL_INTERVAL.sample_name}{{{JI}}}, connect_cluster)",
         ),
     ]
     return dashboard(
@@ -1037,7 +1075,7 @@ def cloud() -> dict[str, Any]:
             "Whether the exporter's last call to each Confluent Cloud API (metrics: Metrics API v2; connect: "
             "Connect API v1) succeeded.",
             "none",
-            [target(f"kafka_connect_cloud_api_up{{{JI}}}", "{{api}}")],
+            [target(f"{CLOUD_API_UP.sample_name}{{{JI}}}", "{{api}}")],
             w=6,
             text_mode="value_and_name",
             mappings=up_mappings(),
@@ -1050,7 +1088,7 @@ def cloud() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"time() - max by (connect_cluster) (kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JIC}}})",
+                    f"time() - max by (connect_cluster) ({CLOUD_NEWEST_BUCKET.sample_name}{{{JIC}}})",
                     "{{connect_cluster}}",
                 )
             ],
@@ -1065,7 +1103,7 @@ def cloud() -> dict[str, Any]:
             [
                 target(
                     "count(sum by (connect_cluster, connector) "
-                    "(rate(kafka_connect_cloud_dead_letter_queue_records_total"
+                    f"(rate({CLOUD_THROUGHPUT['dead_letter_queue_records'].sample_name}"
                     f"{{{sel}}}[$__rate_interval])) > 0) or vector(0)",
                     "connectors",
                 )
@@ -1080,7 +1118,7 @@ def cloud() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f'count(kafka_connect_connector_state{{{sel}, state!="RUNNING"}} == 1) or vector(0)',
+                    f'count({CONNECTOR_STATE.sample_name}{{{sel}, state!="RUNNING"}} == 1) or vector(0)',
                     "not running",
                 )
             ],
@@ -1094,7 +1132,7 @@ def cloud() -> dict[str, Any]:
             "opm",
             [
                 target(
-                    f"sum by (api, reason) (60 * rate(kafka_connect_cloud_api_errors_total{{{JI}}}[$__rate_interval]))",
+                    f"sum by (api, reason) (60 * rate({CLOUD_API_ERRORS.sample_name}{{{JI}}}[$__rate_interval]))",
                     "{{api}} {{reason}}",
                 )
             ],
@@ -1108,7 +1146,7 @@ def cloud() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"time() - kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JIC}}}",
+                    f"time() - {CLOUD_NEWEST_BUCKET.sample_name}{{{JIC}}}",
                     "{{connect_cluster}}",
                 )
             ],
@@ -1119,7 +1157,7 @@ def cloud() -> dict[str, Any]:
             "Managed connectors",
             "Current state of each selected managed connector.",
             "none",
-            [target(f"kafka_connect_connector_state{{{sel}}} == 1", table=True)],
+            [target(f"{CONNECTOR_STATE.sample_name}{{{sel}}} == 1", table=True)],
             w=12,
             hide=("Time", "__name__", "job", "instance", "Value"),
             rename={"connect_cluster": "cluster"},
@@ -1127,18 +1165,18 @@ def cloud() -> dict[str, Any]:
         ),
     ]
     variables = [
-        *job_instance_vars("kafka_connect_cloud_api_up"),
+        *job_instance_vars(CLOUD_API_UP.sample_name),
         # No allValue: "All" must mean the Confluent Cloud clusters listed, not every Connect cluster (.+).
         query_var(
             "connect_cluster",
             "Connect cluster",
-            f"label_values(kafka_connect_cloud_newest_bucket_timestamp_seconds{{{JI}}}, connect_cluster)",
+            f"label_values({CLOUD_NEWEST_BUCKET.sample_name}{{{JI}}}, connect_cluster)",
             all_value=None,
         ),
         query_var(
             "connector",
             "Connector",
-            "label_values(kafka_connect_cloud_sent_records_total"
+            f"label_values({CLOUD_THROUGHPUT['sent_records'].sample_name}"
             f'{{{JI}, connect_cluster=~"$connect_cluster"}}, connector)',
             all_value=".+",
         ),

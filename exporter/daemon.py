@@ -26,7 +26,7 @@ from exporter.connect.client import build_http_client
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
-from exporter.metrics import CollectGroup, SnapshotCollector
+from exporter.metrics import MetricGroup
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
 from exporter.web_security import WebSecurity
@@ -46,8 +46,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.store = Store(expected=[c.name for c in config.clusters])
-        self.collector = SnapshotCollector(self.store)
-        self.exposition = Exposition(self.store, self.collector)
+        self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
@@ -109,8 +108,8 @@ class Daemon:
     def add_job(self, job_id: str, interval: float, func: JobFunc, *, deadline: float | None = None) -> None:
         self._jobs.append((job_id, interval, deadline if deadline is not None else interval, func))
 
-    def add_metrics_group(self, group: CollectGroup) -> None:
-        self.collector.add_group(group)
+    def add_metrics_group(self, group: MetricGroup) -> None:
+        self.exposition.add_group(group)
 
     def add_page_section(self, section: PageSection) -> None:
         self._page_sections.append(section)

@@ -34,7 +34,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.cpu_worker import off_loop
-from exporter.metrics import FAST_GROUPS, CollectGroup, Family, FastGroup, SnapshotCollector
+from exporter.metrics import FamilySamples, FastGroup, MetricGroup, core_groups
 from exporter.store import Store, View
 
 _EOF = b"# EOF\n"
@@ -74,30 +74,24 @@ def _help_openmetrics(doc: str) -> str:
     return doc.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def family_block(f: Family) -> Block:
-    text_name = f.name + "_total" if f.type == "counter" else f.name
+def family_block(fs: FamilySamples) -> Block:
+    f = fs.family
     return Block(
-        f"# HELP {text_name} {_help_text(f.documentation)}\n# TYPE {text_name} {f.type}\n".encode(),
-        f"# HELP {f.name} {_help_openmetrics(f.documentation)}\n# TYPE {f.name} {f.type}\n".encode(),
-        f.samples,
+        f"# HELP {f.sample_name} {_help_text(fs.help)}\n# TYPE {f.sample_name} {f.type}\n".encode(),
+        f"# HELP {f.name} {_help_openmetrics(fs.help)}\n# TYPE {f.name} {f.type}\n".encode(),
+        fs.samples,
     )
 
 
-def render_blocks(
-    view: View, groups: Sequence[CollectGroup], fast: dict[CollectGroup, FastGroup] | None = None
-) -> list[Block]:
+def render_blocks(view: View, groups: Sequence[MetricGroup]) -> list[Block]:
     """The snapshot part of the exposition for ``view``: fast groups directly, others via prometheus_client.
 
-    ``fast`` keeps the fast groups' renderers (and so their caches) from one view to the next.
+    Pass the same fast group instances from one view to the next to keep their caches.
     """
-    renderers = {} if fast is None else fast
     blocks: list[Block] = []
     for group in groups:
-        renderer = renderers.get(group)
-        if renderer is None and group in FAST_GROUPS:
-            renderer = renderers[group] = FAST_GROUPS[group]()
-        if renderer is not None:
-            blocks.extend(family_block(f) for f in renderer(view))
+        if isinstance(group, FastGroup):
+            blocks.extend(family_block(fs) for fs in group.render(view))
             continue
         fixed = _Fixed(list(group(view)))
         blocks.append(Block(generate_latest(fixed), generate_openmetrics(fixed).removesuffix(_EOF), ()))
@@ -181,22 +175,26 @@ class Rendered:
 
 
 class Exposition:
-    def __init__(self, store: Store, collector: SnapshotCollector) -> None:
+    def __init__(self, store: Store, groups: Iterable[MetricGroup] | None = None) -> None:
         self.store = store
-        self.collector = collector
+        # Only the render thread calls the groups, one render at a time (fast groups keep caches).
+        self.groups: list[MetricGroup] = core_groups() if groups is None else list(groups)
         self.live = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.live)
         self._cached: Rendered | None = None
         self._pending: asyncio.Future[Rendered] | None = None
         self._prerender: asyncio.Future[None] | None = None
         self._wanted: set[Variant] = set()  # variants scrapers asked for: built with every new view
-        self._fast: dict[CollectGroup, FastGroup] = {}  # only the render thread touches it, one render at a time
         self._live: dict[bool, tuple[float, bytes]] = {}  # openmetrics -> (monotonic time read, bytes)
         self._bodies: dict[Variant, tuple[Rendered, bytes, bytes]] = {}  # -> (rendering, live part, body)
         self.renders = 0  # how many times the snapshot part was rendered (tests and benchmarks read it)
 
+    def add_group(self, group: MetricGroup) -> None:
+        """Serve a feature's group after the core ones (before the daemon starts)."""
+        self.groups.append(group)
+
     def _render(self, view: View, wanted: frozenset[Variant]) -> Rendered:
-        rendered = Rendered(view.generation, render_blocks(view, self.collector.groups, self._fast))
+        rendered = Rendered(view.generation, render_blocks(view, self.groups))
         self.renders += 1
         for key in sorted(wanted):
             rendered.variant(key)

@@ -3,8 +3,8 @@
 Sources (``exporter.connect``, ``exporter.cloud``) build snapshots; readers (metrics rendering, the healer,
 the status page, readiness) only ever see these objects. Nothing here performs I/O.
 
-States are kept as the strings the API sent: an unknown future state passes through untouched, and the
-known ones are listed only so that renderers can emit one 0/1 series per known state.
+States are kept as the strings the API sent: an unknown future state passes through untouched (the known
+ones are listed in ``exporter.families``, for renderers to emit one 0/1 series per known state).
 """
 
 from __future__ import annotations
@@ -13,22 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-
-# Kafka Connect states (AbstractStatus.State). RESTARTING since 3.0, STOPPED (connectors only) since 3.5.
-CONNECT_CONNECTOR_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
-CONNECT_TASK_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING")
-
-# Confluent Cloud managed connector states (Connect API v1, ccloud-api.md).
-CLOUD_CONNECTOR_STATES: tuple[str, ...] = (
-    "NONE",
-    "PROVISIONING",
-    "RUNNING",
-    "DEGRADED",
-    "FAILED",
-    "PAUSED",
-    "DELETED",
-)
-CLOUD_TASK_STATES: tuple[str, ...] = ("RUNNING", "FAILED", "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
 
 FAILED = "FAILED"
 RUNNING = "RUNNING"

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
+from exporter.families import (
+    AUTOHEAL_BREAKER_OPEN,
+    AUTOHEAL_MODE,
+    AUTOHEAL_NEXT_ATTEMPT,
+    AUTOHEAL_PERSISTENT_FAILURE,
+    AUTOHEAL_PERSISTENT_FAILURES,
+    AUTOHEAL_RESTARTS,
+    AUTOHEAL_SUPPRESSED,
+)
 from exporter.healer.policy import REASONS
 from exporter.healer.reading import HealerReading
+from exporter.metrics import metric_family
 from exporter.store import View
 
-CLUSTER = "connect_cluster"
 MODES: tuple[str, ...] = ("off", "dry-run", "enforce")
 
 
@@ -29,43 +38,13 @@ def collect_autoheal(view: View) -> Iterator[Metric]:
     healer = view.reading(HealerReading)
     if healer is None:
         return
-    mode = GaugeMetricFamily(
-        "kafka_connect_autoheal_mode",
-        "Auto-heal mode of the cluster: 1 for the configured mode (off, dry-run, enforce), 0 for the others.",
-        labels=[CLUSTER, "mode"],
-    )
-    restarts = CounterMetricFamily(
-        "kafka_connect_autoheal_restarts",
-        "Restarts the healer decided on, by target kind (connector, task) and outcome (accepted, conflict, "
-        "not_found, error; dry_run when only logged).",
-        labels=[CLUSTER, "connector", "kind", "outcome"],
-    )
-    suppressed = CounterMetricFamily(
-        "kafka_connect_autoheal_suppressed",
-        "Decisions not to restart a FAILED target yet, by reason (grace, backoff, budget, breaker, denied, "
-        "dry_run, scope, cap). One per target and decision round.",
-        labels=[CLUSTER, "reason"],
-    )
-    persistent_count = GaugeMetricFamily(
-        "kafka_connect_autoheal_persistent_failures",
-        "Targets that reached the attempt cap and are left alone until they recover or a retry is requested.",
-        labels=[CLUSTER],
-    )
-    persistent = GaugeMetricFamily(
-        "kafka_connect_autoheal_persistent_failure",
-        "1 for each target in persistent failure (task is empty for the connector instance itself).",
-        labels=[CLUSTER, "connector", "task"],
-    )
-    next_attempt = GaugeMetricFamily(
-        "kafka_connect_autoheal_next_attempt_timestamp_seconds",
-        "Earliest time (Unix seconds) grace period and backoff allow the next restart of a FAILED target.",
-        labels=[CLUSTER, "connector", "task"],
-    )
-    breaker = GaugeMetricFamily(
-        "kafka_connect_autoheal_breaker_open",
-        "1 while the mass-failure breaker holds restarts of the cluster, else 0.",
-        labels=[CLUSTER],
-    )
+    mode = metric_family(AUTOHEAL_MODE)
+    restarts = metric_family(AUTOHEAL_RESTARTS)
+    suppressed = metric_family(AUTOHEAL_SUPPRESSED)
+    persistent_count = metric_family(AUTOHEAL_PERSISTENT_FAILURES)
+    persistent = metric_family(AUTOHEAL_PERSISTENT_FAILURE)
+    next_attempt = metric_family(AUTOHEAL_NEXT_ATTEMPT)
+    breaker = metric_family(AUTOHEAL_BREAKER_OPEN)
     enabled = False
     for name in sorted(healer.clusters):
         c = healer.clusters[name]

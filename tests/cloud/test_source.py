@@ -25,11 +25,11 @@ from exporter import logs
 from exporter.cloud.config import CloudConfig
 from exporter.cloud.metrics import collect_cloud
 from exporter.cloud.source import CloudSource
-from exporter.metrics import SnapshotCollector
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
 from tests.clocks import ManualClock
+from tests.metrics.oracle import SnapshotCollector
 
 ENV = "env-prod1"
 LKC = "lkc-main1"

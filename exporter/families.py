@@ -1,0 +1,289 @@
+"""Every metric family the exporter serves, declared once: name, type, HELP text and label names.
+
+Plain frozen data, importing nothing of ours. The renderers (``exporter.metrics``, ``exporter.cloud.metrics``,
+``exporter.healer.metrics``), the docs check (``tests/project/test_docs.py`` against docs/metrics.md) and
+``dashboards/generate.py`` read names from here, so a family is renamed (which breaks dashboards and alerts)
+in one visible place. The golden files under ``tests/metrics/golden/`` pin the exact exposition.
+
+Some HELP texts get a sentence appended at render time that depends on configuration: the poll cadence
+(``POLLED``) and the Cloud Metrics API lag (``CLOUD_THROUGHPUT``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FamilyType = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str  # the OpenMetrics family name: a counter's without ``_total``
+    type: FamilyType
+    help: str
+    labels: tuple[str, ...]  # in the order the docs list them; both formats write them sorted by name
+
+    @property
+    def sample_name(self) -> str:
+        """The name a query uses: a counter's samples end in ``_total``."""
+        return self.name + "_total" if self.type == "counter" else self.name
+
+
+# Not ``cluster``, which many setups use as a target or external label.
+CLUSTER = "connect_cluster"
+
+# Known states, each exported as its own 0/1 series; a state outside these lists still gets a series.
+# Kafka Connect states (AbstractStatus.State). RESTARTING since 3.0, STOPPED (connectors only) since 3.5.
+CONNECT_CONNECTOR_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
+CONNECT_TASK_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING")
+# Confluent Cloud managed connector states (Connect API v1, the Confluent Cloud API reference).
+CLOUD_CONNECTOR_STATES: tuple[str, ...] = (
+    "NONE",
+    "PROVISIONING",
+    "RUNNING",
+    "DEGRADED",
+    "FAILED",
+    "PAUSED",
+    "DELETED",
+)
+CLOUD_TASK_STATES: tuple[str, ...] = ("RUNNING", "FAILED", "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
+
+# -- Connect clusters, connectors and tasks (self-managed and Confluent Cloud) --------------------------------
+
+UP = Family(
+    "kafka_connect_up",
+    "gauge",
+    "1 if the last poll read the connector statuses of the cluster, else 0.",
+    (CLUSTER,),
+)
+WORKER_UP = Family(
+    "kafka_connect_worker_up",
+    "gauge",
+    "1 if the worker answered GET / in the last poll, else 0.",
+    (CLUSTER, "worker"),
+)
+WORKER_INFO = Family(
+    "kafka_connect_worker_info",
+    "gauge",
+    "Version, commit and Kafka cluster id a worker reported (value is always 1).",
+    (CLUSTER, "worker", "version", "commit", "kafka_cluster_id"),
+)
+CONNECTOR_STATE = Family(
+    "kafka_connect_connector_state",
+    "gauge",
+    "Connector state: 1 for the current state, 0 for every other known state.",
+    (CLUSTER, "connector", "state"),
+)
+CONNECTOR_INFO = Family(
+    "kafka_connect_connector_info",
+    "gauge",
+    "Connector class, type, owning worker and (Confluent Cloud) connector id (value is always 1).",
+    (CLUSTER, "connector", "connector_class", "connector_type", "worker_id", "connector_id"),
+)
+CONNECTOR_TASKS = Family(
+    "kafka_connect_connector_tasks",
+    "gauge",
+    "Number of tasks the connector has now, in any state.",
+    (CLUSTER, "connector"),
+)
+CONNECTOR_TASKS_MAX = Family(
+    "kafka_connect_connector_tasks_max",
+    "gauge",
+    "The connector's configured tasks.max (absent when the config could not be read).",
+    (CLUSTER, "connector"),
+)
+CONNECTOR_TASKS_BY_STATE = Family(
+    "kafka_connect_connector_tasks_by_state",
+    "gauge",
+    "Number of the connector's tasks in each state.",
+    (CLUSTER, "connector", "state"),
+)
+TASK_STATE = Family(
+    "kafka_connect_task_state",
+    "gauge",
+    "Task state: 1 for the current state, 0 for every other known state; worker_id is the task's worker.",
+    (CLUSTER, "connector", "task", "worker_id", "state"),
+)
+PLUGIN_INFO = Family(
+    "kafka_connect_plugin_info",
+    "gauge",
+    "Connector plugins installed on the cluster's workers (value is always 1). Polled on a slower cadence.",
+    (CLUSTER, "plugin_class", "plugin_type", "version"),
+)
+
+# In the order they are served.
+CONNECT_FAMILIES: tuple[Family, ...] = (
+    UP,
+    WORKER_UP,
+    WORKER_INFO,
+    CONNECTOR_STATE,
+    CONNECTOR_INFO,
+    CONNECTOR_TASKS,
+    CONNECTOR_TASKS_MAX,
+    CONNECTOR_TASKS_BY_STATE,
+    TASK_STATE,
+    PLUGIN_INFO,
+)
+# Families whose HELP ends with how often the data is polled (plugins say their own cadence).
+POLLED: frozenset[Family] = frozenset(CONNECT_FAMILIES) - {PLUGIN_INFO}
+
+# -- the exporter's own health ---------------------------------------------------------------------------------
+
+BUILD_INFO = Family(
+    "kafka_connect_exporter_build_info",
+    "gauge",
+    "Version of kafka-connect-exporter and of the Python running it (value is always 1).",
+    ("version", "python_version"),
+)
+POLL_DURATION = Family(
+    "kafka_connect_exporter_poll_duration_seconds",
+    "gauge",
+    "Wall time of the last poll cycle.",
+    (CLUSTER,),
+)
+POLL_INTERVAL = Family(
+    "kafka_connect_exporter_poll_interval_seconds",
+    "gauge",
+    "Configured time between poll cycles.",
+    (CLUSTER,),
+)
+LAST_POLL = Family(
+    "kafka_connect_exporter_last_poll_timestamp_seconds",
+    "gauge",
+    "Unix time the last poll cycle ended, successful or not.",
+    (CLUSTER,),
+)
+LAST_SUCCESS = Family(
+    "kafka_connect_exporter_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time the last successful poll cycle ended (absent until one succeeds).",
+    (CLUSTER,),
+)
+POLLS = Family(
+    "kafka_connect_exporter_polls",
+    "counter",
+    "Poll cycles since the exporter started, by result.",
+    (CLUSTER, "result"),
+)
+POLL_ERRORS = Family(
+    "kafka_connect_exporter_poll_errors",
+    "counter",
+    "Failed requests to the cluster since the exporter started, by reason.",
+    (CLUSTER, "reason"),
+)
+
+EXPORTER_FAMILIES: tuple[Family, ...] = (
+    BUILD_INFO,
+    POLL_DURATION,
+    POLL_INTERVAL,
+    LAST_POLL,
+    LAST_SUCCESS,
+    POLLS,
+    POLL_ERRORS,
+)
+
+# -- Confluent Cloud -------------------------------------------------------------------------------------------
+
+
+def _throughput(metric: str, what: str) -> Family:
+    return Family(
+        f"kafka_connect_cloud_{metric}",
+        "counter",
+        f"{what} since the exporter started (Confluent Cloud io.confluent.kafka.connect/{metric}).",
+        (CLUSTER, "connector", "connector_id"),
+    )
+
+
+# Metrics API metric (io.confluent.kafka.connect/<key>) -> its counter. HELP gets the Metrics API lag appended.
+CLOUD_THROUGHPUT: dict[str, Family] = {
+    "received_records": _throughput("received_records", "Records the sink connector received from Kafka"),
+    "sent_records": _throughput("sent_records", "Records the source connector wrote to Kafka, after transformations"),
+    "received_bytes": _throughput("received_bytes", "Bytes the sink connector received from Kafka"),
+    "sent_bytes": _throughput("sent_bytes", "Bytes the source connector wrote to Kafka"),
+    "dead_letter_queue_records": _throughput(
+        "dead_letter_queue_records", "Records the connector wrote to its dead letter queue topic"
+    ),
+}
+CLOUD_NEWEST_BUCKET = Family(
+    "kafka_connect_cloud_newest_bucket_timestamp_seconds",
+    "gauge",
+    "Start (Unix time) of the newest minute bucket added to the throughput counters of the managed"
+    " cluster, for all metrics. Absent until the first minute is counted.",
+    (CLUSTER,),
+)
+CLOUD_API_UP = Family(
+    "kafka_connect_cloud_api_up",
+    "gauge",
+    "1 if the last requests to the Confluent Cloud API succeeded, 0 if they failed (401, 403, 429 after"
+    " retries, 5xx, timeout; the reason is in kafka_connect_cloud_api_errors_total and the log).",
+    ("api",),
+)
+CLOUD_API_ERRORS = Family(
+    "kafka_connect_cloud_api_errors",
+    "counter",
+    "Failed requests to the Confluent Cloud API since the exporter started, by API and reason"
+    " (every attempt counts, retries included).",
+    ("api", "reason"),
+)
+
+CLOUD_FAMILIES: tuple[Family, ...] = (*CLOUD_THROUGHPUT.values(), CLOUD_NEWEST_BUCKET, CLOUD_API_UP, CLOUD_API_ERRORS)
+
+# -- auto-heal -------------------------------------------------------------------------------------------------
+
+AUTOHEAL_MODE = Family(
+    "kafka_connect_autoheal_mode",
+    "gauge",
+    "Auto-heal mode of the cluster: 1 for the configured mode (off, dry-run, enforce), 0 for the others.",
+    (CLUSTER, "mode"),
+)
+AUTOHEAL_RESTARTS = Family(
+    "kafka_connect_autoheal_restarts",
+    "counter",
+    "Restarts the healer decided on, by target kind (connector, task) and outcome (accepted, conflict, "
+    "not_found, error; dry_run when only logged).",
+    (CLUSTER, "connector", "kind", "outcome"),
+)
+AUTOHEAL_SUPPRESSED = Family(
+    "kafka_connect_autoheal_suppressed",
+    "counter",
+    "Decisions not to restart a FAILED target yet, by reason (grace, backoff, budget, breaker, denied, "
+    "dry_run, scope, cap). One per target and decision round.",
+    (CLUSTER, "reason"),
+)
+AUTOHEAL_PERSISTENT_FAILURES = Family(
+    "kafka_connect_autoheal_persistent_failures",
+    "gauge",
+    "Targets that reached the attempt cap and are left alone until they recover or a retry is requested.",
+    (CLUSTER,),
+)
+AUTOHEAL_PERSISTENT_FAILURE = Family(
+    "kafka_connect_autoheal_persistent_failure",
+    "gauge",
+    "1 for each target in persistent failure (task is empty for the connector instance itself).",
+    (CLUSTER, "connector", "task"),
+)
+AUTOHEAL_NEXT_ATTEMPT = Family(
+    "kafka_connect_autoheal_next_attempt_timestamp_seconds",
+    "gauge",
+    "Earliest time (Unix seconds) grace period and backoff allow the next restart of a FAILED target.",
+    (CLUSTER, "connector", "task"),
+)
+AUTOHEAL_BREAKER_OPEN = Family(
+    "kafka_connect_autoheal_breaker_open",
+    "gauge",
+    "1 while the mass-failure breaker holds restarts of the cluster, else 0.",
+    (CLUSTER,),
+)
+
+AUTOHEAL_FAMILIES: tuple[Family, ...] = (
+    AUTOHEAL_MODE,
+    AUTOHEAL_RESTARTS,
+    AUTOHEAL_SUPPRESSED,
+    AUTOHEAL_PERSISTENT_FAILURES,
+    AUTOHEAL_PERSISTENT_FAILURE,
+    AUTOHEAL_NEXT_ATTEMPT,
+    AUTOHEAL_BREAKER_OPEN,
+)
+
+ALL_FAMILIES: tuple[Family, ...] = (*CONNECT_FAMILIES, *EXPORTER_FAMILIES, *CLOUD_FAMILIES, *AUTOHEAL_FAMILIES)

@@ -1,0 +1,164 @@
+"""The exposition of a small hand-built view, byte for byte, in both formats served.
+
+Family names, label names and HELP texts are what dashboards, alerts and docs depend on: any change to the
+served text shows up here as a diff of ``tests/metrics/golden/``. When a change is intended, regenerate the
+files deliberately and review the diff before committing::
+
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/metrics/test_golden.py -p no:cacheprovider
+
+(with ``UPDATE_GOLDEN`` set the test rewrites the files and then fails, so it never passes by accident).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from exporter import __version__
+from exporter.cloud.http import REASONS
+from exporter.cloud.metrics import collect_cloud
+from exporter.cloud.reading import CloudReading, ThroughputSeries
+from exporter.cloud.source import APIS
+from exporter.exposition import Rendered, render_blocks
+from exporter.healer.metrics import collect_autoheal
+from exporter.healer.policy import TargetKey
+from exporter.healer.reading import ClusterHealReading, HealerReading
+from exporter.metrics import core_groups
+from exporter.model import ClusterSnapshot, Connector, Plugin, PollStats, SourceKind, Task, Worker
+from exporter.store import View
+
+GOLDEN = Path(__file__).parent / "golden"
+FILES = {False: GOLDEN / "exposition.txt", True: GOLDEN / "exposition.openmetrics.txt"}
+# build_info carries the running Python's version: the golden files hold a placeholder.
+BUILD = f'python_version="{platform.python_version()}",version="{__version__}"'
+BUILD_PLACEHOLDER = 'python_version="PYTHON",version="VERSION"'
+
+
+def golden_view() -> View:
+    """One self-managed cluster, one down cluster, one Cloud cluster with throughput, one healed cluster."""
+    prod = ClusterSnapshot(
+        cluster="prod",
+        kind=SourceKind.CONNECT,
+        taken_at=1_700_000_030.5,
+        duration=0.042,
+        up=True,
+        poll_interval=30.0,
+        workers=(
+            Worker(
+                url="http://connect-0:8083", reachable=True, version="3.9.1", commit="f745dfdc", kafka_cluster_id="Mk"
+            ),
+            Worker(url="http://connect-1:8083", reachable=False),
+        ),
+        connectors=(
+            Connector(
+                name="orders-sink",
+                type="sink",
+                class_name="io.confluent.connect.jdbc.JdbcSinkConnector",
+                state="RUNNING",
+                worker_id="10.0.0.12:8083",
+                tasks=(
+                    Task(id=0, state="RUNNING", worker_id="10.0.0.12:8083"),
+                    Task(id=1, state="FAILED", worker_id="10.0.0.13:8083", trace="java.lang.Oops"),
+                ),
+                tasks_max=3,
+            ),
+            Connector(
+                name='we"ird\\name',
+                type="source",
+                class_name=None,
+                state="HIBERNATING",  # a state this version does not know: exported, not dropped
+                worker_id="10.0.0.13:8083",
+                tasks=(),
+            ),
+        ),
+        plugins=(Plugin("org.apache.kafka.connect.file.FileStreamSinkConnector", "sink", "3.9.1"),),
+        stats=PollStats(12, 2, MappingProxyType({"timeout": 2, "http_status": 1})),
+        last_success=1_700_000_030.5,
+    )
+    down = ClusterSnapshot(
+        cluster="staging",
+        kind=SourceKind.CONNECT,
+        taken_at=1_700_000_031.0,
+        duration=5.0,
+        up=False,
+        poll_interval=30.0,
+        workers=(Worker(url="http://staging:8083", reachable=False),),
+        stats=PollStats(0, 3, MappingProxyType({"connect": 3})),
+    )
+    cloud = ClusterSnapshot(
+        cluster="cloud",
+        kind=SourceKind.CLOUD,
+        taken_at=1_700_000_040.0,
+        duration=0.3,
+        up=True,
+        poll_interval=60.0,
+        connectors=(
+            Connector(
+                name="orders-src",
+                type="source",
+                class_name="PostgresCdcSource",
+                state="PROVISIONING",
+                worker_id="",
+                tasks=(Task(id=0, state="USER_ACTIONABLE_ERROR", worker_id=""),),
+                tasks_max=1,
+                connector_id="lcc-1",
+            ),
+        ),
+        stats=PollStats(5, 0),
+        last_success=1_700_000_040.0,
+    )
+    reading = CloudReading(
+        metrics=("received_records", "sent_records", "received_bytes", "sent_bytes", "dead_letter_queue_records"),
+        clusters=("cloud",),
+        series=(ThroughputSeries("cloud", "orders-src", "lcc-1", MappingProxyType({"sent_records": 1_234_567.0})),),
+        newest_bucket=MappingProxyType({"cloud": 1_699_999_760.0}),
+        api_up=MappingProxyType({"connect": True, "metrics": False}),
+        # As the source fills it: every (api, reason) pair in exposition order, zeros included.
+        api_errors=MappingProxyType(
+            {(a, r): 4 if (a, r) == ("metrics", "rate_limited") else 0 for a in APIS for r in REASONS}
+        ),
+    )
+    healer = HealerReading(
+        MappingProxyType(
+            {
+                "prod": ClusterHealReading(
+                    mode="enforce",
+                    scope="all",
+                    restarts=MappingProxyType({("orders-sink", "task", "accepted"): 2}),
+                    suppressed=MappingProxyType({"backoff": 3}),
+                    persistent=(TargetKey("orders-sink", 1),),
+                    next_attempt=MappingProxyType({TargetKey("orders-sink", 1): 1_700_000_090.0}),
+                ),
+                "staging": ClusterHealReading(mode="off", scope="all"),
+            }
+        )
+    )
+    return View(
+        generation=7,
+        started_at=1_700_000_000.0,
+        expected=("cloud", "prod", "staging"),
+        clusters=MappingProxyType({s.cluster: s for s in (prod, down, cloud)}),
+        readings=MappingProxyType({CloudReading: reading, HealerReading: healer}),
+    )
+
+
+def render(openmetrics: bool) -> bytes:
+    """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
+    rendered = Rendered(7, render_blocks(golden_view(), [*core_groups(), collect_cloud, collect_autoheal]))
+    text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
+    assert text.count(BUILD.encode()) == 1
+    return text.replace(BUILD.encode(), BUILD_PLACEHOLDER.encode())
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_exposition_matches_golden_file(openmetrics: bool) -> None:
+    path = FILES[openmetrics]
+    text = render(openmetrics)
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_bytes(text)
+        pytest.fail(f"rewrote {path.name}: review `git diff tests/metrics/golden/`, then run without UPDATE_GOLDEN")
+    assert text == path.read_bytes(), f"exposition differs from {path.name}"
