@@ -67,7 +67,7 @@ test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then
 	$(VENV)/bin/python -m pytest tests --durations=15
 
 .PHONY: soak
-soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 75 s)
+soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/daemon/test_soak.py -s -p no:cacheprovider
 
 bench: venv ## Benchmarks at scale, table + bench/results.json (docs/performance.md); BENCH_QUICK=1 for a short run

@@ -136,7 +136,10 @@ def test_second_signal_exits_at_once(tmp_path: Path, slow_hash: str) -> None:
     for thread, _ in flights:
         thread.join(10)
     assert code == 1
-    assert took < 1.0, f"the second signal took {took:.2f}s"
+    # "At once" against the graceful path, which waits up to 2 s for the handlers still checking the slow
+    # bcrypt passwords (and the first signal was still shutting down 0.2 s later). Measured: ~0.05 s idle,
+    # ~0.2 s beside two CPU burners on 2 cores; the bound stays under the 2 s the graceful path would take.
+    assert took < 1.5, f"the second signal took {took:.2f}s"
     assert "second_signal_exit" in [e["event"] for e in events(log)]
     assert port_is_free(port)
 
@@ -157,9 +160,9 @@ def test_unreachable_targets_at_startup_still_serve_metrics_and_healthz(tmp_path
         try:
             base = f"http://127.0.0.1:{port}"
             assert wait_http(base + "/healthz").status_code == 200
-            t0 = time.monotonic()
+            # A scrape that waited for the hung cluster's first cycle would wait for its 10 s request
+            # timeout; the client gives up after 5 s, so answering at all proves it did not wait.
             metrics = httpx.get(base + "/metrics", timeout=5)
-            assert time.monotonic() - t0 < 1.0
             assert metrics.status_code == 200
             assert "kafka_connect_exporter_build_info" in metrics.text
             # The refused cluster is reported down at once; the hung one is still in its first cycle.
