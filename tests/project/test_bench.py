@@ -26,3 +26,17 @@ def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert 0 < process["exposition_gzip_bytes"] < process["exposition_bytes"]
     assert process["peak_rss_mb"] > 0 and process["cycle_cpu_s"] >= 0
     assert stages["cycle_cpu_s"] >= stages["render_cpu_s"] > 0
+
+
+def test_fault_bench_runs_briefly(tmp_path: Path) -> None:
+    out = tmp_path / "faults.json"
+    cmd = [sys.executable, "-m", "bench.faults", "--seconds", "0.3", "--cases", "healthy,accepts, never answers"]
+    cmd += ["--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| accepts, never answers |" in done.stdout  # the table
+    rows = json.loads(out.read_text())["results"]
+    assert [r["case"] for r in rows] == ["healthy", "accepts, never answers"]
+    for r in rows:
+        assert r["scrapes"] > 0 and r["scrape_errors"] == 0
+        assert r["max_ms"] >= r["p95_ms"] >= r["p50_ms"] > 0 and r["loop_cpu_max_ms"] >= 0
