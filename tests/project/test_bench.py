@@ -30,7 +30,17 @@ def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
 
 def test_fault_bench_runs_briefly(tmp_path: Path) -> None:
     out = tmp_path / "faults.json"
-    cmd = [sys.executable, "-m", "bench.faults", "--seconds", "0.3", "--cases", "healthy,accepts, never answers"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.faults",
+        "--seconds",
+        "0.3",
+        "--case",
+        "healthy",
+        "--case",
+        "accepts, never answers",
+    ]
     cmd += ["--out", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
