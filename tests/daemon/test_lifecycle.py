@@ -22,7 +22,7 @@ from tests.scrape import parse_exposition
 
 # Seconds from the signal to the exit. The daemon's own budget is 2 s for jobs + 2 s for handlers, but the
 # process also lets a bcrypt check already running in a thread finish (cost 14: ~1 s idle, several beside
-# other load). Measured with a hung poll and such a check in flight: 1.9-2.8 s idle, 6.1-7.3 s beside two
+# other load). Measured with a hung poll and such a check in flight: 0.7-1.2 s idle, 6.1-7.3 s beside two
 # CPU burners on 2 cores. The bound proves the exit is bounded (a hung poll does not keep the process alive),
 # with 5x margin over the loaded figure.
 STOP_BOUND = 40.0
