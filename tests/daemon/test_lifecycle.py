@@ -21,7 +21,12 @@ from tests.pki import bcrypt_hash
 from tests.processes import free_port, port_is_free, start_exporter
 from tests.scrape import parse_exposition
 
-STOP_BOUND = 5.0  # seconds from the signal to the exit (the daemon's own budget is 2 s jobs + 2 s handlers)
+# Seconds from the signal to the exit. The daemon's own budget is 2 s for jobs + 2 s for handlers, but the
+# process also lets a bcrypt check already running in a thread finish (cost 14: ~1 s idle, several beside
+# other load). Measured with a hung poll and such a check in flight: 0.7-1.2 s idle, 6.1-7.3 s beside two
+# CPU burners on 2 cores. The bound proves the exit is bounded (a hung poll does not keep the process alive),
+# with 5x margin over the loaded figure.
+STOP_BOUND = 40.0
 SLOW_PASSWORD = "slow-bcrypt-password"
 
 
@@ -137,7 +142,10 @@ def test_second_signal_exits_at_once(tmp_path: Path, slow_hash: str) -> None:
     for thread, _ in flights:
         thread.join(10)
     assert code == 1
-    assert took < 1.0, f"the second signal took {took:.2f}s"
+    # "At once" against the graceful path, which waits up to 2 s for the handlers still checking the slow
+    # bcrypt passwords (and the first signal was still shutting down 0.2 s later). Measured: 0.05 s beside
+    # two CPU burners on 2 cores; the bound is far above that and under the 2 s the graceful path would take.
+    assert took < 1.5, f"the second signal took {took:.2f}s"
     assert "second_signal_exit" in [e["event"] for e in events(log)]
     assert port_is_free(port)
 
@@ -158,9 +166,9 @@ def test_unreachable_targets_at_startup_still_serve_metrics_and_healthz(tmp_path
         try:
             base = f"http://127.0.0.1:{port}"
             assert wait_http(base + "/healthz").status_code == 200
-            t0 = time.monotonic()
+            # A scrape that waited for the hung cluster's first cycle would wait for its 10 s request
+            # timeout; the client gives up after 5 s, so answering at all proves it did not wait.
             metrics = httpx.get(base + "/metrics", timeout=5)
-            assert time.monotonic() - t0 < 1.0
             assert metrics.status_code == 200
             assert "kafka_connect_exporter_build_info" in metrics.text
             # The refused cluster is reported down at once; the hung one is still in its first cycle.

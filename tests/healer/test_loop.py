@@ -427,7 +427,9 @@ async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() ->
         started = time.monotonic()
         lp.publish(snap)  # the healer's round starts and hangs on the restart ...
         lp.publish(snap)
-        assert time.monotonic() - started < 0.1  # ... but publishing returns at once
+        # ... but publishing returns at once: waiting for the restart would take its 2 s request timeout.
+        # Measured: 0.02 ms beside two CPU burners on 2 cores; the bound is far above that, far below 2 s.
+        assert time.monotonic() - started < 0.5
         await asyncio.sleep(0.2)
         assert lp.store.view.clusters["sim"] is snap
         await lp.healer.settled()

@@ -37,3 +37,27 @@ def test_committed_profiles_record_no_path_of_the_machine() -> None:
         lines = profile.read_text().splitlines()
         assert [line for line in lines if "exporter/" in line], profile.name
         assert not [line for line in lines if " /" in line or "(/" in line], profile.name
+
+
+def test_fault_bench_runs_briefly(tmp_path: Path) -> None:
+    out = tmp_path / "faults.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.faults",
+        "--seconds",
+        "0.3",
+        "--case",
+        "healthy",
+        "--case",
+        "accepts, never answers",
+    ]
+    cmd += ["--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| accepts, never answers |" in done.stdout  # the table
+    rows = json.loads(out.read_text())["results"]
+    assert [r["case"] for r in rows] == ["healthy", "accepts, never answers"]
+    for r in rows:
+        assert r["scrapes"] > 0 and r["scrape_errors"] == 0
+        assert r["max_ms"] >= r["p95_ms"] >= r["p50_ms"] > 0 and r["loop_cpu_max_ms"] >= 0
