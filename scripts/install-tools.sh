@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite runs for real:
 #   - promtool + prometheus, from Debian's `prometheus` package (apt);
-#   - Grafana's dashboard-linter, built with `go install` into the project's cache bin dir.
+#   - Grafana's dashboard-linter, built with `go install` into the project's cache bin dir;
+#   - Helm, built with `go install` at a pinned version into the same dir.
 # Each step is skipped when the tool is already there, so re-runs cost nothing.
 # Usage: scripts/install-tools.sh            (KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter)
 set -euo pipefail
@@ -117,8 +118,41 @@ install_dashboard_linter() {
     die "go install ${DASHBOARD_LINTER_MODULE} failed"
 }
 
+# ---- Helm (tests/project/test_helm.py: helm lint / helm template of deploy/helm) ----------------------------
+# Self-contained: built from the Go module proxy at a pinned version into the cache bin dir. The first build
+# compiles for several minutes; GOCACHE and the module cache (under the home directory) make re-builds quick.
+HELM_MODULE="helm.sh/helm/v3/cmd/helm"
+HELM_VERSION="v3.22.0"
+
+install_helm() {
+    local helm="${BIN_DIR}/helm" gobin
+    # `go version -m` reads the module version from the binary (a plain `go install` build does not stamp it
+    # into `helm version`).
+    if [ -x "$helm" ] && [ "$(go_binary_version "$helm")" = "$HELM_VERSION" ]; then
+        log "helm ${HELM_VERSION} already installed: ${helm}"
+        return 0
+    fi
+    gobin="$(command -v go || true)"
+    [ -n "$gobin" ] || { [ -x /usr/local/go/bin/go ] && gobin=/usr/local/go/bin/go; }
+    [ -n "$gobin" ] || die "helm not found and Go is not installed (needed for go install ${HELM_MODULE})"
+    mkdir -p "$BIN_DIR"
+    log "go install ${HELM_MODULE}@${HELM_VERSION} -> ${BIN_DIR} (the first build takes minutes)"
+    GOBIN="$BIN_DIR" GOFLAGS=-mod=mod "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
+        || die "go install ${HELM_MODULE}@${HELM_VERSION} failed"
+    "$helm" version >/dev/null 2>&1 || die "helm is installed but does not run"
+    log "helm: ${helm} ($(go_binary_version "$helm"))"
+}
+
+# The main module's version recorded in a Go binary, or nothing.
+go_binary_version() {
+    local gobin
+    gobin="$(command -v go || echo /usr/local/go/bin/go)"
+    "$gobin" version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
+}
+
 install_prometheus
 install_dashboard_linter
+install_helm
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
