@@ -137,7 +137,7 @@ install_helm() {
     [ -n "$gobin" ] || die "helm not found and Go is not installed (needed for go install ${HELM_MODULE})"
     mkdir -p "$BIN_DIR"
     log "go install ${HELM_MODULE}@${HELM_VERSION} -> ${BIN_DIR} (the first build takes minutes)"
-    GOBIN="$BIN_DIR" GOFLAGS=-mod=mod "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
+    GOBIN="$BIN_DIR" GOFLAGS="${GOFLAGS:-} -mod=mod" "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
         || die "go install ${HELM_MODULE}@${HELM_VERSION} failed"
     "$helm" version >/dev/null 2>&1 || die "helm is installed but does not run"
     log "helm: ${helm} ($(go_binary_version "$helm"))"

@@ -185,6 +185,11 @@ def test_every_rendered_manifest_is_valid(values: Path | None) -> None:
                 validate(doc)
             except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
                 pytest.fail(f"{describe(doc)} ({_ids(values)} {' '.join(extra)}): {exc}")
+        # What the schemas cannot say: a probe has exactly one handler (values merge over the defaults).
+        for container in workload(docs)["spec"]["template"]["spec"]["containers"]:
+            for probe in ("livenessProbe", "readinessProbe"):
+                handlers = {"httpGet", "tcpSocket", "exec", "grpc"} & container[probe].keys()
+                assert len(handlers) == 1, f"{_ids(values)}: {probe} has handlers {sorted(handlers)}"
 
 
 @pytest.mark.usefixtures("no_network")
@@ -418,3 +423,45 @@ def test_bad_values_file_fails_at_template_time() -> None:
     assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
     for where in ("/replicaCount", "/image/pullPolicy", "/serviceMonitor/enabled", "'intervall' not allowed"):
         assert where in proc.stderr, f"{where} not reported:\n{proc.stderr}"
+
+
+def _documented_paths(text: str) -> set[str]:
+    """Dotted paths of the keys in a values file that have a comment right above them or on their line."""
+    documented: set[str] = set()
+    stack: list[tuple[int, str]] = []
+    previous = ""
+    for line in text.splitlines():
+        match = re.match(r"^( *)([A-Za-z][\w.-]*):", line)
+        if match:
+            indent = len(match.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            stack.append((indent, match.group(2)))
+            if previous.lstrip().startswith("#") or " # " in line:
+                documented.add(".".join(name for _, name in stack))
+        if line.strip():
+            previous = line
+    return documented
+
+
+def _schema_paths(schema: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, sub in schema.get("properties", {}).items():
+        yield prefix + name
+        if sub.get("additionalProperties") is False:  # the chart's own keys, not a Kubernetes object
+            yield from _schema_paths(sub, f"{prefix}{name}.")
+
+
+def test_values_are_documented_key_by_key_and_all_in_the_schema() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    documented = _documented_paths((CHART / "values.yaml").read_text(encoding="utf-8"))
+    paths = set(_schema_paths(schema)) - {"global"}
+    undocumented = sorted(p for p in paths if p not in documented)
+    assert not undocumented, f"values.yaml keys without a comment: {undocumented}"
+    # Every chart key has a default in values.yaml, and the defaults pass the schema.
+    for path in paths:
+        node = values
+        for part in path.split("."):
+            assert part in node, f"{path} is in values.schema.json but not in values.yaml"
+            node = node[part]
+    jsonschema.Draft7Validator(schema).validate(values)
