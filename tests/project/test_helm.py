@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -465,3 +466,18 @@ def test_values_are_documented_key_by_key_and_all_in_the_schema() -> None:
             assert part in node, f"{path} is in values.schema.json but not in values.yaml"
             node = node[part]
     jsonschema.Draft7Validator(schema).validate(values)
+
+
+def test_readme_install_command_renders_a_valid_release(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"```sh\n(helm install .*?)```", readme, flags=re.DOTALL)
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[:4] == ["helm", "install", "kafka-connect-exporter", "deploy/helm/kafka-connect-exporter"]
+    proc = run_helm("template", *argv[2:3], str(ROOT / argv[3]), "--kube-version", KUBE_VERSION, *argv[4:])
+    assert proc.returncode == 0, proc.stderr
+    docs = tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
+    assert {"ServiceMonitor", "PrometheusRule", "Deployment"} <= {d["kind"] for d in docs}
+    (cm,) = [d for d in of_kind(docs, "ConfigMap") if "config.yml" in d.get("data", {})]
+    (tmp_path / "config.yml").write_text(cm["data"]["config.yml"])
+    (cluster,) = load_config(tmp_path / "config.yml", environ={}).clusters
+    assert cluster.name == "prod"
