@@ -15,7 +15,7 @@ KAFKA_CONNECT_EXPORTER_CACHE := $(or $(KAFKA_CONNECT_EXPORTER_CACHE),$(HOME)/.ca
 KAFKA_FETCH := tests/integration/kafka/fetch.py
 
 # Tests look tools up on PATH: promtool, prometheus and amtool in /usr/bin, the exporter's console script
-# and hadolint in the venv.
+# and hadolint in the venv; Helm in $KAFKA_CONNECT_EXPORTER_CACHE/bin, where the chart tests look for it.
 export KAFKA_CONNECT_EXPORTER_CACHE
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Never prompt (CI has no stdin).
@@ -41,7 +41,7 @@ $(VENV_STAMP): pyproject.toml
 demo: venv ## Run the exporter against the embedded simulator and print its URLs
 	$(VENV)/bin/kafka-connect-exporter demo
 
-tools: ## Install promtool/prometheus/amtool (apt) if missing
+tools: ## Install promtool/prometheus/amtool (apt) and Helm (go install) if missing
 	scripts/install-tools.sh
 
 kafka: venv ## Fetch the Apache Kafka jars used by the integration tests

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Installs the external tools the test suite runs for real: promtool + prometheus and amtool, from
-# Debian's `prometheus` and `prometheus-alertmanager` packages (apt). Skipped when they are already there,
-# so re-runs cost nothing. (Grafana's dashboard-linter is not used: the Go module proxy does not serve it.)
+# Installs the external tools the test suite runs for real:
+#   - promtool + prometheus and amtool, from Debian's `prometheus` and `prometheus-alertmanager` packages (apt);
+#   - Helm, built with `go install` from the Go module proxy at a pinned version into the project's cache bin dir.
+# Each step is skipped when the tool is already there, so re-runs cost nothing. (Grafana's dashboard-linter is
+# not used: the Go module proxy does not serve it; tests/project/test_alerts_dashboards.py enforces its rules.)
 #
 # Usage: scripts/install-tools.sh             install what is missing, then print the tools' versions
 #        scripts/install-tools.sh --summary   only print the versions of every tool `make test` uses
 #                                             (Python and packages of note, Java, Maven, Prometheus tools,
-#                                             hadolint, the Kafka versions fetched)
+#                                             hadolint, Helm, the Kafka versions fetched)
 # KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter; VENV overrides .venv.
 set -euo pipefail
 
 CACHE_DIR="${KAFKA_CONNECT_EXPORTER_CACHE:-${HOME}/.cache/kafka-connect-exporter}"
 VENV_DIR="${VENV:-.venv}"
+BIN_DIR="${CACHE_DIR}/bin"
 
 SUDO=()
 
@@ -108,10 +111,42 @@ version_of() {
     fi
 }
 
+# ---- Helm (tests/project/test_helm.py: helm lint / helm template of deploy/helm) ----------------------------
+# Self-contained: built from the Go module proxy at a pinned version into the cache bin dir. The first build
+# compiles for several minutes; GOCACHE and the module cache (under the home directory) make re-builds quick.
+HELM_MODULE="helm.sh/helm/v3/cmd/helm"
+HELM_VERSION="v3.22.0"
+
+install_helm() {
+    local helm="${BIN_DIR}/helm" gobin
+    # `go version -m` reads the module version from the binary (a plain `go install` build does not stamp it
+    # into `helm version`).
+    if [ -x "$helm" ] && [ "$(go_binary_version "$helm")" = "$HELM_VERSION" ]; then
+        log "helm ${HELM_VERSION} already installed: ${helm}"
+        return 0
+    fi
+    gobin="$(command -v go || true)"
+    [ -n "$gobin" ] || { [ -x /usr/local/go/bin/go ] && gobin=/usr/local/go/bin/go; }
+    [ -n "$gobin" ] || die "helm not found and Go is not installed (needed for go install ${HELM_MODULE})"
+    mkdir -p "$BIN_DIR"
+    log "go install ${HELM_MODULE}@${HELM_VERSION} -> ${BIN_DIR} (the first build takes minutes)"
+    GOBIN="$BIN_DIR" GOFLAGS="${GOFLAGS:-} -mod=mod" "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
+        || die "go install ${HELM_MODULE}@${HELM_VERSION} failed"
+    "$helm" version >/dev/null 2>&1 || die "helm is installed but does not run"
+    log "helm: ${helm} ($(go_binary_version "$helm"))"
+}
+
+# The main module's version recorded in a Go binary, or nothing.
+go_binary_version() {
+    local gobin
+    gobin="$(command -v go || echo /usr/local/go/bin/go)"
+    "$gobin" version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'
+}
+
 summary() {
     local py="${VENV_DIR}/bin/python" d
-    # The venv's console scripts (hadolint, ruff, ...) as make's PATH has them.
-    PATH="${VENV_DIR}/bin:${PATH}"
+    # The venv's console scripts (hadolint, ruff, ...) as make's PATH has them, and the cache bin dir (helm).
+    PATH="${VENV_DIR}/bin:${BIN_DIR}:${PATH}"
     echo "== tools used by make test"
     [ -x "$py" ] || py="$(command -v python3)"
     printf '  %-12s %s (%s)\n' python "$("$py" --version 2>&1)" "$py"
@@ -135,6 +170,7 @@ PY
     version_of prometheus --version
     version_of amtool --version
     version_of hadolint --version
+    version_of helm version --short
     local kafka=()
     for d in "${CACHE_DIR}"/kafka/*/libs; do
         [ -d "$d" ] && kafka+=("$(basename "$(dirname "$d")") ($(du -sm "$d" | cut -f1) MB)")
@@ -150,6 +186,7 @@ if [ "${1:-}" = "--summary" ]; then
 fi
 
 install_prometheus
+install_helm
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
