@@ -86,13 +86,7 @@ def parse_page(data: Any) -> tuple[list[tuple[str, int, float]], str | None, lis
                 add(item.get(GROUP_BY), point)
         else:
             add(item.get(GROUP_BY) if isinstance(item, dict) else None, item)
-    token = None
-    meta = data.get("meta")
-    if isinstance(meta, dict) and isinstance(meta.get("pagination"), dict):
-        raw = meta["pagination"].get("next_page_token")
-        if isinstance(raw, str) and raw:
-            token = raw
-    return points, token, problems
+    return points, _next_page_token(data), problems
 
 
 def parse_descriptors(data: Any) -> tuple[set[str], str | None]:
@@ -100,15 +94,19 @@ def parse_descriptors(data: Any) -> tuple[set[str], str | None]:
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise BadResponse("expected an object with a 'data' list")
     names = {d["name"] for d in data["data"] if isinstance(d, dict) and isinstance(d.get("name"), str)}
-    token = None
-    meta = data.get("meta")
-    if isinstance(meta, dict) and isinstance(meta.get("pagination"), dict):
-        raw = meta["pagination"].get("next_page_token")
-        if isinstance(raw, str) and raw:
-            token = raw
-    return names, token
+    return names, _next_page_token(data)
 
 
 def batches(ids: Iterable[str], size: int) -> list[list[str]]:
     ordered = sorted(ids)
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def _next_page_token(data: dict[str, Any]) -> str | None:
+    """``meta.pagination.next_page_token`` of a Metrics API page, when there is a next page."""
+    meta = data.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("pagination"), dict):
+        raw = meta["pagination"].get("next_page_token")
+        if isinstance(raw, str) and raw:
+            return raw
+    return None
