@@ -99,6 +99,33 @@ def state_code_expr(metric: str, selector: str, states: list[tuple[str, int, str
     return f"max without ({drop}) (\n  " + "\n  or ".join(parts) + "\n)"
 
 
+# Queries that work with metrics.state_series all and current (which serves neither 0-valued state series nor
+# kafka_connect_connector_tasks), and with task_metrics true or false (no task series).
+def task_count(selector: str) -> str:
+    """Tasks per connector: the exporter's count where served, else counted from the task series."""
+    return (
+        f"({CONNECTOR_TASKS.sample_name}{{{selector}}}"
+        f" or count without (task, worker_id, state) ({TASK_STATE.sample_name}{{{selector}}} == 1))"
+    )
+
+
+def no_tasks(selector: str) -> str:
+    """0 for each connector with no task in any state (absent otherwise)."""
+    return (
+        f"(0 * max without (state) ({CONNECTOR_STATE.sample_name}{{{selector}}} == 1)"
+        f" unless on ({KEY}) ({TASK_STATE.sample_name}{{{selector}}} == 1)"
+        f" unless on ({KEY}) ({CONNECTOR_TASKS.sample_name}{{{selector}}} > 0))"
+    )
+
+
+def running_or_not(selector: str) -> str:
+    """Per task, 1 while RUNNING and 0 in any other state (from whichever state series exist)."""
+    return (
+        f'max by (task) ({TASK_STATE.sample_name}{{{selector}, state="RUNNING"}} == 1)'
+        f" or max by (task) (0 * {TASK_STATE.sample_name}{{{selector}}})"
+    )
+
+
 def state_mappings(states: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
     options: dict[str, Any] = {"0": {"text": "other state", "color": "purple", "index": 0}}
     for i, (name, code, color) in enumerate(states, start=1):
@@ -422,9 +449,9 @@ def overview() -> dict[str, Any]:
     running = f'({CONNECTOR_STATE.sample_name}{{{JIC}, state="RUNNING"}} == 1)'
     short_of_tasks = (
         "(\n"
-        f"  {CONNECTOR_TASKS.sample_name}{{{JIC}}}\n"
+        f"  {task_count(JIC)}\n"
         f"    < on ({KEY}) {CONNECTOR_TASKS_MAX.sample_name}{{{JIC}}}\n"
-        f"  or {CONNECTOR_TASKS.sample_name}{{{JIC}}} == 0\n"
+        f"  or {no_tasks(JIC)}\n"
         ")\n"
         f"and on ({KEY}) {running}"
     )
@@ -699,7 +726,7 @@ def connector() -> dict[str, Any]:
             "Tasks the connector has now, against its configured tasks.max.",
             "none",
             [
-                target(f"sum({CONNECTOR_TASKS.sample_name}{{{sel}}})", "tasks"),
+                target(f"sum({task_count(sel)}) or vector(0)", "tasks"),
                 target(f"sum({CONNECTOR_TASKS_MAX.sample_name}{{{sel}}})", "tasks.max", "B"),
             ],
             w=4,
@@ -793,7 +820,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(
-                    f'sum by (task) (changes({TASK_STATE.sample_name}{{{sel}, state="RUNNING"}}[$__rate_interval]))',
+                    f"sum by (task) (changes(({running_or_not(sel)})[$__rate_interval:]))",
                     "task {{task}}",
                 )
             ],

@@ -11,7 +11,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /healthz without basic auth, for probes that cannot send credentials",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        default=None,
+        help="serve POST /-/reload to re-read the configuration (SIGHUP always does)",
+    )
+    parser.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
         metavar="PATH",
@@ -141,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Confluent Cloud Metrics API base URL (default https://api.telemetry.confluent.cloud)",
     )
     parser.add_argument(
+        "--sharding.shard",
+        dest="shard",
+        type=int,
+        metavar="N",
+        help="watch only the clusters[] whose name hashes to shard N of --sharding.shards (docs/sharding.md)",
+    )
+    parser.add_argument(
+        "--sharding.shards",
+        dest="shards",
+        type=int,
+        metavar="COUNT",
+        help="split clusters[] over COUNT replicas by a stable hash of their name (default 1: no sharding)",
+    )
+    parser.add_argument(
         "--log.level",
         dest="log_level",
         choices=["debug", "info", "warning", "error"],
@@ -172,6 +194,12 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
         overrides["web.config_file"] = str(args.web_config_file)
     if getattr(args, "open_healthz", None):
         overrides["web.open_healthz"] = True
+    if getattr(args, "enable_lifecycle", None):
+        overrides["web.enable_lifecycle"] = True
+    if getattr(args, "shard", None) is not None:
+        overrides["sharding.shard"] = args.shard
+    if getattr(args, "shards", None) is not None:
+        overrides["sharding.shards"] = args.shards
     if args.log_level is not None:
         overrides["log.level"] = args.log_level
     if args.log_format is not None:
@@ -237,11 +265,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    return run(config)
+    return run(config, loader=partial(reload_config, args))
+
+
+def reload_config(args: argparse.Namespace) -> Config:
+    """The configuration again, as at start (file, environment, flags), its secrets kept out of the logs."""
+    config = config_from_args(args)
+    if config.web.config_file is not None:
+        from exporter.web_security import check_web_config
+
+        check_web_config(config.web.config_file)
+    for secret in secrets_of(config):
+        logs.register_secret(secret)
+    return config
 
 
 def has_sources(config: Config) -> bool:
-    return bool(config.clusters) or getattr(config, "confluent_cloud", None) is not None
+    # A shard may own no cluster (more replicas than clusters): it runs, empty, ready for a reload.
+    return bool(config.clusters) or config.confluent_cloud is not None or config.sharding.enabled
 
 
 def prepare_logging(config: Config) -> None:
@@ -276,19 +317,19 @@ def secrets_of(config: Config) -> list[str]:
     return found
 
 
-def run(config: Config) -> int:
+def run(config: Config, loader: Callable[[], Config] | None = None) -> int:
     limit_malloc_arenas()  # before any thread starts
     prepare_logging(config)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, loader=loader))
     except OSError as exc:  # typically: the listen address is taken
         structlog.get_logger("exporter").error("cannot_start", error=str(exc))
         return 1
     return 0
 
 
-async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT; a second signal exits at once."""
+async def serve(config: Config, ready: asyncio.Event | None = None, loader: Callable[[], Config] | None = None) -> None:
+    """Run until SIGTERM or SIGINT; a second signal exits at once. SIGHUP reloads the configuration."""
     from exporter.daemon import Daemon
 
     log = structlog.get_logger("exporter")
@@ -304,7 +345,16 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    daemon = Daemon(config)
+    daemon = Daemon(config, loader=loader)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_hangup() -> None:
+        log.info("reload_requested", signal="SIGHUP")
+        task = loop.create_task(daemon.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     await daemon.start()
     if ready is not None:
         ready.set()
@@ -316,5 +366,5 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
                 await daemon.stop()
         except TimeoutError:
             log.error("shutdown_timeout", seconds=SHUTDOWN_SECONDS)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

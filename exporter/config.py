@@ -15,6 +15,7 @@ Environment overrides address any key with ``KCE_`` and ``__`` between path part
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from exporter.budget import SeriesBudget, StateSeries
 from exporter.cloud.config import CloudConfig
 from exporter.connect.config import ClusterConfig
 from exporter.settings import ConfigError, StrictModel, format_validation_error, read_yaml
@@ -40,6 +42,8 @@ class WebConfig(StrictModel):
     config_file: Path | None = None
     # Serve /healthz without basic auth, for probes that cannot send credentials.
     open_healthz: bool = False
+    # Serve POST /-/reload (re-read the configuration), as Prometheus' --web.enable-lifecycle.
+    enable_lifecycle: bool = False
 
     @field_validator("config_file")
     @classmethod
@@ -67,9 +71,43 @@ class LogConfig(StrictModel):
     format: Literal["json", "console"] = "json"
 
 
+class MetricsConfig(StrictModel):
+    # all: every known state as a 0/1 series (the default). current: only the current state's series, and no
+    # families a query derives from the task series (docs/metrics.md, "Series budget").
+    state_series: StateSeries = "all"
+
+
+class ShardingConfig(StrictModel):
+    # This replica watches the clusters[] whose name hashes to ``shard`` of ``shards`` (docs/sharding.md), so
+    # replicas sharing one file split the clusters and each cluster is polled and auto-healed exactly once.
+    shards: int = Field(default=1, ge=1, le=1024)
+    shard: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Self:
+        if self.shard >= self.shards:
+            raise ValueError(f"shard must be below shards ({self.shards}); shards are numbered from 0")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.shards > 1
+
+    def owns(self, cluster: str) -> bool:
+        return shard_of(cluster, self.shards) == self.shard
+
+
+def shard_of(cluster: str, shards: int) -> int:
+    """The shard a cluster name belongs to: stable across processes, versions and machines (not ``hash()``,
+    which Python salts per process)."""
+    return int.from_bytes(hashlib.sha256(cluster.encode()).digest()[:8], "big") % shards
+
+
 class Config(StrictModel):
     web: WebConfig = WebConfig()
     log: LogConfig = LogConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    sharding: ShardingConfig = ShardingConfig()
     clusters: list[ClusterConfig] = []
     confluent_cloud: CloudConfig | None = None
 
@@ -82,6 +120,16 @@ class Config(StrictModel):
                 raise ValueError(f"confluent_cloud: cluster name(s) also used by clusters: {', '.join(clash)}")
         return self
 
+    @model_validator(mode="after")
+    def _own_shard(self) -> Self:
+        # Names are checked for clashes across all shards first (above); then this replica keeps its own.
+        # Confluent Cloud is one organisation-wide source: shard 0 watches it.
+        if self.sharding.enabled:
+            object.__setattr__(self, "clusters", [c for c in self.clusters if self.sharding.owns(c.name)])
+            if self.sharding.shard != 0:
+                object.__setattr__(self, "confluent_cloud", None)
+        return self
+
     @field_validator("clusters")
     @classmethod
     def _unique(cls, clusters: list[ClusterConfig]) -> list[ClusterConfig]:
@@ -90,6 +138,9 @@ class Config(StrictModel):
         if dupes:
             raise ValueError(f"cluster names must be unique; repeated: {', '.join(dupes)}")
         return clusters
+
+    def series_budget(self) -> SeriesBudget:
+        return SeriesBudget(self.metrics.state_series, frozenset(c.name for c in self.clusters if not c.task_metrics))
 
     def inline_secret_paths(self) -> list[str]:
         """Keys whose secret is written in the file itself (works, but earns a warning)."""
@@ -143,7 +194,11 @@ _NUMERIC_OR_BOOL_KEYS = {
     "cycle_timeout",
     "enabled",
     "open_healthz",
+    "enable_lifecycle",
     "max_response_size",
+    "task_metrics",
+    "shard",
+    "shards",
 }
 
 

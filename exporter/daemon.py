@@ -21,17 +21,22 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from exporter.cloud.config import CloudConfig
 from exporter.config import Config, split_host_port
+from exporter.config_reading import ConfigReading
 from exporter.connect.client import build_http_client
+from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
 from exporter.metrics import MetricGroup
+from exporter.settings import ConfigError
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
 from exporter.web_security import WebSecurity
 
 if TYPE_CHECKING:
+    from exporter.cloud.source import CloudSource
     from exporter.healer.runner import Healer
 
 log = structlog.get_logger("exporter")
@@ -41,22 +46,49 @@ JobFunc = Callable[[], Awaitable[None]]
 JOB_GRACE_SECONDS = 5.0
 
 
+def connect_job_id(cluster: str) -> str:
+    return f"connect:{cluster}"
+
+
+def reloaded_clusters(old: Config, new: Config) -> set[str]:
+    """Clusters a reload removes, adds or changes in what their poller uses (auto-heal settings alone are the
+    healer's business: the poller, its client and counters stay)."""
+
+    def polling(c: ClusterConfig) -> ClusterConfig:
+        return c.model_copy(update={"autoheal": None})
+
+    before = {c.name: polling(c) for c in old.clusters}
+    after = {c.name: polling(c) for c in new.clusters}
+    return {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+
+
 class Daemon:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        loader: Callable[[], Config] | None = None,
+    ) -> None:
+        """``loader`` re-reads the configuration (file, environment, flags) for ``reload``."""
         self.config = config
         self.clock = clock
+        self.loader = loader
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
-        self._jobs: list[tuple[str, float, float, JobFunc]] = []
+        self.cloud: CloudSource | None = None
+        self._jobs: dict[str, tuple[float, float, JobFunc]] = {}
+        self._job_tasks: dict[str, asyncio.Task[None]] = {}
         self._page_sections: list[PageSection] = []
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._runner: web.AppRunner | None = None
+        self._reload_lock = asyncio.Lock()
         self.bound: list[tuple[str, int]] = []
         # --web.config.file: TLS, basic auth, headers (a bad file raises ConfigError here, before any I/O).
         self.web_security: WebSecurity | None = None
@@ -66,47 +98,76 @@ class Daemon:
         self._web_watch: asyncio.Task[None] | None = None
 
         for cluster in config.clusters:
-            client = build_http_client(cluster)
-            self.clients[cluster.name] = client
-            poller = ConnectPoller(cluster, client, clock=clock)
-            self.pollers[cluster.name] = poller
-            self.add_job(
-                f"connect:{cluster.name}",
-                cluster.poll_interval,
-                partial(self._poll_connect, poller),
-                deadline=cluster.deadline,
-            )
+            self._add_cluster(cluster)
+        self.store.publish(config.series_budget())
+        self.store.publish(ConfigReading(last_reload_successful=True, last_success=clock()))
+        if config.web.enable_lifecycle:
+            self.add_route(("POST", "/-/reload", self._reload_handler))
         self._attach_features()
+
+    def _add_cluster(self, cluster: ClusterConfig, client: httpx.AsyncClient | None = None) -> None:
+        if client is None:
+            client = build_http_client(cluster)
+        self.clients[cluster.name] = client
+        poller = ConnectPoller(cluster, client, clock=self.clock)
+        self.pollers[cluster.name] = poller
+        self.store.expect(cluster.name)
+        self.add_job(
+            connect_job_id(cluster.name),
+            cluster.poll_interval,
+            partial(self._poll_connect, poller),
+            deadline=cluster.deadline,
+        )
 
     def _attach_features(self) -> None:
         """Optional features wire themselves in here (each import is cheap and side-effect free)."""
         if self.config.confluent_cloud is not None:
-            from exporter.cloud.metrics import collect_cloud
-            from exporter.cloud.source import CloudSource
-
-            cloud = CloudSource(self.config.confluent_cloud, self.store)
-            for job in cloud.jobs():
-                self.add_job(job.id, job.interval, job.run)
-            self.add_metrics_group(collect_cloud)
-            self.add_closer(cloud.aclose)
+            self._attach_cloud(self.config.confluent_cloud)
         if any(c.autoheal.enabled for c in self.config.clusters):
-            from exporter.healer.metrics import collect_autoheal
-            from exporter.healer.runner import Healer
-            from exporter.healer.web import autoheal_section, retry_handler
+            self._attach_healer()
 
-            # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
-            # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
-            healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
-            healer.attach()
-            self.add_metrics_group(collect_autoheal)
-            self.add_page_section(autoheal_section)
+    def _attach_cloud(self, config: CloudConfig) -> None:
+        from exporter.cloud.metrics import collect_cloud
+        from exporter.cloud.source import CloudSource
+
+        cloud = self.cloud = CloudSource(config, self.store)
+        for job in cloud.jobs():
+            self.add_job(job.id, job.interval, job.run)
+        if collect_cloud not in self.exposition.groups:
+            self.add_metrics_group(collect_cloud)
+
+    def _attach_healer(self) -> None:
+        from exporter.healer.metrics import collect_autoheal
+        from exporter.healer.runner import Healer
+        from exporter.healer.web import autoheal_section, retry_handler
+
+        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
+        # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
+        healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
+        healer.attach()
+        self.add_metrics_group(collect_autoheal)
+        self.add_page_section(autoheal_section)
+        if self._runner is None:
             self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
-            self.add_closer(healer.stop)
+        else:  # aiohttp's routes are fixed once serving
+            log.warning("autoheal_retry_endpoint_needs_restart", hint="auto-heal was enabled by a reload")
+        self.add_closer(healer.stop)
 
     # -- extension points ------------------------------------------------------------------------------
 
     def add_job(self, job_id: str, interval: float, func: JobFunc, *, deadline: float | None = None) -> None:
-        self._jobs.append((job_id, interval, deadline if deadline is not None else interval, func))
+        self._jobs[job_id] = (interval, deadline if deadline is not None else interval, func)
+        if self._scheduler is not None:  # added by a reload: runs at once, like every job at start
+            self._schedule(self._scheduler, job_id)
+
+    def remove_job(self, job_id: str) -> None:
+        """Unschedule a job and cancel a run in progress (a reload removed or replaced its source)."""
+        self._jobs.pop(job_id, None)
+        if self._scheduler is not None and self._scheduler.get_job(job_id) is not None:
+            self._scheduler.remove_job(job_id)
+        task = self._job_tasks.get(job_id)
+        if task is not None:
+            task.cancel()
 
     def add_metrics_group(self, group: MetricGroup) -> None:
         self.exposition.add_group(group)
@@ -124,6 +185,8 @@ class Daemon:
 
     async def _poll_connect(self, poller: ConnectPoller) -> None:
         snapshot = await poller.poll()
+        if self.pollers.get(poller.cluster.name) is not poller:
+            return  # a reload replaced or removed the cluster while this poll ran
         self.store.publish_cluster(snapshot)
         if self.healer is not None:
             self.healer.step(snapshot)  # returns at once: restarts never delay this job or the next poll
@@ -132,6 +195,7 @@ class Daemon:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
+        self._job_tasks[job_id] = task
         try:
             await within(deadline + JOB_GRACE_SECONDS, func())
         except TimeoutError:
@@ -142,6 +206,93 @@ class Daemon:
             log.exception("job_crashed", job=job_id)
         finally:
             self._running.discard(task)
+            if self._job_tasks.get(job_id) is task:
+                del self._job_tasks[job_id]
+
+    # -- reload --------------------------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Re-read the configuration (``loader``: file, environment, flags) and swap it in (SIGHUP, POST
+        /-/reload). Everything is validated and every new client built before anything changes; on any error the
+        old configuration stays in use. Clusters whose settings are unchanged keep their job, snapshot, counters
+        and auto-heal history; ``web`` and ``log`` are read at start only."""
+        async with self._reload_lock:
+            fresh: dict[str, httpx.AsyncClient] = {}
+            try:
+                if self.loader is None:
+                    raise ConfigError("no configuration source to reload from")
+                new = await asyncio.to_thread(self.loader)  # reads files: keep the event loop free
+                if not new.clusters and new.confluent_cloud is None and not new.sharding.enabled:
+                    raise ConfigError("nothing to watch: the configuration has no clusters and no confluent_cloud")
+                changed = reloaded_clusters(self.config, new)
+                for cluster in new.clusters:
+                    if cluster.name in changed:
+                        fresh[cluster.name] = build_http_client(cluster)
+            except (ConfigError, OSError, ValueError) as exc:
+                for client in fresh.values():
+                    await client.aclose()
+                previous = self.store.view.reading(ConfigReading)
+                self.store.publish(ConfigReading(False, previous.last_success if previous else 0.0))
+                log.error("config_reload_failed", error=str(exc))
+                return False
+            await self._apply(new, changed, fresh)
+            self.store.publish(ConfigReading(True, self.clock()))
+            return True
+
+    async def _apply(self, new: Config, changed: set[str], fresh: dict[str, httpx.AsyncClient]) -> None:
+        old = self.config
+        if (new.web, new.log) != (old.web, old.log):
+            log.warning("config_reload_ignored", keys=["web", "log"], hint="read at start only: restart to apply")
+        names = {c.name for c in new.clusters}
+        retired: list[httpx.AsyncClient] = []
+        for name in sorted(changed & set(self.pollers)):
+            self.remove_job(connect_job_id(name))
+            del self.pollers[name]
+            retired.append(self.clients.pop(name))
+            if name not in names:
+                self.store.remove_cluster(name)  # its series vanish with the next render
+        self.config = new.model_copy(update={"web": old.web, "log": old.log})
+        for cluster in new.clusters:
+            if cluster.name in fresh:
+                self.clients[cluster.name] = fresh[cluster.name]
+                self._add_cluster(cluster, client=fresh[cluster.name])
+        if self.healer is not None:
+            await self.healer.reconfigure(new.clusters)
+        elif any(c.autoheal.enabled for c in new.clusters):
+            self._attach_healer()
+        if new.confluent_cloud != old.confluent_cloud:
+            await self._detach_cloud(keep=names)
+            if new.confluent_cloud is not None:
+                self._attach_cloud(new.confluent_cloud)
+        self.store.publish(new.series_budget())
+        for client in retired:  # after the healer let go of them
+            await client.aclose()
+        log.info(
+            "config_reloaded",
+            clusters=sorted(names),
+            replaced=sorted(changed & names),
+            removed=sorted(changed - names),
+            cloud=new.confluent_cloud is not None,
+        )
+
+    async def _detach_cloud(self, *, keep: set[str]) -> None:
+        cloud, self.cloud = self.cloud, None
+        if cloud is None:
+            return
+        from exporter.cloud.reading import CloudReading
+
+        for job in cloud.jobs():
+            self.remove_job(job.id)
+        await cloud.aclose()
+        for name in cloud.clusters:
+            if name not in keep:
+                self.store.remove_cluster(name)
+        self.store.discard(CloudReading)
+
+    async def _reload_handler(self, _: web.Request) -> web.StreamResponse:
+        if await self.reload():
+            return web.Response(text="configuration reloaded\n")
+        return web.Response(status=500, text="configuration reload failed; the previous one stays in use (see log)\n")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -152,17 +303,8 @@ class Daemon:
             timezone=dt.UTC,
             job_defaults={"coalesce": True, "max_instances": 1},
         )
-        now = dt.datetime.now(dt.UTC)
-        for job_id, interval, deadline, func in self._jobs:
-            scheduler.add_job(
-                partial(self._run_job, job_id, deadline, func),
-                "interval",
-                seconds=interval,
-                id=job_id,
-                name=job_id,
-                next_run_time=now,  # first poll right away: readiness should not wait a whole interval
-                misfire_grace_time=max(1, int(interval)),
-            )
+        for job_id in self._jobs:
+            self._schedule(scheduler, job_id)
         scheduler.start()
         self._scheduler = scheduler
 
@@ -170,7 +312,8 @@ class Daemon:
             self.store,
             self.exposition,
             telemetry_path=self.config.web.telemetry_path,
-            page_sections=self._page_sections,
+            # One section that reads the list when the page is built: a reload may attach auto-heal.
+            page_sections=[lambda view: "".join(section(view) for section in self._page_sections)],
             routes=self._routes,
         )
         security = self.web_security
@@ -196,7 +339,19 @@ class Daemon:
             listen=[f"{h}:{p}" for h, p in self.bound],
             tls=ssl_context is not None,
             clusters=[c.name for c in self.config.clusters],
-            jobs=[j[0] for j in self._jobs],
+            jobs=list(self._jobs),
+        )
+
+    def _schedule(self, scheduler: AsyncIOScheduler, job_id: str) -> None:
+        interval, deadline, func = self._jobs[job_id]
+        scheduler.add_job(
+            partial(self._run_job, job_id, deadline, func),
+            "interval",
+            seconds=interval,
+            id=job_id,
+            name=job_id,
+            next_run_time=dt.datetime.now(dt.UTC),  # first poll right away: readiness should not wait an interval
+            misfire_grace_time=max(1, int(interval)),
         )
 
     async def stop(self) -> None:
@@ -218,6 +373,8 @@ class Daemon:
         # Closers first: the healer sends its restarts through the clusters' clients closed below.
         for closer in self._closers:
             await closer()
+        if self.cloud is not None:
+            await self.cloud.aclose()
         for client in self.clients.values():
             await client.aclose()
         log.info("stopped")

@@ -34,7 +34,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from exporter.cpu_worker import off_loop
-from exporter.metrics import FamilySamples, FastGroup, MetricGroup, core_groups
+from exporter.metrics import FamilySamples, FastGroup, MetricGroup, core_groups, within_budget
 from exporter.store import Store, View
 
 _EOF = b"# EOF\n"
@@ -93,7 +93,7 @@ def render_blocks(view: View, groups: Sequence[MetricGroup]) -> list[Block]:
         if isinstance(group, FastGroup):
             blocks.extend(family_block(fs) for fs in group.render(view))
             continue
-        fixed = _Fixed(list(group(view)))
+        fixed = _Fixed(list(within_budget(group(view), view)))
         blocks.append(Block(generate_latest(fixed), generate_openmetrics(fixed).removesuffix(_EOF), ()))
     return blocks
 

@@ -18,11 +18,27 @@ FamilyType = Literal["gauge", "counter"]
 
 
 @dataclass(frozen=True, slots=True)
+class StateSet:
+    """A state-like family's state label and known states: one series per known state, 1 for the current one
+    and 0 for the others (``metrics.state_series: all``), or only the current one's (``current``)."""
+
+    label: str
+    known: tuple[str, ...]
+    cloud: tuple[str, ...] | None = None  # Confluent Cloud's own list, where its states differ
+
+
+@dataclass(frozen=True, slots=True)
 class Family:
     name: str  # the OpenMetrics family name: a counter's without ``_total``
     type: FamilyType
     help: str
     labels: tuple[str, ...]  # in the order the docs list them; both formats write them sorted by name
+    # State-like families declare their states: ``metrics.state_series: current`` then serves only the sample
+    # of the current state (value 1), for every family declared so, whoever renders it.
+    state: StateSet | None = None
+    # Families a query derives from the task series: the query (docs/metrics.md lists it). ``current`` mode
+    # drops them for clusters whose task series are served.
+    derived: str | None = None
 
     @property
     def sample_name(self) -> str:
@@ -74,6 +90,7 @@ CONNECTOR_STATE = Family(
     "gauge",
     "Connector state: 1 for the current state, 0 for every other known state.",
     (CLUSTER, "connector", "state"),
+    state=StateSet("state", CONNECT_CONNECTOR_STATES, CLOUD_CONNECTOR_STATES),
 )
 CONNECTOR_INFO = Family(
     "kafka_connect_connector_info",
@@ -86,6 +103,7 @@ CONNECTOR_TASKS = Family(
     "gauge",
     "Number of tasks the connector has now, in any state.",
     (CLUSTER, "connector"),
+    derived="count without (task, worker_id, state) (kafka_connect_task_state == 1)",
 )
 CONNECTOR_TASKS_MAX = Family(
     "kafka_connect_connector_tasks_max",
@@ -98,12 +116,14 @@ CONNECTOR_TASKS_BY_STATE = Family(
     "gauge",
     "Number of the connector's tasks in each state.",
     (CLUSTER, "connector", "state"),
+    derived="count without (task, worker_id) (kafka_connect_task_state == 1)",
 )
 TASK_STATE = Family(
     "kafka_connect_task_state",
     "gauge",
     "Task state: 1 for the current state, 0 for every other known state; worker_id is the task's worker.",
     (CLUSTER, "connector", "task", "worker_id", "state"),
+    state=StateSet("state", CONNECT_TASK_STATES, CLOUD_TASK_STATES),
 )
 PLUGIN_INFO = Family(
     "kafka_connect_plugin_info",
@@ -236,6 +256,7 @@ AUTOHEAL_MODE = Family(
     "gauge",
     "Auto-heal mode of the cluster: 1 for the configured mode (off, dry-run, enforce), 0 for the others.",
     (CLUSTER, "mode"),
+    state=StateSet("mode", ("off", "dry-run", "enforce")),
 )
 AUTOHEAL_RESTARTS = Family(
     "kafka_connect_autoheal_restarts",
@@ -287,3 +308,26 @@ AUTOHEAL_FAMILIES: tuple[Family, ...] = (
 )
 
 ALL_FAMILIES: tuple[Family, ...] = (*CONNECT_FAMILIES, *EXPORTER_FAMILIES, *CLOUD_FAMILIES, *AUTOHEAL_FAMILIES)
+
+# -- configuration reload (series budget, filters, reload, sharding) --------------------------------------------
+
+CONFIG_RELOAD_SUCCESSFUL = Family(
+    "kafka_connect_exporter_config_last_reload_successful",
+    "gauge",
+    "1 if the last configuration reload (SIGHUP or POST /-/reload) succeeded, 0 if it failed and the previous"
+    " configuration is still in use.",
+    (),
+)
+CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
+    "kafka_connect_exporter_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time the configuration in use was loaded: at start, or by the last successful reload.",
+    (),
+)
+
+RELOAD_FAMILIES: tuple[Family, ...] = (CONFIG_RELOAD_SUCCESSFUL, CONFIG_RELOAD_SUCCESS_TIMESTAMP)
+ALL_FAMILIES += RELOAD_FAMILIES
+
+# Families ``metrics.state_series: current`` thins out, by name (prometheus_client families carry only the name).
+STATE_FAMILIES: dict[str, Family] = {f.name: f for f in ALL_FAMILIES if f.state is not None}
+DERIVED_FAMILIES: frozenset[Family] = frozenset(f for f in ALL_FAMILIES if f.derived is not None)

@@ -20,18 +20,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
+from exporter.budget import ALL, SeriesBudget
+from exporter.config_reading import ConfigReading
 from exporter.families import (
     BUILD_INFO,
-    CLOUD_CONNECTOR_STATES,
-    CLOUD_TASK_STATES,
-    CONNECT_CONNECTOR_STATES,
+    CLUSTER,
+    CONFIG_RELOAD_SUCCESS_TIMESTAMP,
+    CONFIG_RELOAD_SUCCESSFUL,
     CONNECT_FAMILIES,
-    CONNECT_TASK_STATES,
     CONNECTOR_INFO,
     CONNECTOR_STATE,
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_BY_STATE,
     CONNECTOR_TASKS_MAX,
+    DERIVED_FAMILIES,
     LAST_POLL,
     LAST_SUCCESS,
     PLUGIN_INFO,
@@ -40,11 +42,13 @@ from exporter.families import (
     POLL_INTERVAL,
     POLLED,
     POLLS,
+    STATE_FAMILIES,
     TASK_STATE,
     UP,
     WORKER_INFO,
     WORKER_UP,
     Family,
+    StateSet,
 )
 from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind
 from exporter.store import View
@@ -68,9 +72,38 @@ def polled_help(view: View) -> str:
 
 
 def known_states(snapshot: ClusterSnapshot, *, tasks: bool) -> Sequence[str]:
-    if snapshot.kind == SourceKind.CLOUD:
-        return CLOUD_TASK_STATES if tasks else CLOUD_CONNECTOR_STATES
-    return CONNECT_TASK_STATES if tasks else CONNECT_CONNECTOR_STATES
+    states = _state_set(TASK_STATE if tasks else CONNECTOR_STATE)
+    if snapshot.kind == SourceKind.CLOUD and states.cloud is not None:
+        return states.cloud
+    return states.known
+
+
+def _state_set(family: Family) -> StateSet:
+    assert family.state is not None, f"{family.name} declares no states"
+    return family.state
+
+
+DERIVED_NAMES = frozenset(f.name for f in DERIVED_FAMILIES)
+
+
+def budget_of(view: View) -> SeriesBudget:
+    return view.reading(SeriesBudget) or ALL
+
+
+def within_budget(metrics: Iterable[Metric], view: View) -> Iterator[Metric]:
+    """A prometheus_client group's families as the budget allows: in ``current`` mode a state-like family
+    (declared in ``exporter.families``) keeps only its 1-valued samples, and derived families go for the
+    clusters whose task series are served."""
+    budget = budget_of(view)
+    if not budget.current:
+        yield from metrics
+        return
+    for metric in metrics:
+        if metric.name in STATE_FAMILIES:
+            metric.samples = [s for s in metric.samples if s.value == 1.0]
+        if metric.name in DERIVED_NAMES:
+            metric.samples = [s for s in metric.samples if not budget.drops_derived(s.labels.get(CLUSTER, ""))]
+        yield metric
 
 
 def with_unknown(known: Sequence[str], actual: Iterable[str]) -> list[str]:
@@ -107,6 +140,23 @@ def collect_exporter(view: View) -> Iterator[Metric]:
         for reason in ERROR_REASONS:
             poll_errors.add_metric([name, reason], float(snap.stats.errors.get(reason, 0)))
     yield from (build, duration, interval, last_poll, last_ok, polls, poll_errors)
+
+
+def collect_reload(view: View) -> Iterator[Metric]:
+    """Configuration reloads, named as Prometheus names its own (absent before the daemon publishes them).
+
+    Sample::
+
+        kafka_connect_exporter_config_last_reload_successful 1.0
+    """
+    reading = view.reading(ConfigReading)
+    if reading is None:
+        return
+    ok = metric_family(CONFIG_RELOAD_SUCCESSFUL)
+    ok.add_metric([], 1.0 if reading.last_reload_successful else 0.0)
+    at = metric_family(CONFIG_RELOAD_SUCCESS_TIMESTAMP)
+    at.add_metric([], reading.last_success)
+    yield from (ok, at)
 
 
 # -- fast rendering ------------------------------------------------------------------------------------------
@@ -160,12 +210,17 @@ def _esc(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ...]:
+def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudget = ALL) -> tuple[bytes, ...]:
     """One cluster's sample lines of each family in ``CONNECT_FAMILIES``, in that order.
 
     Label names are written sorted, in the f-strings below (the oracle in tests/metrics builds the same lines
     from the catalogue's label names, so a label written here that the catalogue does not declare fails there).
+    ``budget``: in ``current`` mode the state families get only the current state's line and the families
+    derived from the task series (``Family.derived``) none; ``task_metrics: false`` drops the task lines.
     """
+    current = budget.current
+    with_tasks = budget.task_metrics(name)
+    with_derived = not budget.drops_derived(name)
     up: list[str] = []
     worker_up: list[str] = []
     worker_info: list[str] = []
@@ -202,13 +257,13 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ..
     # share (cluster and connector, then task and worker): each block is one ``shared.join(parts)``, with the
     # parts cached by what they depend on (the current state, or the counts).
     c_state_parts: dict[str, list[str]] = {}
-    by_state_parts: dict[tuple[tuple[str, ...], tuple[int, ...]], list[str]] = {}
+    by_state_parts: dict[ByStateKey, list[str]] = {}
     for c in snap.connectors:
         p = f'{cl},connector="{esc(c.name)}"'
         cur = c.state
         parts = c_state_parts.get(cur)
         if parts is None:
-            states = with_unknown(c_states, [cur])
+            states = [cur] if current else with_unknown(c_states, [cur])
             parts = c_state_parts[cur] = _parts(
                 CONNECTOR_STATE.name + "{",
                 [f',state="{_esc(s)}"}} {_ONE if s == cur else _ZERO}\n' for s in states],
@@ -220,23 +275,21 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ..
             f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
         )
         tasks = c.tasks
-        c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
         if c.tasks_max is not None:
             c_tasks_max.append(f"{CONNECTOR_TASKS_MAX.name}{{{p}}} {_count(c.tasks_max)}\n")
-        seen = [t.state for t in tasks]
-        if t_known.issuperset(seen):
-            key = (t_states, tuple(seen.count(s) for s in t_states))
-        else:
-            counts = Counter(seen)
-            unknown = tuple(with_unknown(t_states, counts))
-            key = (unknown, tuple(counts.get(s, 0) for s in unknown))
-        parts = by_state_parts.get(key)
-        if parts is None:
-            parts = by_state_parts[key] = _parts(
-                CONNECTOR_TASKS_BY_STATE.name + "{",
-                [f',state="{_esc(s)}"}} {_count(n)}\n' for s, n in zip(*key, strict=True)],
-            )
-        c_by_state.append(p.join(parts))
+        if with_derived:
+            c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
+            c_by_state.append(p.join(_by_state_parts(by_state_parts, t_states, t_known, [t.state for t in tasks])))
+        if not with_tasks:
+            continue
+        if current:
+            head = f'{TASK_STATE.name}{{{p},state="'
+            for t in tasks:
+                wid = esc_cache.get(t.worker_id)
+                if wid is None:
+                    wid = esc(t.worker_id)
+                t_state.append(f'{head}{esc(t.state)}",task="{t.id}",worker_id="{wid}"}} {_ONE}\n')
+            continue
         task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
         head = f'{TASK_STATE.name}{{{p},state="'
         for t in tasks:
@@ -258,6 +311,28 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot) -> tuple[bytes, ..
         )
     families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
     return tuple("".join(lines).encode() for lines in families)
+
+
+ByStateKey = tuple[tuple[str, ...], tuple[int, ...]]
+
+
+def _by_state_parts(
+    cache: dict[ByStateKey, list[str]], t_states: tuple[str, ...], t_known: frozenset[str], seen: list[str]
+) -> list[str]:
+    """The ``shared.join`` pieces of a connector's tasks_by_state lines, cached by the counts."""
+    if t_known.issuperset(seen):
+        key = (t_states, tuple(seen.count(s) for s in t_states))
+    else:
+        counts = Counter(seen)
+        unknown = tuple(with_unknown(t_states, counts))
+        key = (unknown, tuple(counts.get(s, 0) for s in unknown))
+    parts = cache.get(key)
+    if parts is None:
+        parts = cache[key] = _parts(
+            CONNECTOR_TASKS_BY_STATE.name + "{",
+            [f',state="{_esc(s)}"}} {_count(n)}\n' for s, n in zip(*key, strict=True)],
+        )
+    return parts
 
 
 def _parts(head: str, tails: list[str]) -> list[str]:
@@ -285,17 +360,21 @@ worker_id="10.0.0.13:8083"} 1.0
     """
 
     def __init__(self) -> None:
-        self._clusters: dict[str, tuple[ClusterSnapshot, tuple[bytes, ...]]] = {}
+        self._clusters: dict[str, tuple[ClusterSnapshot, SeriesBudget, tuple[bytes, ...]]] = {}
 
     def render(self, view: View) -> list[FamilySamples]:
         polled = polled_help(view)
-        kept: dict[str, tuple[ClusterSnapshot, tuple[bytes, ...]]] = {}
+        budget = budget_of(view)
+        kept: dict[str, tuple[ClusterSnapshot, SeriesBudget, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
             snap = view.clusters[name]
             hit = self._clusters.get(name)
-            kept[name] = hit if hit is not None and hit[0] is snap else (snap, connect_cluster_samples(name, snap))
+            if hit is not None and hit[0] is snap and hit[1] == budget:
+                kept[name] = hit
+            else:
+                kept[name] = (snap, budget, connect_cluster_samples(name, snap, budget))
         self._clusters = kept  # deleted clusters are dropped with their lines
-        per_cluster = [samples for _, samples in kept.values()]
+        per_cluster = [samples for _, _, samples in kept.values()]
         return [
             FamilySamples(f, f.help + polled if f in POLLED else f.help, tuple(s[i] for s in per_cluster if s[i]))
             for i, f in enumerate(CONNECT_FAMILIES)
@@ -304,4 +383,4 @@ worker_id="10.0.0.13:8083"} 1.0
 
 def core_groups() -> list[MetricGroup]:
     """The groups every exporter serves, new (a renderer's cache belongs to one exposition)."""
-    return [ConnectRenderer(), collect_exporter]
+    return [ConnectRenderer(), collect_exporter, collect_reload]

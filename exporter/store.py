@@ -66,6 +66,18 @@ class Store:
         clusters[snapshot.cluster] = snapshot
         self._swap(replace(self._view, clusters=_frozen(clusters)))
 
+    def remove_cluster(self, name: str) -> None:
+        """Forget a source no longer configured (a reload removed it): its series go with the next render."""
+        clusters = {k: v for k, v in self._view.clusters.items() if k != name}
+        expected = tuple(n for n in self._view.expected if n != name)
+        self._swap(replace(self._view, clusters=_frozen(clusters), expected=expected))
+
+    def discard(self, kind: type[object]) -> None:
+        """Drop the reading of type ``kind`` (its feature was switched off by a reload)."""
+        if kind in self._view.readings:
+            readings = {k: v for k, v in self._view.readings.items() if k is not kind}
+            self._swap(replace(self._view, readings=_frozen(readings)))
+
     def publish(self, reading: object) -> None:
         """Replace the reading of ``type(reading)``; pass a frozen object, readers share it unlocked."""
         readings = dict(self._view.readings)

@@ -119,6 +119,19 @@ class ClusterConfig(StrictModel):
     # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
     kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
     autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
+    # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
+    # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor
+    # healed. See docs/metrics.md, "Series budget".
+    include: list[re.Pattern[str]] = []
+    exclude: list[re.Pattern[str]] = []
+    # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
+    task_metrics: bool = True
+
+    def watches(self, connector: str) -> bool:
+        """Whether the connector passes the include/exclude filters."""
+        if self.include and not any(p.fullmatch(connector) for p in self.include):
+            return False
+        return not any(p.fullmatch(connector) for p in self.exclude)
 
     @field_validator("urls")
     @classmethod

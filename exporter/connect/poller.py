@@ -242,7 +242,7 @@ class ConnectPoller:
 
     async def _fallback(self, url: str, names: list[Any], errors: list[PollError]) -> tuple[Connector, ...]:
         """Kafka < 2.3: 2 requests per connector, at most ``fallback_concurrency`` at a time."""
-        names = parse_connector_names(names)
+        names = [n for n in parse_connector_names(names) if self.cluster.watches(n)]
         limit = asyncio.Semaphore(self.cluster.fallback_concurrency)
 
         async def one(name: str) -> Connector | None:
@@ -298,6 +298,13 @@ class ConnectPoller:
 
     # -- snapshot --------------------------------------------------------------------------------------
 
+    def _watched(self, connectors: tuple[Connector, ...]) -> tuple[Connector, ...]:
+        """The include/exclude filters, applied where the snapshot is built: metrics, the status page and the
+        healer all read the snapshot, so a filtered connector is neither exported, shown nor healed."""
+        if not self.cluster.include and not self.cluster.exclude:
+            return connectors
+        return tuple(c for c in connectors if self.cluster.watches(c.name))
+
     def _snapshot(
         self,
         started: float,
@@ -326,7 +333,7 @@ class ConnectPoller:
             up=up,
             poll_interval=self.cluster.poll_interval,
             workers=ordered,
-            connectors=connectors or (),
+            connectors=self._watched(connectors or ()),
             plugins=self._plugins if up else (),
             errors=tuple(errors),
             stats=PollStats(self._ok, self._failed, MappingProxyType(dict(self._errors))),

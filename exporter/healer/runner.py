@@ -130,6 +130,26 @@ class Healer:
             )
         self._publish()
 
+    async def reconfigure(self, clusters: Iterable[ClusterConfig]) -> None:
+        """Take a reloaded configuration: a cluster whose settings are unchanged keeps its history (attempts,
+        backoff, counters, breaker); a changed or removed one is dropped (its round task ended), a changed or
+        added one starts afresh. The new clusters' clients must already be in ``http_clients``."""
+        configs = list(clusters)
+        wanted = {c.name: c for c in configs if c.autoheal.enabled}
+        gone = [c for name, c in self._clusters.items() if wanted.get(name) != c.config]
+        for cluster in gone:
+            del self._clusters[cluster.config.name]
+            if cluster.task is not None:
+                cluster.task.cancel()
+        await asyncio.gather(*(c.task for c in gone if c.task is not None), return_exceptions=True)
+        self._all = configs
+        for cfg in configs:
+            if cfg.name in wanted and cfg.name not in self._clusters:
+                self._clusters[cfg.name] = _Cluster(cfg, RestartClient(cfg, self._http_clients[cfg.name]))
+                log.info("autoheal_enabled", connect_cluster=cfg.name, mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
+        self._started = True
+        self._publish()
+
     async def stop(self) -> None:
         tasks = [c.task for c in self._clusters.values() if c.task is not None]
         for task in tasks:

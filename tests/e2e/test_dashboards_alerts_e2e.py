@@ -14,6 +14,9 @@ phase's time window:
 - ``cloud-auth``: the Connect API rejects the key (403).
 - ``exporter-down``: the second exporter instance is stopped.
 
+The whole run happens twice, once per state encoding (``metrics.state_series: all`` and ``current``): every
+alert and every dashboard query must work in both.
+
 Prometheus evaluates a copy of alerts/kafka-connect.rules.yml with every ``for:`` cut to 1s. Every alert must
 be pending or firing in its scenario with the labels that say what is broken; every panel query of every
 dashboard (with its variables resolved as Grafana does) and every variable query must return data in at least
@@ -224,8 +227,9 @@ def expectations(instance_b: str, prod_worker_down: str) -> list[Expect]:
     ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["all", "current"], ids=lambda mode: f"state_series={mode}")
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    mode: str = request.param
     if prometheus_binary() is None:
         pytest.fail("prometheus not found: install Debian's prometheus package (make tools)")
     workdir = tmp_path_factory.mktemp("e2e")
@@ -255,6 +259,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         fast_heal = {"grace_period": "0.5s", "stable_period": "1h", "backoff": {"initial": "1s", "max": "2s"}}
         config_a = {
             "log": {"level": "info"},
+            "metrics": {"state_series": mode},
             "clusters": [
                 cluster("prod", prod.urls, autoheal={"mode": "dry-run", "grace_period": "1s"}),
                 cluster("down", [f"http://{down}"]),
@@ -308,7 +313,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             phase("cloud-auth", lambda: state.forbid("connect"))
             phase("exporter-down", exporter_b.stop)
             report.add(
-                f"simulated world: {len(run.phases)} phases "
+                f"simulated world (state_series: {mode}): {len(run.phases)} phases "
                 + ", ".join(f"{p.name} {p.end - p.start:.0f}s" for p in run.phases)
                 + f"; set-up and phases took {time.monotonic() - began:.0f}s"
             )
@@ -318,7 +323,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             if not clean:
                 prom.stop()
                 exporter_a.stop()
-                print(f"\ne2e logs (Prometheus, exporters, configs) kept in {keep_logs(workdir, 'simulated')}")
+                print(f"\ne2e logs (Prometheus, exporters, configs) kept in {keep_logs(workdir, f'simulated-{mode}')}")
 
 
 # --------------------------------------------------------------------------------------------- alerts

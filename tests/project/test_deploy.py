@@ -81,7 +81,7 @@ def _configmap(docs: list[dict[str, Any]], name: str) -> str:
     return str(cm["data"]["config.yml"])
 
 
-@pytest.mark.parametrize("name", ["exporter-deployment.yaml", "connect-worker-sidecar.yaml"])
+@pytest.mark.parametrize("name", ["exporter-deployment.yaml", "connect-worker-sidecar.yaml", "exporter-sharded.yaml"])
 def test_kubernetes_exporter_containers_are_probed_and_unprivileged(name: str) -> None:
     docs = k8s_docs(name)
     exporters = [
@@ -112,6 +112,23 @@ def test_deployment_config_is_valid_for_the_exporter(tmp_path: Path) -> None:
     config = load_config(tmp_path / "config.yml", environ={})
     assert config.clusters[0].autoheal.mode == "dry-run"
     assert len(config.clusters[0].urls) == 3
+
+
+def test_sharded_replicas_split_the_clusters_once_each(tmp_path: Path) -> None:
+    docs = k8s_docs("exporter-sharded.yaml")
+    (tmp_path / "config.yml").write_text(_configmap(docs, "kafka-connect-exporter-sharded"))
+    (sts,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    replicas = sts["spec"]["replicas"]
+    (exporter,) = _containers(sts)
+    assert "--sharding.shard=$(SHARD)" in exporter["args"]
+    everything = load_config(tmp_path / "config.yml", environ={}, overrides={"sharding.shards": 1})
+    per_pod = [
+        {c.name for c in load_config(tmp_path / "config.yml", environ={}, overrides={"sharding.shard": i}).clusters}
+        for i in range(replicas)
+    ]
+    assert load_config(tmp_path / "config.yml", environ={}).sharding.shards == replicas
+    assert sorted(n for names in per_pod for n in names) == sorted(c.name for c in everything.clusters)
+    assert all(per_pod), per_pod
 
 
 def test_sidecar_config_is_valid_and_scoped_to_its_worker(tmp_path: Path) -> None:
