@@ -70,7 +70,7 @@ test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/daemon/test_soak.py -s -p no:cacheprovider
 
-bench: venv ## Benchmarks at scale and under faults, bench/results.json + faults.json (docs/performance.md); BENCH_QUICK=1: short
+bench: venv ## Benchmarks at scale, under faults and as Prometheus sees them: bench/results.json, faults.json, series.json (docs/performance.md); BENCH_QUICK=1: short
 	@# wrk (Debian) drives the 8 concurrent scrapers the figures in docs/performance.md were taken with.
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -q </dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null; } \
@@ -78,6 +78,8 @@ bench: venv ## Benchmarks at scale and under faults, bench/results.json + faults
 	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 	@# /metrics latency and event-loop occupancy while a cluster misbehaves (bench/faults.json).
 	$(VENV)/bin/python -m bench.faults
+	@# What the exporter costs a real Prometheus in each encoding, at 10,000 x 8 (bench/series.json).
+	$(VENV)/bin/python -m bench.series $(if $(BENCH_QUICK),--size 1000x4 --scrapes 2 --scrape-interval 5,)
 
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -132,12 +132,23 @@ def simfarm(size: Size, latency: float) -> Iterator[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def exporter(farm: dict[str, Any], poll_interval: float, workdir: Path) -> Iterator[tuple[int, str]]:
+def exporter(
+    farm: dict[str, Any],
+    poll_interval: float,
+    workdir: Path,
+    settings: dict[str, Any] | None = None,
+    cluster_settings: dict[str, Any] | None = None,
+) -> Iterator[tuple[int, str]]:
+    """``settings``: extra top-level config sections; ``cluster_settings``: extra keys for every cluster."""
     port = free_port()
     config = {
         "web": {"listen_address": f"127.0.0.1:{port}"},
         "log": {"level": "warning"},
-        "clusters": [{"name": n, "urls": urls, "poll_interval": poll_interval} for n, urls in farm["clusters"].items()],
+        "clusters": [
+            {"name": n, "urls": urls, "poll_interval": poll_interval, **(cluster_settings or {})}
+            for n, urls in farm["clusters"].items()
+        ],
+        **(settings or {}),
     }
     path = workdir / "exporter.yml"
     path.write_text(yaml.safe_dump(config))

@@ -116,8 +116,19 @@ class Series:
 class PrometheusServer:
     """``with PrometheusServer(workdir, targets, rule_files) as prom: prom.query(...)``."""
 
-    def __init__(self, workdir: Path, targets: Iterable[str], rule_files: Iterable[Path] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        targets: Iterable[str],
+        rule_files: Iterable[Path] = (),
+        *,
+        scrape_interval: float = SCRAPE_INTERVAL,
+        scrape_timeout: float | None = None,
+    ) -> None:
+        """``scrape_interval``/``scrape_timeout``: the tests' 1 s unless a benchmark scrapes large expositions."""
         self.workdir = workdir
+        self.scrape_interval = scrape_interval
+        self.scrape_timeout = scrape_interval if scrape_timeout is None else scrape_timeout
         self.targets = list(targets)
         self.rule_sources = list(rule_files)
         self.port = 0
@@ -138,9 +149,9 @@ class PrometheusServer:
             rules.append(str(dest))
         config = {
             "global": {
-                "scrape_interval": f"{SCRAPE_INTERVAL:g}s",
-                "scrape_timeout": f"{SCRAPE_INTERVAL:g}s",
-                "evaluation_interval": f"{SCRAPE_INTERVAL:g}s",
+                "scrape_interval": f"{round(self.scrape_interval * 1000)}ms",  # Prometheus durations are integers
+                "scrape_timeout": f"{round(self.scrape_timeout * 1000)}ms",
+                "evaluation_interval": f"{round(self.scrape_interval * 1000)}ms",
             },
             "rule_files": rules,
             "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": self.targets}]}],
@@ -255,6 +266,11 @@ class PrometheusServer:
                 if rule.get("health") not in ("ok", "unknown"):
                     bad.append(f"{rule['name']}: {rule.get('lastError')}")
         return bad
+
+    def tsdb_status(self) -> dict[str, Any]:
+        """``/api/v1/status/tsdb``: head block statistics (``headStats.numSeries``) and cardinality tops."""
+        result: dict[str, Any] = self._api("/api/v1/status/tsdb", {})
+        return result
 
     def targets_up(self) -> dict[str, str]:
         """Scrape URL -> health ("up", "down", "unknown") of every active target."""

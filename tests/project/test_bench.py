@@ -61,3 +61,21 @@ def test_fault_bench_runs_briefly(tmp_path: Path) -> None:
     for r in rows:
         assert r["scrapes"] > 0 and r["scrape_errors"] == 0
         assert r["max_ms"] >= r["p95_ms"] >= r["p50_ms"] > 0 and r["loop_cpu_max_ms"] >= 0
+
+
+def test_series_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """bench/series.py against a real Prometheus at 40 x 2: runs end to end; only orders are asserted."""
+    out = tmp_path / "series.json"
+    cmd = [sys.executable, "-m", "bench.series", "--size", "40x2", "--scrapes", "2", "--scrape-interval", "1"]
+    cmd += ["--poll-interval", "1", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| `current` |" in done.stdout  # the table
+    rows = {r["setting"]: r for r in json.loads(out.read_text())["results"]}
+    assert list(rows) == ["all", "current", "all, task_metrics: false", "current, task_metrics: false"]
+    series = {name: r["head_series"] for name, r in rows.items()}
+    assert series["current"] < series["current, task_metrics: false"] < series["all, task_metrics: false"]
+    assert series["all, task_metrics: false"] < series["all"]
+    for r in rows.values():
+        assert r["scrapes"] >= 2 and r["scrape_samples"] > 0 and r["prometheus_rss_mb"] > 0
+        assert 0 < r["exposition_gzip_bytes"] < r["exposition_bytes"]
