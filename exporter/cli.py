@@ -269,12 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def reload_config(args: argparse.Namespace) -> Config:
-    """The configuration again, as at start (file, environment, flags), its secrets kept out of the logs."""
+    """The configuration again, as at start (file, environment, flags), its secrets kept out of the logs. The web
+    config file is not checked here: it is re-read on change by its own watcher (``web_security``)."""
     config = config_from_args(args)
-    if config.web.config_file is not None:
-        from exporter.web_security import check_web_config
-
-        check_web_config(config.web.config_file)
     for secret in secrets_of(config):
         logs.register_secret(secret)
     return config

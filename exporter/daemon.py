@@ -228,12 +228,12 @@ class Daemon:
                 for cluster in new.clusters:
                     if cluster.name in changed:
                         fresh[cluster.name] = build_http_client(cluster)
-            except (ConfigError, OSError, ValueError) as exc:
+            except Exception as exc:  # whatever went wrong (file, validation, TLS material), the old config stays
                 for client in fresh.values():
                     await client.aclose()
                 previous = self.store.view.reading(ConfigReading)
                 self.store.publish(ConfigReading(False, previous.last_success if previous else 0.0))
-                log.error("config_reload_failed", error=str(exc))
+                log.error("config_reload_failed", error=str(exc), error_type=type(exc).__name__)
                 return False
             await self._apply(new, changed, fresh)
             self.store.publish(ConfigReading(True, self.clock()))

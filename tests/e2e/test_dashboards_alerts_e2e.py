@@ -12,6 +12,8 @@ phase's time window:
   Cloud organisation with a metrics delay so long that its data is stale.
 - ``cloud-flowing``: the Metrics API recovers; the throughput and dead-letter counters move.
 - ``cloud-auth``: the Connect API rejects the key (403).
+- ``config-broken``: the first exporter's config file is broken and it gets SIGHUP: the reload fails, it keeps
+  serving on the old configuration.
 - ``exporter-down``: the second exporter instance is stopped.
 
 The whole run happens twice, once per state encoding (``metrics.state_series: all`` and ``current``): every
@@ -186,7 +188,7 @@ class Run:
         return [labels for p in self.phases for labels in alert_series(self.prom, p.start, p.end)]
 
 
-def expectations(instance_b: str, prod_worker_down: str) -> list[Expect]:
+def expectations(instance_b: str, prod_worker_down: str, instance_a: str = "a") -> list[Expect]:
     e = Expect
     prod = {"connect_cluster": "prod"}
     return [
@@ -223,6 +225,7 @@ def expectations(instance_b: str, prod_worker_down: str) -> list[Expect]:
         e("KafkaConnectCloudDeadLetterRecords", "cloud-flowing", {"connect_cluster": CLOUD, "connector": "s3-archive"}),
         e("KafkaConnectCloudMetricsStale", "cloud-flowing", {"connect_cluster": CLOUD, "instance": instance_b}),
         e("KafkaConnectCloudApiAuthFailed", "cloud-auth", {"api": "connect"}),
+        e("KafkaConnectExporterConfigReloadFailed", "config-broken", {"instance": instance_a, "job": JOB}),
         e("KafkaConnectExporterDown", "exporter-down", {"instance": instance_b, "job": JOB}),
     ]
 
@@ -297,7 +300,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         targets = [exporter_a.address, exporter_b.address]
         prom = stack.enter_context(PrometheusServer(workdir / "prometheus", targets, RULE_FILES))
         wait_for(lambda: sorted(prom.targets_up().values()) == ["up", "up"], 30, "Prometheus to scrape both exporters")
-        run = Run(prom, [], expectations(exporter_b.address, prod.urls[2]), exporter_b.address)
+        run = Run(prom, [], expectations(exporter_b.address, prod.urls[2], exporter_a.address), exporter_b.address)
 
         def phase(name: str, begin: Callable[[], object]) -> None:
             run.phases.append(Phase(name, time.time()))
@@ -311,6 +314,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             phase("faults", lambda: break_heal_cluster(heal.cluster))
             phase("cloud-flowing", lambda: state.set_outage("metrics", None))
             phase("cloud-auth", lambda: state.forbid("connect"))
+            phase("config-broken", lambda: exporter_a.reload_with("clusters: [{name: prod, urls: [not-a-url]}]\n"))
             phase("exporter-down", exporter_b.stop)
             report.add(
                 f"simulated world (state_series: {mode}): {len(run.phases)} phases "

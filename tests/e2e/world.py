@@ -82,6 +82,12 @@ class ExporterProcess:
 
         wait_for(serving, timeout, f"exporter {self.name} to serve /metrics")
 
+    def reload_with(self, text: str) -> None:
+        """Replace the config file with ``text`` and send SIGHUP, as an operator reloading it would."""
+        assert self.proc is not None
+        (self.workdir / f"exporter-{self.name}.yml").write_text(text, encoding="utf-8")
+        self.proc.send_signal(signal.SIGHUP)
+
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after a bound; returns the exit code."""
         proc, self.proc = self.proc, None
