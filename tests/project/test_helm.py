@@ -481,3 +481,26 @@ def test_readme_install_command_renders_a_valid_release(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text(cm["data"]["config.yml"])
     (cluster,) = load_config(tmp_path / "config.yml", environ={}).clusters
     assert cluster.name == "prod"
+
+
+def test_sharded_pods_split_the_clusters_once_each(tmp_path: Path) -> None:
+    docs = render(example("sharded"))
+    sts = workload(docs)
+    assert sts["kind"] == "StatefulSet" and sts["spec"]["replicas"] == 3
+    assert of_kind(docs, "ServiceMonitor"), "every shard must be scraped"
+    container = exporter_container(docs)
+    (cm,) = [d for d in of_kind(docs, "ConfigMap") if "config.yml" in d.get("data", {})]
+    (tmp_path / "config.yml").write_text(cm["data"]["config.yml"])
+    everything = {c.name for c in load_config(tmp_path / "config.yml", environ={}).clusters}
+    per_pod = [
+        {c.name for c in load_config(tmp_path / "config.yml", environ=_pod_environ(container, str(i))).clusters}
+        for i in range(3)
+    ]
+    assert sorted(n for names in per_pod for n in names) == sorted(everything) and all(per_pod), per_pod
+
+
+def test_sharding_and_local_worker_exclude_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"sharding": {"shards": 2}, "localWorker": {"enabled": True}}))
+    proc = run_helm("template", RELEASE, str(CHART), "--kube-version", KUBE_VERSION, "--values", str(path))
+    assert proc.returncode != 0 and "exclude each other" in proc.stderr, proc.stderr
