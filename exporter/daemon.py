@@ -234,9 +234,12 @@ class Daemon:
                 previous = self.store.view.reading(ConfigReading)
                 self.store.publish(ConfigReading(False, previous.last_success if previous else 0.0))
                 log.error("config_reload_failed", error=str(exc), error_type=type(exc).__name__)
+                await self.exposition.caught_up()
                 return False
             await self._apply(new, changed, fresh)
             self.store.publish(ConfigReading(True, self.clock()))
+            # Scrapes serve the newest finished rendering: once this returns, none serves a removed cluster.
+            await self.exposition.caught_up()
             return True
 
     async def _apply(self, new: Config, changed: set[str], fresh: dict[str, httpx.AsyncClient]) -> None:
