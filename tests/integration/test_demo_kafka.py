@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -30,13 +31,22 @@ def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> No
     out: list[str] = []
     try:
         assert proc.stdout is not None
-        workers: list[str] = []
-        for line in proc.stdout:  # the banner comes once everything runs
-            out.append(line)
-            if m := re.match(r"Kafka Connect \S+ workers: (.*)", line):
-                workers = m.group(1).split()
-            if "Ctrl-C stops everything" in line:
-                break
+        stdout = proc.stdout
+        banner = threading.Event()
+
+        def drain() -> None:
+            # Read every line to the end: the exporter logs to the same pipe, and a pipe nobody reads fills up
+            # (64 KiB) and blocks the demo and the exporter on their next write, so Ctrl-C would hang.
+            for line in stdout:
+                out.append(line)
+                if "Ctrl-C stops everything" in line:  # the banner comes once everything runs
+                    banner.set()
+            banner.set()  # the demo ended before its banner: the assertion below shows its output
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        assert banner.wait(timeout=300), "".join(out)
+        workers = next((m.group(1).split() for x in out if (m := re.match(r"Kafka Connect \S+ workers: (.*)", x))), [])
         assert len(workers) == 2, "".join(out)
 
         def states(s: Scrape) -> dict[str, str | None]:
@@ -66,6 +76,7 @@ def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> No
         # SIGTERM grace each before SIGKILL, and a loaded machine makes the JVMs use it (a CI run beside other
         # JVMs took over 60 s). The bound is 3x that design worst case; a stop that hangs still fails.
         assert proc.wait(timeout=150) == 0, "".join(out)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
