@@ -20,6 +20,7 @@ from typing import Any
 
 from exporter.families import (
     AUTOHEAL_BREAKER_OPEN,
+    AUTOHEAL_LAST_RESTART,
     AUTOHEAL_MODE,
     AUTOHEAL_NEXT_ATTEMPT,
     AUTOHEAL_PERSISTENT_FAILURE,
@@ -35,16 +36,20 @@ from exporter.families import (
     CLOUD_THROUGHPUT,
     CONNECT_CONNECTOR_STATES,
     CONNECT_TASK_STATES,
+    CONNECTOR_HEALTH,
     CONNECTOR_INFO,
     CONNECTOR_STATE,
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_MAX,
+    FAILED_SINCE,
+    FAILURE_INFO,
     LAST_POLL,
     LAST_SUCCESS,
     POLL_DURATION,
     POLL_ERRORS,
     POLL_INTERVAL,
     POLLS,
+    STATE_TRANSITIONS,
     TASK_STATE,
     UP,
     WORKER_INFO,
@@ -396,7 +401,13 @@ def job_instance_vars(metric: str) -> list[dict[str, Any]]:
 
 
 def dashboard(
-    uid: str, title: str, description: str, variables: list[dict[str, Any]], panels: list[Panel]
+    uid: str,
+    title: str,
+    description: str,
+    variables: list[dict[str, Any]],
+    panels: list[Panel],
+    *,
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "annotations": {
@@ -409,7 +420,8 @@ def dashboard(
                     "iconColor": "rgba(0, 211, 255, 1)",
                     "name": "Annotations & Alerts",
                     "type": "dashboard",
-                }
+                },
+                *(annotations or []),
             ]
         },
         "description": description,
@@ -444,6 +456,133 @@ def dashboard(
     }
 
 
+# --------------------------------------------------------------------------------------------------- fleet health
+HEALTH_COLORS = {
+    "failed": "red",
+    "degraded": "orange",
+    "unknown": "purple",
+    "paused": "blue",
+    "stopped": "text",
+    "healthy": "green",
+}
+
+
+def fleet_health_panels() -> list[Panel]:
+    """Failure intelligence (issue 15): the fleet by health, what failed and why, and how often states change."""
+    health = CONNECTOR_HEALTH.sample_name
+    return [
+        row("Fleet health"),
+        *(
+            stat(
+                name.capitalize(),
+                f"Connectors whose health is {name} (kafka_connect_connector_health; the rules are in "
+                "docs/metrics.md).",
+                "none",
+                [target(f'count({health}{{{JIC}, health="{name}"}}) or vector(0)', name)],
+                w=4,
+                steps=((None, "green"), (1, color)) if name != "healthy" else ((None, "green"),),
+            )
+            for name, color in HEALTH_COLORS.items()
+        ),
+        table(
+            "Failed connectors and tasks, and why",
+            "Every failed connector and task (empty task: the connector itself) with the class of its trace's first "
+            "line (exception) and of its last 'Caused by:' (root cause), and since when it has been failing.",
+            "dateTimeFromNow",
+            [
+                target(
+                    f"max by (connect_cluster, connector, task) ({FAILED_SINCE.sample_name}{{{JIC}}}) * 1000"
+                    f"\n  * on (connect_cluster, connector, task) group_left (exception, root_cause)\n"
+                    f"  max by (connect_cluster, connector, task, exception, root_cause) ({FAILURE_INFO.sample_name}"
+                    f"{{{JIC}}})",
+                    table=True,
+                )
+            ],
+            w=16,
+            h=8,
+            rename={"connect_cluster": "cluster", "root_cause": "root cause", "Value": "failed since"},
+            sort_by="failed since",
+        ),
+        timeseries(
+            "State changes",
+            "Changes of connector and task states seen between polls, by the new state, per rate interval. "
+            "Repeated failures of one connector fire KafkaConnectConnectorFlapping.",
+            "none",
+            [
+                target(
+                    f"sum by (connect_cluster, to_state) (increase({STATE_TRANSITIONS.sample_name}"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} → {{to_state}}",
+                )
+            ],
+            w=8,
+            bars=True,
+            stack=True,
+        ),
+    ]
+
+
+def connector_failure_panels(sel: str) -> list[Panel]:
+    """Failure intelligence (issue 15) for one connector: health, why it failed, since when, last restart."""
+    return [
+        row("Health and failures"),
+        stat(
+            "Health",
+            "One answer for the connector: healthy, degraded, failed, paused, stopped or unknown (rules in "
+            "docs/metrics.md).",
+            "none",
+            [target(f"{CONNECTOR_HEALTH.sample_name}{{{sel}}} == 1", "{{health}}")],
+            w=4,
+            text_mode="name",
+            steps=((None, "blue"),),
+        ),
+        table(
+            "Why it failed",
+            "Each failed part (empty task: the connector itself): the class of its trace's first line (exception), "
+            "of its last 'Caused by:' (root cause), and since when it has been failing.",
+            "dateTimeFromNow",
+            [
+                target(
+                    f"max by (task) ({FAILED_SINCE.sample_name}{{{sel}}}) * 1000\n"
+                    "  * on (task) group_left (exception, root_cause)\n"
+                    f"  max by (task, exception, root_cause) ({FAILURE_INFO.sample_name}{{{sel}}})",
+                    table=True,
+                )
+            ],
+            w=14,
+            h=4,
+            rename={"root_cause": "root cause", "Value": "failed since"},
+            sort_by="task",
+        ),
+        stat(
+            "Last auto-heal restart",
+            "When auto-heal last restarted the connector or one of its tasks (accepted restarts only).",
+            "dateTimeFromNow",
+            [target(f"max({AUTOHEAL_LAST_RESTART.sample_name}{{{sel}}}) * 1000", "last restart")],
+            w=6,
+            steps=((None, "blue"),),
+        ),
+    ]
+
+
+def transition_annotations(sel: str) -> list[dict[str, Any]]:
+    """Marks on every time series panel where the connector's or a task's state changed."""
+    return [
+        {
+            "datasource": DS,
+            "enable": True,
+            "hide": False,
+            "iconColor": "orange",
+            "name": "State changes",
+            "expr": f"sum by (to_state) (increase({STATE_TRANSITIONS.sample_name}{{{sel}}}[$__rate_interval])) > 0",
+            "step": "$__rate_interval",
+            "titleFormat": "→ {{to_state}}",
+            "textFormat": "state changes of the connector or its tasks",
+            "useValueForTime": False,
+        }
+    ]
+
+
 # --------------------------------------------------------------------------------------------------- overview
 def overview() -> dict[str, Any]:
     running = f'({CONNECTOR_STATE.sample_name}{{{JIC}, state="RUNNING"}} == 1)'
@@ -456,6 +595,7 @@ def overview() -> dict[str, Any]:
         f"and on ({KEY}) {running}"
     )
     panels: list[Panel] = [
+        *fleet_health_panels(),
         row("Clusters and workers"),
         stat(
             "Clusters up",
@@ -798,6 +938,7 @@ def connector() -> dict[str, Any]:
             [{"type": "value", "options": {"1": {"text": "assigned", "color": "blue", "index": 0}}}],
             w=12,
         ),
+        *connector_failure_panels(sel),
         row("Restarts"),
         timeseries(
             "Auto-heal restarts",
@@ -868,9 +1009,11 @@ def connector() -> dict[str, Any]:
     return dashboard(
         "kafka-connect-connector",
         "Kafka Connect / Connector",
-        "One Kafka Connect connector: state, tasks and their workers, restarts, and Confluent Cloud throughput.",
+        "One Kafka Connect connector: state, tasks and their workers, health and failures, restarts, and Confluent "
+        "Cloud throughput. State changes are marked on the time series.",
         variables,
         panels,
+        annotations=transition_annotations(sel),
     )
 
 

@@ -29,6 +29,9 @@ from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
+from exporter.failures.metrics import FailuresRenderer
+from exporter.failures.tracker import FailureTracker
+from exporter.failures.web import failures_section
 from exporter.metrics import MetricGroup
 from exporter.settings import ConfigError
 from exporter.store import Store
@@ -82,7 +85,10 @@ class Daemon:
         self.cloud: CloudSource | None = None
         self._jobs: dict[str, tuple[float, float, JobFunc]] = {}
         self._job_tasks: dict[str, asyncio.Task[None]] = {}
+        # Failure fingerprints, failed-since, transitions and health: a one-way step on every snapshot.
+        self.failures = FailureTracker(self.store)
         self._page_sections: list[PageSection] = []
+        self._lead_sections: list[PageSection] = [failures_section]  # the fleet view leads the status page
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -121,6 +127,7 @@ class Daemon:
 
     def _attach_features(self) -> None:
         """Optional features wire themselves in here (each import is cheap and side-effect free)."""
+        self.add_metrics_group(FailuresRenderer())
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
         if any(c.autoheal.enabled for c in self.config.clusters):
@@ -130,7 +137,7 @@ class Daemon:
         from exporter.cloud.metrics import collect_cloud
         from exporter.cloud.source import CloudSource
 
-        cloud = self.cloud = CloudSource(config, self.store)
+        cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self.failures.step)
         for job in cloud.jobs():
             self.add_job(job.id, job.interval, job.run)
         if collect_cloud not in self.exposition.groups:
@@ -188,6 +195,7 @@ class Daemon:
         if self.pollers.get(poller.cluster.name) is not poller:
             return  # a reload replaced or removed the cluster while this poll ran
         self.store.publish_cluster(snapshot)
+        self.failures.step(snapshot)
         if self.healer is not None:
             self.healer.step(snapshot)  # returns at once: restarts never delay this job or the next poll
 
@@ -254,6 +262,7 @@ class Daemon:
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render
+                self.failures.forget(name)
         self.config = new.model_copy(update={"web": old.web, "log": old.log})
         for cluster in new.clusters:
             if cluster.name in fresh:
@@ -290,6 +299,7 @@ class Daemon:
         for name in cloud.clusters:
             if name not in keep:
                 self.store.remove_cluster(name)
+                self.failures.forget(name)
         self.store.discard(CloudReading)
 
     async def _reload_handler(self, _: web.Request) -> web.StreamResponse:
@@ -317,6 +327,7 @@ class Daemon:
             telemetry_path=self.config.web.telemetry_path,
             # One section that reads the list when the page is built: a reload may attach auto-heal.
             page_sections=[lambda view: "".join(section(view) for section in self._page_sections)],
+            lead_sections=self._lead_sections,
             routes=self._routes,
         )
         security = self.web_security

@@ -269,7 +269,7 @@ AUTOHEAL_SUPPRESSED = Family(
     "kafka_connect_autoheal_suppressed",
     "counter",
     "Decisions not to restart a FAILED target yet, by reason (grace, backoff, budget, breaker, denied, "
-    "dry_run, scope, cap). One per target and decision round.",
+    "dry_run, scope, cap, skip). One per target and decision round.",
     (CLUSTER, "reason"),
 )
 AUTOHEAL_PERSISTENT_FAILURES = Family(
@@ -307,7 +307,64 @@ AUTOHEAL_FAMILIES: tuple[Family, ...] = (
     AUTOHEAL_BREAKER_OPEN,
 )
 
-ALL_FAMILIES: tuple[Family, ...] = (*CONNECT_FAMILIES, *EXPORTER_FAMILIES, *CLOUD_FAMILIES, *AUTOHEAL_FAMILIES)
+# -- failure intelligence (issue 15): fingerprints, failed-since, transitions, connector health ---------------
+
+FAILURE_INFO = Family(
+    "kafka_connect_failure_info",
+    "gauge",
+    "1 for each FAILED connector or task (task is empty for the connector itself): exception is the class of"
+    " the trace's first line, root_cause the class of its last 'Caused by:' (unknown when none is recognised).",
+    (CLUSTER, "connector", "task", "exception", "root_cause"),
+)
+FAILED_SINCE = Family(
+    "kafka_connect_failed_since_timestamp_seconds",
+    "gauge",
+    "Unix time of the first poll that saw the connector or task FAILED (task is empty for the connector"
+    " itself); kept across moves to another worker, gone on recovery.",
+    (CLUSTER, "connector", "task"),
+)
+STATE_TRANSITIONS = Family(
+    "kafka_connect_state_transitions",
+    "counter",
+    "Changes of state of the connector or any of its tasks seen between polls since the exporter started,"
+    " by the new state.",
+    (CLUSTER, "connector", "to_state"),
+)
+# One answer per connector, rules in docs/metrics.md (exporter.failures.health derives it).
+CONNECTOR_HEALTHS: tuple[str, ...] = ("healthy", "degraded", "failed", "paused", "stopped", "unknown")
+CONNECTOR_HEALTH = Family(
+    "kafka_connect_connector_health",
+    "gauge",
+    "One answer per connector: 1 for its current health (healthy, degraded, failed, paused, stopped, unknown;"
+    " see docs/metrics.md), only that series.",
+    (CLUSTER, "connector", "health"),
+    # Served as the current value only, in either state_series mode.
+    state=StateSet("health", CONNECTOR_HEALTHS),
+)
+AUTOHEAL_LAST_RESTART = Family(
+    "kafka_connect_autoheal_last_restart_timestamp_seconds",
+    "gauge",
+    "Unix time of the healer's last accepted restart of the connector or task (task is empty for the"
+    " connector instance itself).",
+    (CLUSTER, "connector", "task"),
+)
+
+# The healer renders the last one (exporter.healer.metrics) from its own reading.
+FAILURE_FAMILIES: tuple[Family, ...] = (
+    FAILURE_INFO,
+    FAILED_SINCE,
+    STATE_TRANSITIONS,
+    CONNECTOR_HEALTH,
+    AUTOHEAL_LAST_RESTART,
+)
+
+ALL_FAMILIES: tuple[Family, ...] = (
+    *CONNECT_FAMILIES,
+    *EXPORTER_FAMILIES,
+    *CLOUD_FAMILIES,
+    *AUTOHEAL_FAMILIES,
+    *FAILURE_FAMILIES,
+)
 
 # -- configuration reload (series budget, filters, reload, sharding) --------------------------------------------
 

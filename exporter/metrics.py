@@ -335,6 +335,12 @@ def _by_state_parts(
     return parts
 
 
+# For other fast groups (exporter.failures.metrics): the same value formatting and label escaping.
+format_value = _num
+format_count = _count
+escape_label_value = _esc
+
+
 def _parts(head: str, tails: list[str]) -> list[str]:
     """Pieces that ``shared.join(pieces)`` turns into one line ``head + shared + tail`` per tail."""
     return [head, *(t + head for t in tails[:-1]), tails[-1]]

@@ -42,8 +42,10 @@ def create_app(
     telemetry_path: str = "/metrics",
     page_sections: Iterable[PageSection] = (),
     routes: Iterable[Route] = (),
+    lead_sections: Iterable[PageSection] = (),
 ) -> web.Application:
     sections = list(page_sections)
+    lead = list(lead_sections)
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = _accepts_openmetrics(request.headers.get("Accept", ""))
@@ -65,7 +67,7 @@ def create_app(
         return web.Response(status=503, text="not ready: waiting for the first poll of " + ", ".join(waiting) + "\n")
 
     async def index(_: web.Request) -> web.StreamResponse:
-        return web.Response(text=landing_page(store.view, telemetry_path, sections), content_type="text/html")
+        return web.Response(text=landing_page(store.view, telemetry_path, sections, lead), content_type="text/html")
 
     app = web.Application()
     app.router.add_get(telemetry_path, metrics)
@@ -96,7 +98,10 @@ def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
     )
 
 
-def landing_page(view: View, telemetry_path: str, sections: Iterable[PageSection] = ()) -> str:
+def landing_page(
+    view: View, telemetry_path: str, sections: Iterable[PageSection] = (), lead: Iterable[PageSection] = ()
+) -> str:
+    """The status page: ``lead`` sections (the fleet view) first, then clusters, problems and ``sections``."""
     e = html.escape
     now = time.time()
     cluster_rows = "".join(_cluster_row(view.clusters[n], now) for n in sorted(view.clusters))
@@ -124,15 +129,17 @@ def landing_page(view: View, telemetry_path: str, sections: Iterable[PageSection
         else "<p>Every connector is RUNNING with all its tasks RUNNING.</p>"
     )
     extra = "".join(section(view) for section in sections)
+    leading = "".join(section(view) for section in lead)
     refresh = min((s.poll_interval for s in view.clusters.values()), default=30.0)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{max(5, int(refresh))}">
 <title>kafka-connect-exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}code{{font-size:90%}}</style></head>
+padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}
+tr.warn td{{background:#ffd}}code{{font-size:90%}}</style></head>
 <body><h1>kafka-connect-exporter {e(__version__)}</h1>
 <p><a href="{e(telemetry_path)}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
-<h2>Clusters</h2>
+{leading}<h2>Clusters</h2>
 <table><tr><th>cluster</th><th>kind</th><th>status</th><th>workers up</th><th>connectors</th><th>last success</th>
 <th>last poll took</th><th>last error</th></tr>{cluster_rows}{waiting}</table>
 <h2>Connectors that are not RUNNING</h2>{problem_table}{extra}

@@ -59,9 +59,18 @@ class _ClusterState:
 
 
 class CloudSource:
-    def __init__(self, config: CloudConfig, store: Store, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: CloudConfig,
+        store: Store,
+        clock: Clock | None = None,
+        *,
+        on_snapshot: Callable[[ClusterSnapshot], None] | None = None,
+    ) -> None:
+        """``on_snapshot``: a one-way step called with each status snapshot right after it is published."""
         self.config = config
         self.store = store
+        self.on_snapshot = on_snapshot
         self.clock = clock or SystemClock()
         self.http = CloudHttp(config, self.clock)
         self.metrics: tuple[str, ...] = tuple(config.metrics)
@@ -167,6 +176,8 @@ class CloudSource:
             status_url=url,
         )
         self.store.publish_cluster(snapshot)
+        if self.on_snapshot is not None:
+            self.on_snapshot(snapshot)
         self._rewatch()
         self.publish()
         return snapshot

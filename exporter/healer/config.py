@@ -61,6 +61,51 @@ class BreakerConfig(StrictModel):
     probe_interval: Duration = 300.0
 
 
+def _check_regex(pattern: str | None) -> str | None:
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
+class SkipRule(StrictModel):
+    """Failures a restart cannot fix: a FAILED target whose fingerprint matches is never restarted.
+
+    ``exception``, ``root_cause`` and ``cause`` (any class of the trace's main chain) are matched against whole
+    Java class names; ``first_line`` is searched for in the trace's first line. Every field given must match.
+    """
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    name: str = Field(min_length=1, max_length=100)
+    exception: str | None = None
+    root_cause: str | None = None
+    cause: str | None = None
+    first_line: str | None = None
+
+    @field_validator("exception", "root_cause", "cause", "first_line")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        return _check_regex(pattern)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.exception is None and self.root_cause is None and self.cause is None and self.first_line is None:
+            raise ValueError(f"skip rule {self.name!r} needs exception, root_cause, cause or first_line")
+        return self
+
+
+# Defaults: failures that come back after every restart (docs/autoheal.md, "Failures a restart cannot fix").
+DEFAULT_SKIP: tuple[SkipRule, ...] = (
+    SkipRule(name="tolerance-exceeded", first_line=r"Tolerance exceeded in error handler"),
+    SkipRule(name="data-exception", cause=r"org\.apache\.kafka\.connect\.errors\.DataException"),
+    SkipRule(name="serialization", cause=r"org\.apache\.kafka\.common\.errors\.SerializationException"),
+    SkipRule(name="config-exception", cause=r"org\.apache\.kafka\.common\.config\.ConfigException"),
+)
+
+
 class AutohealConfig(StrictModel):
     # allow/deny patterns are kept as written: a space can be part of a regular expression.
     model_config = ConfigDict(str_strip_whitespace=False)
@@ -82,15 +127,14 @@ class AutohealConfig(StrictModel):
     allow: CommaList = []
     deny: CommaList = []
     request_timeout: Duration = 30.0
+    # Failures no restart can fix; giving the list replaces the defaults (an empty list restarts everything).
+    skip: list[SkipRule] = Field(default_factory=lambda: list(DEFAULT_SKIP))
 
     @field_validator("allow", "deny")
     @classmethod
     def _compile(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+            _check_regex(pattern)
         return patterns
 
     @field_validator("worker_id")

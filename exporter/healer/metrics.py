@@ -13,6 +13,7 @@ from prometheus_client.core import Metric
 
 from exporter.families import (
     AUTOHEAL_BREAKER_OPEN,
+    AUTOHEAL_LAST_RESTART,
     AUTOHEAL_MODE,
     AUTOHEAL_NEXT_ATTEMPT,
     AUTOHEAL_PERSISTENT_FAILURE,
@@ -45,6 +46,7 @@ def collect_autoheal(view: View) -> Iterator[Metric]:
     persistent = metric_family(AUTOHEAL_PERSISTENT_FAILURE)
     next_attempt = metric_family(AUTOHEAL_NEXT_ATTEMPT)
     breaker = metric_family(AUTOHEAL_BREAKER_OPEN)
+    last_restart = metric_family(AUTOHEAL_LAST_RESTART)
     enabled = False
     for name in sorted(healer.clusters):
         c = healer.clusters[name]
@@ -63,6 +65,8 @@ def collect_autoheal(view: View) -> Iterator[Metric]:
         for key, at in sorted(c.next_attempt.items(), key=lambda kv: kv[0].sort_key()):
             next_attempt.add_metric([name, key.connector, key.task_label], at)
         breaker.add_metric([name], 1.0 if c.breaker_open else 0.0)
+        for key, at in sorted(c.last_restart.items(), key=lambda kv: kv[0].sort_key()):
+            last_restart.add_metric([name, key.connector, key.task_label], at)
     yield mode
     if enabled:
-        yield from (restarts, suppressed, persistent_count, persistent, next_attempt, breaker)
+        yield from (restarts, suppressed, persistent_count, persistent, next_attempt, breaker, last_restart)

@@ -6,8 +6,8 @@ and reports each outcome back through ``record`` / ``record_unsent``.
 
 Rules, in the order they are checked for each FAILED target (docs/autoheal.md):
 operator intent (never PAUSED/STOPPED/... nor the tasks of a PAUSED/STOPPED connector) → persistent
-failure (cap) → allow/deny → scope → grace period → attempt cap → backoff → mass-failure breaker →
-restart budget.
+failure (cap) → allow/deny → skip rules (failures a restart cannot fix) → scope → grace period → attempt cap →
+backoff → mass-failure breaker → restart budget.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from exporter.healer.config import AutohealConfig, BackoffConfig
+from exporter.failures.fingerprint import fingerprint
+from exporter.healer.config import AutohealConfig, BackoffConfig, SkipRule
 from exporter.model import FAILED, RUNNING, ClusterSnapshot, first_line
 
 BUDGET_WINDOW = 60.0  # restarts_per_minute is counted over a sliding minute
@@ -41,6 +42,7 @@ class Reason(StrEnum):
     DRY_RUN = "dry_run"
     SCOPE = "scope"
     CAP = "cap"
+    SKIP = "skip"  # a skip rule says no restart can fix this failure
 
 
 REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
@@ -126,6 +128,7 @@ class Decision:
     trace: str  # first line of the stack trace
     changed: bool  # differs from the target's previous decision (log it)
     probe: bool = False
+    rule: str | None = None  # the skip rule that matched (reason SKIP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,31 @@ def name_allowed(config: AutohealConfig, name: str) -> bool:
     return not allow or any(p.fullmatch(name) for p in allow)
 
 
+def matching_skip_rule(rules: Iterable[SkipRule], trace: str | None) -> str | None:
+    """The name of the first rule whose every pattern matches the trace's fingerprint, or None."""
+    rules = tuple(rules)
+    if not rules:
+        return None
+    fp = fingerprint(trace)
+    head = first_line(trace, limit=2000)
+    for rule in rules:
+        if rule.exception is not None and not _one(rule.exception).fullmatch(fp.exception):
+            continue
+        if rule.root_cause is not None and not _one(rule.root_cause).fullmatch(fp.root_cause):
+            continue
+        if rule.cause is not None and not any(_one(rule.cause).fullmatch(c) for c in fp.causes):
+            continue
+        if rule.first_line is not None and not _one(rule.first_line).search(head):
+            continue
+        return rule.name
+    return None
+
+
+@lru_cache(maxsize=256)
+def _one(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 # --- the policy ---------------------------------------------------------------------------------------
 
 
@@ -227,6 +255,7 @@ class _Candidate:
     worker_id: str
     trace: str
     failed_since: float
+    full_trace: str | None = None
 
 
 def decide(
@@ -293,7 +322,7 @@ def decide(
         if c.state == FAILED:
             parts.add(ckey)
             if ckey not in stale:
-                candidates.append(_Candidate(ckey, c.worker_id, first_line(c.trace), 0.0))
+                candidates.append(_Candidate(ckey, c.worker_id, first_line(c.trace), 0.0, c.trace))
         for task in c.tasks:
             total_tasks += 1
             tkey = TargetKey(c.name, task.id)
@@ -305,7 +334,7 @@ def decide(
             if c.state in TASK_PARENT_STATES:
                 parts.add(tkey)
                 if tkey not in stale:
-                    candidates.append(_Candidate(tkey, task.worker_id, first_line(task.trace), 0.0))
+                    candidates.append(_Candidate(tkey, task.worker_id, first_line(task.trace), 0.0, task.trace))
 
     for key in [k for k in targets if k not in present]:
         del targets[key]  # deleted connector or task: forget it (and its metrics)
@@ -330,7 +359,7 @@ def decide(
     decisions: list[Decision] = []
     eligible: dict[str, list[_Candidate]] = {}  # connector -> targets cleared by every per-target rule
 
-    def suppress(cand: _Candidate, reason: Reason, next_at: float | None) -> None:
+    def suppress(cand: _Candidate, reason: Reason, next_at: float | None, rule: str | None = None) -> None:
         ts = targets[cand.key]
         decisions.append(
             Decision(
@@ -342,6 +371,7 @@ def decide(
                 cand.worker_id,
                 cand.trace,
                 changed=ts.reason != reason.value,
+                rule=rule,
             )
         )
         targets[cand.key] = replace(ts, reason=reason.value)
@@ -354,6 +384,10 @@ def decide(
             continue
         if not name_allowed(config, cand.key.connector):
             suppress(cand, Reason.DENIED, None)
+            continue
+        rule = matching_skip_rule(config.skip, cand.full_trace)
+        if rule is not None:
+            suppress(cand, Reason.SKIP, None, rule)
             continue
         if config.scope == "local-worker" and cand.worker_id != local_worker_id:
             suppress(cand, Reason.SCOPE, None)

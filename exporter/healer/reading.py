@@ -24,6 +24,8 @@ class ClusterHealReading:
     next_attempt: Mapping[TargetKey, float] = field(default_factory=lambda: MappingProxyType({}))
     breaker_open: bool = False
     local_worker_id: str | None = None
+    skipped: Mapping[TargetKey, str] = field(default_factory=lambda: MappingProxyType({}))  # -> skip rule name
+    last_restart: Mapping[TargetKey, float] = field(default_factory=lambda: MappingProxyType({}))  # accepted ones
 
 
 @dataclass(frozen=True, slots=True)

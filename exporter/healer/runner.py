@@ -62,6 +62,8 @@ class _Cluster:
         self.restarts: Counter[tuple[str, str, str]] = Counter()
         self.suppressed: Counter[str] = Counter()
         self.next_attempt: dict[TargetKey, float] = {}
+        self.skipped: dict[TargetKey, str] = {}  # targets a skip rule keeps from restarts, with the rule
+        self.last_restart: dict[TargetKey, float] = {}  # time of the last accepted restart of each target
         self.breaker_open = False
         self.pending: ClusterSnapshot | None = None
         self.queued: ClusterSnapshot | None = None  # the newest snapshot handed over (each acted on once)
@@ -235,10 +237,13 @@ class Healer:
         for event in plan.events:
             self._log_event(name, event)
         next_attempt: dict[TargetKey, float] = {}
+        skipped: dict[TargetKey, str] = {}
         for d in plan.decisions:
             if d.restart:
                 continue
             cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
+            if d.rule is not None:
+                skipped[d.key] = d.rule
             if d.next_attempt_at is not None:
                 next_attempt[d.key] = d.next_attempt_at
             if d.changed:
@@ -263,6 +268,11 @@ class Healer:
         present = {c.name for c in snap.connectors}
         for k in [k for k in cluster.restarts if k[0] not in present]:
             del cluster.restarts[k]  # a deleted connector's series go with it
+        targets = {TargetKey(c.name) for c in snap.connectors} | {
+            TargetKey(c.name, t.id) for c in snap.connectors for t in c.tasks
+        }
+        cluster.last_restart = {k: v for k, v in cluster.last_restart.items() if k in targets}
+        cluster.skipped = skipped
         cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
         self._publish()
 
@@ -277,6 +287,8 @@ class Healer:
         key = result.key
         cfg = cluster.config.autoheal
         cluster.restarts[(key.connector, key.kind, result.outcome.value)] += 1
+        if result.outcome is Outcome.ACCEPTED:
+            cluster.last_restart[key] = self._clock()
         ts = cluster.state.targets.get(key)
         if result.outcome is Outcome.NOT_FOUND:
             nxt = None
@@ -328,6 +340,7 @@ class Healer:
             next_attempt_at=_iso(d.next_attempt_at),
             worker_id=d.worker_id,
             trace=d.trace,
+            **({"skip_rule": d.rule} if d.rule is not None else {}),
         )
 
     def _log_event(self, name: str, event: Event) -> None:
@@ -391,6 +404,8 @@ class Healer:
                 next_attempt=MappingProxyType({k: v for k, v in c.next_attempt.items() if k not in persistent}),
                 breaker_open=c.breaker_open,
                 local_worker_id=c.local_worker_id,
+                skipped=MappingProxyType(dict(c.skipped)),
+                last_restart=MappingProxyType(dict(c.last_restart)),
             )
         return HealerReading(clusters=MappingProxyType(clusters))
 

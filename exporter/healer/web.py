@@ -49,14 +49,21 @@ def autoheal_section(view: View) -> str:
             or "none"
         )
         restarts = sum(c.restarts.values())
+        skipped = (
+            ", ".join(
+                e(k.connector if k.task is None else f"{k.connector}/{k.task}") + f" ({e(rule)})"
+                for k, rule in sorted(c.skipped.items(), key=lambda kv: kv[0].sort_key())[:20]
+            )
+            or "none"
+        )
         rows.append(
             f"<tr><td>{e(name)}</td><td>{e(c.mode)}</td><td>{e(c.scope)}</td>"
             f"<td>{'OPEN: restarts held' if c.breaker_open else 'closed'}</td><td>{restarts}</td>"
-            f"<td>{persistent}</td><td>{upcoming}</td></tr>"
+            f"<td>{persistent}</td><td>{upcoming}</td><td>{skipped}</td></tr>"
         )
     return (
         "<h2>Auto-heal</h2><table><tr><th>cluster</th><th>mode</th><th>scope</th><th>breaker</th>"
-        "<th>restarts sent</th><th>persistent failures</th><th>next attempts</th></tr>"
+        "<th>restarts sent</th><th>persistent failures</th><th>next attempts</th><th>skipped (rule)</th></tr>"
         + "".join(rows)
         + "</table><p>Persistent failures are left alone until they recover or you ask for a retry: "
         "<code>curl -X POST 'http://&lt;exporter&gt;/-/autoheal/retry?connect_cluster=&lt;cluster&gt;"

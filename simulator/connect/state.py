@@ -123,6 +123,25 @@ _SOURCE_FRAMES = (
     "org.apache.kafka.connect.runtime.WorkerTask.run(WorkerTask.java:281)",
     "java.base/java.lang.Thread.run(Thread.java:840)",
 )
+_SOURCE_SEND_FRAMES = (
+    "org.apache.kafka.connect.runtime.AbstractWorkerSourceTask.maybeThrowProducerSendException"
+    "(AbstractWorkerSourceTask.java:334)",
+    "org.apache.kafka.connect.runtime.AbstractWorkerSourceTask.execute(AbstractWorkerSourceTask.java:359)",
+    "org.apache.kafka.connect.runtime.WorkerTask.doRun(WorkerTask.java:226)",
+    "org.apache.kafka.connect.runtime.WorkerTask.run(WorkerTask.java:281)",
+    "java.base/java.lang.Thread.run(Thread.java:840)",
+)
+_SOURCE_POLL_FRAMES = (
+    "org.apache.kafka.connect.runtime.AbstractWorkerSourceTask.poll(AbstractWorkerSourceTask.java:488)",
+    "org.apache.kafka.connect.runtime.AbstractWorkerSourceTask.execute(AbstractWorkerSourceTask.java:360)",
+    "org.apache.kafka.connect.runtime.WorkerTask.doRun(WorkerTask.java:226)",
+    "org.apache.kafka.connect.runtime.WorkerTask.run(WorkerTask.java:281)",
+    "java.base/java.lang.Thread.run(Thread.java:840)",
+)
+# Causes a source task meets while converting a record: errors.tolerance=none stops it in the error handler.
+_DATA_CAUSES = frozenset(
+    {"org.apache.kafka.connect.errors.DataException", "org.apache.kafka.common.errors.SerializationException"}
+)
 _CONNECTOR_FRAMES = (
     "org.apache.kafka.connect.runtime.WorkerConnector.doStart(WorkerConnector.java:198)",
     "org.apache.kafka.connect.runtime.WorkerConnector.start(WorkerConnector.java:173)",
@@ -149,7 +168,11 @@ def java_trace(
 
 
 def task_trace(kind: str, cause: tuple[str, str] | None = None) -> str:
-    """A realistic FAILED-task trace for a ``sink`` or ``source`` task."""
+    """A realistic FAILED-task trace for a ``sink`` or ``source`` task.
+
+    A source task's default failure is transient (producer sends timed out); a data cause gives the error
+    handler's "Tolerance exceeded" trace, any other cause the task's own exception.
+    """
     if kind == "sink":
         return java_trace(
             "org.apache.kafka.connect.errors.ConnectException",
@@ -157,11 +180,26 @@ def task_trace(kind: str, cause: tuple[str, str] | None = None) -> str:
             _SINK_FRAMES,
             cause or ("java.sql.SQLException", "Connection refused"),
         )
+    if cause is None:  # the default: the brokers went away (a restart heals it once they are back)
+        return java_trace(
+            "org.apache.kafka.connect.errors.ConnectException",
+            "Unrecoverable exception from producer send callback",
+            _SOURCE_SEND_FRAMES,
+            (
+                "org.apache.kafka.common.errors.TimeoutException",
+                "Expiring 12 record(s) for orders-0: 120001 ms has passed",
+            ),
+        )
+    if cause[0] in _DATA_CAUSES:  # a record the converter cannot handle (a restart meets it again)
+        return java_trace(
+            "org.apache.kafka.connect.errors.ConnectException",
+            "Tolerance exceeded in error handler",
+            _SOURCE_FRAMES,
+            cause,
+        )
+    # The task's own poll() threw: connectors wrap the cause in a ConnectException that repeats its text.
     return java_trace(
-        "org.apache.kafka.connect.errors.ConnectException",
-        "Tolerance exceeded in error handler",
-        _SOURCE_FRAMES,
-        cause or ("org.apache.kafka.connect.errors.DataException", "Failed to serialize Avro data from topic orders"),
+        "org.apache.kafka.connect.errors.ConnectException", f"{cause[0]}: {cause[1]}", _SOURCE_POLL_FRAMES, cause
     )
 
 

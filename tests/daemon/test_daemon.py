@@ -77,9 +77,11 @@ async def test_state_transitions_and_running_with_zero_tasks(sim: SimThread) -> 
         )
         assert s.current_state("kafka_connect_connector_state", connector="a") == "RUNNING"
         assert s.value("kafka_connect_connector_tasks_by_state", connector="a", state="FAILED") == 1.0
-        # a trace never becomes a label
+        # a trace never becomes a label: only the class names of the failure fingerprint do, never a message
         assert all("trace" not in lbl for fam in s.families.values() for lbl, _ in fam)
-        assert "Exception" not in s.text
+        with_class = [line for line in s.text.splitlines() if "Exception" in line]
+        assert with_class and all(line.startswith("kafka_connect_failure_info{") for line in with_class)
+        assert "unrecoverable" not in s.text and "Connection refused" not in s.text
 
         sim.cluster.pause("a")
         await ex.wait_for(has_connector("a", "PAUSED"), what="PAUSED")

@@ -85,7 +85,16 @@ def prod_cluster() -> SimCluster:
         idle.tasks.clear()  # RUNNING, yet the connector generated no task configs
         clicks.config["tasks.max"] = "4"  # the connector created fewer tasks than allowed
     c.add_connector("payments-src", "source", tasks_max=2)
+    c.add_connector("flappy-sink", "sink")  # ``flap`` fails and recovers its task over and over
     return c
+
+
+def flap(c: SimCluster) -> None:
+    """Fail flappy-sink's task if it runs, bring it back if it failed: KafkaConnectConnectorFlapping."""
+    if c.connector("flappy-sink").tasks[0].state == "FAILED":
+        c.set_state("flappy-sink", "RUNNING", task=0)
+    else:
+        c.fail_task("flappy-sink", 0)
 
 
 def heal_cluster() -> SimCluster:
@@ -188,19 +197,49 @@ class Run:
         return [labels for p in self.phases for labels in alert_series(self.prom, p.start, p.end)]
 
 
+def cause(root_cause: str) -> dict[str, str]:
+    """The fingerprint labels of a simulated Connect failure (its traces start with a ConnectException)."""
+    return {"exception": "org.apache.kafka.connect.errors.ConnectException", "root_cause": root_cause}
+
+
 def expectations(instance_b: str, prod_worker_down: str, instance_a: str = "a") -> list[Expect]:
     e = Expect
     prod = {"connect_cluster": "prod"}
     return [
         e("KafkaConnectClusterUnreachable", "faults", {"connect_cluster": "down"}),
         e("KafkaConnectWorkerDown", "faults", {**prod, "worker": prod_worker_down}),
-        e("KafkaConnectConnectorFailed", "faults", {**prod, "connector": "orders-sink"}),
-        e("KafkaConnectConnectorFailed", "faults", {"connect_cluster": CLOUD, "connector": "snowflake-sink"}),
-        e("KafkaConnectTaskFailed", "faults", {**prod, "connector": "billing-sink", "task": "1", "state": "FAILED"}),
+        # The failed-connector and failed-task alerts name the cause, joined from kafka_connect_failure_info.
+        e(
+            "KafkaConnectConnectorFailed",
+            "faults",
+            {**prod, "connector": "orders-sink", **cause("java.net.ConnectException")},
+        ),
+        # Managed connectors report no Java trace: the root cause is their error state.
+        e(
+            "KafkaConnectConnectorFailed",
+            "faults",
+            {
+                "connect_cluster": CLOUD,
+                "connector": "snowflake-sink",
+                "exception": "unknown",
+                "root_cause": "SYSTEM_ERROR",
+            },
+        ),
         e(
             "KafkaConnectTaskFailed",
             "faults",
-            {"connect_cluster": CLOUD, "connector": "s3-archive", "task": "1", "state": "USER_ACTIONABLE_ERROR"},
+            {**prod, "connector": "billing-sink", "task": "1", "state": "FAILED", **cause("java.sql.SQLException")},
+        ),
+        e(
+            "KafkaConnectTaskFailed",
+            "faults",
+            {
+                "connect_cluster": CLOUD,
+                "connector": "s3-archive",
+                "task": "1",
+                "state": "USER_ACTIONABLE_ERROR",
+                "root_cause": "USER_ACTIONABLE_ERROR",
+            },
         ),
         e(
             "KafkaConnectTaskFailed",
@@ -212,6 +251,7 @@ def expectations(instance_b: str, prod_worker_down: str, instance_a: str = "a") 
         e("KafkaConnectTaskUnassigned", "faults", {**prod, "connector": "inventory-src", "task": "1"}),
         e("KafkaConnectConnectorNoTasks", "faults", {**prod, "connector": "idle-src"}),
         e("KafkaConnectConnectorTasksBelowMax", "faults", {**prod, "connector": "clicks-src"}),
+        e("KafkaConnectConnectorFlapping", "faults", {**prod, "connector": "flappy-sink"}),
         e(
             "KafkaConnectAutohealPersistentFailure",
             "faults",
@@ -255,6 +295,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         driver = stack.enter_context(Driver())
         driver.every(0.2, heal.cluster.tick)  # restarts finish; persistent faults fail again
         driver.every(0.2, breaker.cluster.tick)
+        driver.every(1.0, lambda: flap(prod.cluster))  # a change every second, seen by polls twice a second
         # One failed status request every 1.2s at two polls a second: about 40% of the cycles fail, and up is 1
         # often enough that Prometheus' 1s scrapes do not see a cluster that is down all the time.
         driver.every(1.2, lambda: flaky.set_fault(0, Fault.http_status(500, path="/connectors", times=1)))

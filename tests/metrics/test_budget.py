@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from exporter.budget import SeriesBudget
 from exporter.exposition import Rendered, render_blocks
+from exporter.failures.metrics import FailuresRenderer
 from exporter.families import ALL_FAMILIES, CLUSTER, STATE_FAMILIES, TASK_STATE
 from exporter.healer.metrics import collect_autoheal
 from exporter.metrics import ConnectRenderer, within_budget
@@ -75,14 +76,17 @@ def test_fast_renderer_follows_the_catalogue_rule(budget: SeriesBudget) -> None:
 
 def test_current_mode_serves_no_zero_state_samples_and_no_derived_families() -> None:
     view = _view(SeriesBudget("current"))
-    text = Rendered(7, render_blocks(view, [ConnectRenderer(), collect_autoheal])).text.decode()
+    groups = [ConnectRenderer(), collect_autoheal, FailuresRenderer()]  # every renderer of a state-like family
+    text = Rendered(7, render_blocks(view, groups)).text.decode()
     state_lines = [line for line in text.splitlines() if line.split("{")[0] in STATE_FAMILIES]
     assert state_lines and all(line.endswith(" 1.0") for line in state_lines)
     assert {line.split("{")[0] for line in state_lines} == set(STATE_FAMILIES)  # autoheal_mode too
     derived = [f.name for f in ALL_FAMILIES if f.derived]
     assert derived and not [line for line in text.splitlines() if line.split("{")[0] in derived]
     # The same view in ``all`` mode has the zeros: the check above can fail.
-    full = Rendered(7, render_blocks(_view(SeriesBudget()), [ConnectRenderer(), collect_autoheal])).text.decode()
+    full = Rendered(
+        7, render_blocks(_view(SeriesBudget()), [ConnectRenderer(), collect_autoheal, FailuresRenderer()])
+    ).text.decode()
     assert any(line.split("{")[0] in STATE_FAMILIES and line.endswith(" 0.0") for line in full.splitlines())
 
 

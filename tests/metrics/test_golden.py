@@ -26,6 +26,8 @@ from exporter.cloud.reading import CloudReading, ThroughputSeries
 from exporter.cloud.source import APIS
 from exporter.config_reading import ConfigReading
 from exporter.exposition import Rendered, render_blocks
+from exporter.failures.metrics import FailuresRenderer
+from exporter.failures.reading import ClusterFailures, Failure, FailuresReading
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.reading import ClusterHealReading, HealerReading
@@ -137,11 +139,35 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                     suppressed=MappingProxyType({"backoff": 3}),
                     persistent=(TargetKey("orders-sink", 1),),
                     next_attempt=MappingProxyType({TargetKey("orders-sink", 1): 1_700_000_090.0}),
+                    last_restart=MappingProxyType({TargetKey("orders-sink", 1): 1_700_000_020.0}),
                 ),
                 "staging": ClusterHealReading(mode="off", scope="all"),
             }
         )
     )
+    failures = FailuresReading(
+        MappingProxyType(
+            {
+                "prod": ClusterFailures(
+                    failures=(
+                        Failure(
+                            "orders-sink", 1, "FAILED", "java.lang.Oops", "java.lang.Oops", "java.lang.Oops",
+                            1_700_000_000.5, "10.0.0.13:8083",
+                        ),
+                    ),
+                    transitions=MappingProxyType({("orders-sink", "FAILED"): 2, ("orders-sink", "RUNNING"): 1}),
+                ),
+                "cloud": ClusterFailures(
+                    failures=(
+                        Failure(
+                            "orders-src", 0, "USER_ACTIONABLE_ERROR", "unknown", "USER_ACTIONABLE_ERROR", "",
+                            1_700_000_040.0, "",
+                        ),
+                    ),
+                ),
+            }
+        )
+    )  # fmt: skip
     return View(
         generation=7,
         started_at=1_700_000_000.0,
@@ -151,6 +177,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
             {
                 CloudReading: reading,
                 HealerReading: healer,
+                FailuresReading: failures,
                 ConfigReading: ConfigReading(last_reload_successful=True, last_success=1_700_000_000.0),
                 **({SeriesBudget: budget} if budget is not None else {}),
             }
@@ -160,7 +187,9 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
 
 def render(openmetrics: bool, budget: SeriesBudget | None = None) -> bytes:
     """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
-    rendered = Rendered(7, render_blocks(golden_view(budget), [*core_groups(), collect_cloud, collect_autoheal]))
+    rendered = Rendered(
+        7, render_blocks(golden_view(budget), [*core_groups(), collect_cloud, collect_autoheal, FailuresRenderer()])
+    )
     text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
     assert text.count(BUILD.encode()) == 1
     return text.replace(BUILD.encode(), BUILD_PLACEHOLDER.encode())

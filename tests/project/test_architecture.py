@@ -27,6 +27,8 @@ READERS = (
     "exporter.cloud.metrics",
     "exporter.healer.metrics",
     "exporter.healer.web",
+    "exporter.failures.metrics",
+    "exporter.failures.web",
 )
 SOURCES = (
     "exporter.connect.client",

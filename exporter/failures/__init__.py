@@ -1,0 +1,1 @@
+"""Failure intelligence: fingerprints of FAILED targets, failed-since, state transitions and connector health."""

@@ -1,0 +1,80 @@
+"""Failure families, rendered from the ``FailuresReading`` and the current snapshots at scrape time.
+
+Sample::
+
+    kafka_connect_failure_info{connect_cluster="prod",connector="orders-sink",exception="org.apache.kafka.connect\
+.errors.ConnectException",root_cause="java.sql.SQLException",task="1"} 1.0
+    kafka_connect_failed_since_timestamp_seconds{connect_cluster="prod",connector="orders-sink",task="1"} 1.7e+09
+    kafka_connect_state_transitions_total{connect_cluster="prod",connector="orders-sink",to_state="FAILED"} 3.0
+    kafka_connect_connector_health{connect_cluster="prod",connector="orders-sink",health="degraded"} 1.0
+
+A fast group (one health and one transition line per connector add up at thousands of connectors): it writes
+the lines directly and keeps each cluster's until its snapshot or its failure reading changes.
+tests/failures/test_metrics.py checks the bytes against a prometheus_client rendering of the same data.
+"""
+
+from __future__ import annotations
+
+from exporter.failures.health import connector_health
+from exporter.failures.reading import ClusterFailures, FailuresReading
+from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
+from exporter.metrics import FamilySamples, FastGroup, escape_label_value, format_count, format_value
+from exporter.model import FAILED, ClusterSnapshot
+from exporter.store import View
+
+FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
+
+
+def cluster_samples(name: str, snap: ClusterSnapshot, cluster: ClusterFailures | None) -> tuple[bytes, ...]:
+    """One cluster's lines of each family in ``FAMILIES``, in that order (label names sorted)."""
+    esc = escape_label_value
+    cl = f'connect_cluster="{esc(name)}"'
+    info: list[str] = []
+    since: list[str] = []
+    transitions: list[str] = []
+    health: list[str] = []
+    # Every connector's count of failures starts at 0, so that increase() sees the first one too.
+    counts = {(c.name, FAILED): 0 for c in snap.connectors}
+    if cluster is not None:
+        for f in cluster.failures:
+            key = f'{cl},connector="{esc(f.connector)}"'
+            info.append(
+                f'{FAILURE_INFO.name}{{{key},exception="{esc(f.exception)}",root_cause="{esc(f.root_cause)}",'
+                f'task="{f.task_label}"}} 1.0\n'
+            )
+            since.append(f'{FAILED_SINCE.name}{{{key},task="{f.task_label}"}} {format_value(f.since)}\n')
+        counts.update(cluster.transitions)
+    for (connector, to_state), n in sorted(counts.items()):
+        transitions.append(
+            f'{STATE_TRANSITIONS.sample_name}{{{cl},connector="{esc(connector)}",to_state="{esc(to_state)}"}} '
+            f"{format_count(n)}\n"
+        )
+    if snap.up:  # nothing seen this cycle: no answer rather than a stale one
+        for c in snap.connectors:
+            # Tasks on a lost worker (issue 13) and stalled sinks (issue 14) join here once their readings exist.
+            health.append(
+                f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{connector_health(c)}"}} 1.0\n'
+            )
+    return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
+
+
+class FailuresRenderer(FastGroup):
+    """Not thread-safe: one exposition renders one view at a time."""
+
+    def __init__(self) -> None:
+        self._clusters: dict[str, tuple[ClusterSnapshot, ClusterFailures | None, tuple[bytes, ...]]] = {}
+
+    def render(self, view: View) -> list[FamilySamples]:
+        reading = view.reading(FailuresReading) or FailuresReading()
+        kept: dict[str, tuple[ClusterSnapshot, ClusterFailures | None, tuple[bytes, ...]]] = {}
+        for name in sorted(view.clusters):
+            snap = view.clusters[name]
+            cluster = reading.clusters.get(name)
+            hit = self._clusters.get(name)
+            if hit is not None and hit[0] is snap and hit[1] is cluster:
+                kept[name] = hit
+            else:
+                kept[name] = (snap, cluster, cluster_samples(name, snap, cluster))
+        self._clusters = kept
+        per_cluster = [samples for _, _, samples in kept.values()]
+        return [FamilySamples(f, f.help, tuple(s[i] for s in per_cluster if s[i])) for i, f in enumerate(FAMILIES)]

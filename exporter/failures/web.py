@@ -1,0 +1,131 @@
+"""The fleet view on the status page: counts by health, failed then degraded connectors first, a timeline.
+
+A page section (``failures_section(view)``) built from the snapshots, the ``FailuresReading`` and, when
+auto-heal runs, the ``HealerReading`` (restarts, last restart, the skip rule that holds a target).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections import Counter
+from collections.abc import Mapping
+
+from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, connector_health
+from exporter.failures.reading import Failure, FailuresReading
+from exporter.healer.reading import HealerReading
+from exporter.store import View
+
+MAX_ROWS = 500  # connectors listed (worst first); the counts always cover the whole fleet
+TIMELINE_ROWS = 50
+# Worst first: failed, then degraded, then the states an operator chose or that are not known yet.
+_ORDER = {HEALTH_FAILED: 0, DEGRADED: 1, "unknown": 2, "paused": 3, "stopped": 4, HEALTHY: 5}
+_FILTER = (
+    "<script>function fleetFilter(){var q=document.getElementById('fleet-q').value.toLowerCase(),"
+    "h=document.getElementById('fleet-h').value;document.querySelectorAll('#fleet tr[data-health]')"
+    ".forEach(function(r){r.style.display=(!h||r.dataset.health===h)&&r.textContent.toLowerCase()"
+    ".indexOf(q)>=0?'':'none'})}</script>"
+)
+
+
+def _time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(cls: str) -> str:
+    return cls.rsplit(".", 1)[-1]
+
+
+def _fingerprint(failures: list[Failure]) -> str:
+    e = html.escape
+    parts = []
+    for f in failures[:3]:
+        where = "connector" if f.task is None else f"task {f.task}"
+        parts.append(
+            f'<span title="{e(f.exception)} / {e(f.root_cause)}: {e(f.first_line)}">{e(where)}: '
+            f"{e(_short(f.exception))} ← {e(_short(f.root_cause))}</span>"
+        )
+    if len(failures) > 3:
+        parts.append(f"(+{len(failures) - 3} more)")
+    return "<br>".join(parts)
+
+
+def failures_section(view: View) -> str:
+    e = html.escape
+    reading = view.reading(FailuresReading) or FailuresReading()
+    healer = view.reading(HealerReading)
+    counts: Counter[str] = Counter()
+    rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
+    for name in sorted(view.clusters):
+        snap = view.clusters[name]
+        if not snap.up:
+            continue
+        cluster = reading.clusters.get(name)
+        by_connector: dict[str, list[Failure]] = {}
+        for f in cluster.failures if cluster is not None else ():
+            by_connector.setdefault(f.connector, []).append(f)
+        heal = healer.clusters.get(name) if healer is not None else None
+        restarts: Mapping[str, int] = Counter()
+        if heal is not None:
+            restarts = Counter({c: 0 for c, _, _ in heal.restarts})
+            for (connector, _, outcome), n in heal.restarts.items():
+                if outcome == "accepted":
+                    restarts[connector] += n
+        for c in snap.connectors:
+            health = connector_health(c)
+            counts[health] += 1
+            if health == HEALTHY:
+                continue
+            failed = by_connector.get(c.name, [])
+            since = min((f.since for f in failed), default=None)
+            last = None
+            skipped = ""
+            if heal is not None:
+                last = max((t for k, t in heal.last_restart.items() if k.connector == c.name), default=None)
+                rules = sorted({r for k, r in heal.skipped.items() if k.connector == c.name})
+                skipped = ", ".join(rules)
+            rows.append(
+                (
+                    _ORDER.get(health, 2),
+                    name,
+                    c.name,
+                    f'<tr data-health="{e(health)}" class={"bad" if health == HEALTH_FAILED else "warn"}>'
+                    f"<td>{e(name)}</td><td>{e(c.name)}</td><td>{e(health)}</td><td>{e(c.state)}</td>"
+                    f"<td>{_fingerprint(failed)}</td><td>{e(_time(since))}</td>"
+                    f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td></tr>",
+                )
+            )
+    if not counts and not reading.clusters:
+        return ""
+    rows.sort(key=lambda r: r[:3])
+    count_cells = "".join(f"<td>{counts.get(h, 0)}</td>" for h in HEALTHS)
+    listed = "".join(r[3] for r in rows[:MAX_ROWS])
+    more = f"<p>{len(rows) - MAX_ROWS} more not listed.</p>" if len(rows) > MAX_ROWS else ""
+    options = "".join(f'<option value="{h}">{h}</option>' for h in HEALTHS if h != HEALTHY)
+    timeline = sorted(
+        (t for c in reading.clusters.values() for t in c.timeline), key=lambda t: (t.at, t.cluster), reverse=True
+    )[:TIMELINE_ROWS]
+    timeline_rows = "".join(
+        f"<tr><td>{e(_time(t.at))}</td><td>{e(t.cluster)}</td><td>{e(t.connector)}</td>"
+        f"<td>{'' if t.task is None else t.task}</td><td>{e(t.from_state)} → {e(t.to_state)}</td></tr>"
+        for t in timeline
+    )
+    return (
+        "<h2>Fleet health</h2><table><tr>"
+        + "".join(f"<th>{h}</th>" for h in HEALTHS)
+        + f"</tr><tr>{count_cells}</tr></table>"
+        + "<h3>Connectors that are not healthy</h3>"
+        + (
+            f"{_FILTER}<p><input id=fleet-q placeholder=filter oninput=fleetFilter()> "
+            f'<select id=fleet-h onchange=fleetFilter()><option value="">any health</option>{options}</select></p>'
+            "<table id=fleet><tr><th>cluster</th><th>connector</th><th>health</th><th>state</th>"
+            "<th>fingerprint (exception ← root cause)</th><th>failed since (UTC)</th><th>restarts</th>"
+            f"<th>last restart (UTC)</th><th>skip rule</th></tr>{listed}</table>{more}"
+            if rows
+            else "<p>Every connector is healthy.</p>"
+        )
+        + f"<h3>Last state transitions</h3><table><tr><th>time (UTC)</th><th>cluster</th><th>connector</th>"
+        f"<th>task</th><th>change</th></tr>{timeline_rows}</table>"
+    )

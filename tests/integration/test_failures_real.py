@@ -1,0 +1,300 @@
+"""Failure intelligence against real Apache Kafka Connect workers (every pinned version).
+
+The real poller reads the real workers every second; the failure tracker and the healer step on each snapshot,
+as in the daemon. Two real failures:
+
+- a FileStreamSink whose output directory does not exist fails in ``start()`` ("Couldn't find or create
+  file ...", caused by the missing path): a restart heals it once the directory exists;
+- a sink whose ``JsonConverter`` has ``schemas.enable=true`` reading plain strings fails on its first record
+  (with ``errors.tolerance=none``): no restart can fix it, and the default skip rules keep the healer away.
+
+The expected classes come from the real traces, read by a deliberately naive oracle (the text before the first
+colon of the first line, and of the last line that starts with ``Caused by: ``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+
+from exporter.connect.client import build_http_client
+from exporter.connect.config import ClusterConfig
+from exporter.connect.poller import ConnectPoller
+from exporter.exposition import render_blocks
+from exporter.failures.metrics import FailuresRenderer
+from exporter.failures.tracker import FailureTracker
+from exporter.healer.metrics import collect_autoheal
+from exporter.healer.reading import HealerReading
+from exporter.healer.runner import Healer
+from exporter.model import ClusterSnapshot
+from exporter.store import Store
+from tests.scrape import Scrape, parse_exposition
+
+from .kafka.harness import ConnectCluster
+from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+
+pytestmark = pytest.mark.integration
+
+FAST: dict[str, Any] = {
+    "mode": "enforce",
+    "grace_period": "2s",
+    "backoff": {"initial": "2s", "max": "4s", "jitter": 0},
+    "max_attempts": 50,
+    "stable_period": "1h",
+    "breaker": {"min_failed_tasks": 1000},  # these tests are about single connectors
+}
+STRING = "org.apache.kafka.connect.storage.StringConverter"
+JSON = "org.apache.kafka.connect.json.JsonConverter"
+
+
+class _Collector:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> list[Metric]:
+        return list(collect_autoheal(self.store.view))
+
+
+@dataclass
+class Watch:
+    store: Store
+    tracker: FailureTracker
+    healer: Healer | None
+    # Every task state each poll saw, per connector: the independent record the transition counts must equal.
+    seen: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+
+    def scrape(self) -> Scrape:
+        """The failure families as the exporter renders them, and the healer's."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(self.store))
+        failures = b"".join(
+            b.header_text + b"".join(b.samples) for b in render_blocks(self.store.view, [FailuresRenderer()])
+        )
+        return parse_exposition(failures.decode() + generate_latest(registry).decode())
+
+    def observe(self, snap: ClusterSnapshot) -> None:
+        if snap.up:
+            for c in snap.connectors:
+                self.seen.setdefault(c.name, []).append((c.state, *(t.state for t in c.tasks)))
+
+    def changes(self, connector: str) -> dict[str, int]:
+        """Changes of the connector's or its tasks' states between consecutive polls, by new state."""
+        out: dict[str, int] = {}
+        polls = self.seen.get(connector, [])
+        for before, after in itertools.pairwise(polls):
+            for a, b in zip(before, after, strict=False):
+                if a != b:
+                    out[b] = out.get(b, 0) + 1
+        return out
+
+    def restarts(self, connector: str) -> float:
+        return sum(
+            v
+            for _, v in self.scrape().samples(
+                "kafka_connect_autoheal_restarts_total", connector=connector, outcome="accepted"
+            )
+        )
+
+
+@asynccontextmanager
+async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = None) -> AsyncIterator[Watch]:
+    cfg = ClusterConfig(name="real", urls=connect.urls, poll_interval=1.0, autoheal=autoheal or {"mode": "off"})
+    store = Store(expected=["real"])
+    client = build_http_client(cfg)
+    poller = ConnectPoller(cfg, client)
+    tracker = FailureTracker(store)
+    healer = None
+    if cfg.autoheal.enabled:
+        healer = Healer([cfg], store, {cfg.name: client})
+        healer.attach()
+    watch = Watch(store, tracker, healer)
+
+    async def poll_forever() -> None:
+        while True:
+            snap = await poller.poll()
+            store.publish_cluster(snap)  # what the daemon's poll job does, in its order
+            tracker.step(snap)
+            watch.observe(snap)
+            if healer is not None:
+                healer.step(snap)
+            await asyncio.sleep(1.0)
+
+    polling = asyncio.create_task(poll_forever())
+    try:
+        yield watch
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        if healer is not None:
+            await healer.stop()
+        await client.aclose()
+
+
+async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.5)
+
+
+def oracle(trace: str) -> tuple[str, str]:
+    """(class of the first line, class of the last ``Caused by:``, or the first when there is none)."""
+    lines = trace.splitlines()
+    first = lines[0].split(":", 1)[0].strip()
+    causes = [ln[len("Caused by: ") :].split(":", 1)[0].strip() for ln in lines if ln.startswith("Caused by: ")]
+    return first, causes[-1] if causes else first
+
+
+def task(rest: ConnectRest, name: str) -> dict[str, Any] | None:
+    resp = rest.request("GET", f"/connectors/{name}/status")
+    tasks = resp.json().get("tasks", []) if resp.status_code == 200 else []
+    return tasks[0] if tasks else None
+
+
+def task_state(rest: ConnectRest, name: str) -> str | None:
+    t = task(rest, name)
+    return None if t is None else str(t["state"])
+
+
+def lines_source(rest: ConnectRest, name: str, path: Path, topic: str, **extra: str) -> None:
+    path.write_text("hello world\nnot json at all\n", encoding="utf-8")
+    rest.create_connector(
+        name, {"connector.class": FILE_SOURCE, "file": str(path), "topic": topic, "tasks.max": "1", **extra}
+    )
+
+
+def file_sink(rest: ConnectRest, name: str, out: Path, topic: str, **extra: str) -> None:
+    rest.create_connector(
+        name, {"connector.class": FILE_SINK, "file": str(out), "topics": topic, "tasks.max": "1", **extra}
+    )
+
+
+def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str] | None:
+    found = s.samples("kafka_connect_failure_info", connector=connector, task=task)
+    return (found[0][0]["exception"], found[0][0]["root_cause"]) if found else None
+
+
+async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    lines_source(connect_rest, "fi-src", tmp_path / "in.txt", "fi-lines")
+    file_sink(connect_rest, "fi-sink", tmp_path / "missing-dir" / "out.txt", "fi-lines")
+    await eventually(lambda: task_state(connect_rest, "fi-sink") == "FAILED", 60, "the sink task to fail")
+    first = task(connect_rest, "fi-sink")
+    assert first is not None
+    trace = str(first["trace"])
+    assert "Couldn't find or create file" in trace
+    expected = oracle(trace)
+    assert expected[0] == "org.apache.kafka.connect.errors.ConnectException"
+
+    async with watching(connect) as w:
+        await eventually(lambda: fingerprint_of(w.scrape(), "fi-sink") is not None, 30, "the failure fingerprint")
+        s = w.scrape()
+        assert fingerprint_of(s, "fi-sink") == expected
+        since = s.value("kafka_connect_failed_since_timestamp_seconds", connector="fi-sink", task="0")
+        assert since is not None
+        assert s.samples("kafka_connect_failure_info", connector="fi-src") == []
+        assert s.label_values("kafka_connect_connector_health", "health", connector="fi-sink") == {"failed"}
+        await eventually(
+            lambda: (
+                w.scrape().label_values("kafka_connect_connector_health", "health", connector="fi-src") == {"healthy"}
+            ),
+            30,
+            f"the source to be healthy; it is {w.store.view.clusters['real'].connector('fi-src')}",
+        )
+
+        # Kill the worker that ran the failed task: after the rebalance delay the task moves to the other
+        # worker, which starts it, and it fails there again. Failed-since is the first poll that saw it fail.
+        owner = connect.worker_ids.index(str(first["worker_id"]))
+        survivor = 1 - owner
+        connect.kill_worker(owner)
+        with connect.rest(survivor) as rest:
+            await eventually(
+                lambda: (
+                    (t := task(rest, "fi-sink")) is not None
+                    and t["worker_id"] == connect.worker_ids[survivor]
+                    and t["state"] == "FAILED"
+                ),
+                120,
+                "the failed task to move to the surviving worker and fail there",
+            )
+            await asyncio.sleep(3)  # several polls of the moved task
+            s = w.scrape()
+            assert s.value("kafka_connect_failed_since_timestamp_seconds", connector="fi-sink", task="0") == since
+            assert fingerprint_of(s, "fi-sink") == oracle(str(task(rest, "fi-sink")["trace"]))  # type: ignore[index]
+            moved = [t for t in w.tracker.history("real").timeline if t.connector == "fi-sink"]
+            assert all(t.to_state == "FAILED" or t.from_state == "FAILED" for t in moved)
+            counted = {
+                lbl["to_state"]: v for lbl, v in s.samples("kafka_connect_state_transitions_total", connector="fi-sink")
+            }
+            assert {k: v for k, v in counted.items() if v} == {k: float(v) for k, v in w.changes("fi-sink").items()}
+
+
+async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failure(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    # Plain strings (StringConverter) on the topic, read by a JsonConverter that expects schema + payload.
+    lines_source(connect_rest, "bd-src", tmp_path / "plain.txt", "bd-lines", **{"value.converter": STRING})
+    file_sink(
+        connect_rest,
+        "bd-sink",
+        tmp_path / "bd-out.txt",
+        "bd-lines",
+        **{"value.converter": JSON, "value.converter.schemas.enable": "true"},
+    )
+    out_dir = tmp_path / "not-yet"
+    lines_source(connect_rest, "fx-src", tmp_path / "fx.txt", "fx-lines")
+    file_sink(connect_rest, "fx-sink", out_dir / "out.txt", "fx-lines")
+    await eventually(lambda: task_state(connect_rest, "bd-sink") == "FAILED", 60, "the bad-data sink to fail")
+    await eventually(lambda: task_state(connect_rest, "fx-sink") == "FAILED", 60, "the file sink to fail")
+    bad = task(connect_rest, "bd-sink")
+    assert bad is not None
+    bad_trace = str(bad["trace"])
+    assert "org.apache.kafka.connect.errors.DataException" in bad_trace  # the converter's error, in the chain
+
+    async with watching(connect, FAST) as w:
+        # The file sink is restarted (and fails again) while its directory is missing ...
+        await eventually(lambda: w.restarts("fx-sink") >= 2, 60, "two restarts of the still-broken file sink")
+        s = w.scrape()
+        # ... the bad-data sink never: a default skip rule says no restart can fix it.
+        assert w.restarts("bd-sink") == 0
+        assert s.value("kafka_connect_autoheal_suppressed_total", connect_cluster="real", reason="skip") >= 2  # type: ignore[operator]
+        reading = w.store.view.reading(HealerReading)
+        assert reading is not None
+        skipped = {(k.connector, k.task): rule for k, rule in reading.clusters["real"].skipped.items()}
+        assert skipped == {("bd-sink", 0): "tolerance-exceeded"}
+        assert fingerprint_of(s, "bd-sink") == oracle(bad_trace)
+        assert s.value("kafka_connect_autoheal_last_restart_timestamp_seconds", connector="fx-sink", task="0")
+        assert s.samples("kafka_connect_autoheal_last_restart_timestamp_seconds", connector="bd-sink") == []
+        # A restart that fails again within a poll interval is FAILED at both polls: not a change anyone saw.
+
+        out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
+        await eventually(lambda: task_state(connect_rest, "fx-sink") == "RUNNING", 60, "the file sink to be healed")
+        await eventually(
+            lambda: w.scrape().samples("kafka_connect_failure_info", connector="fx-sink") == [],
+            30,
+            "the healed sink's failure to go",
+        )
+        s = w.scrape()
+        assert s.samples("kafka_connect_failed_since_timestamp_seconds", connector="fx-sink") == []
+        assert s.label_values("kafka_connect_connector_health", "health", connector="fx-sink") == {"healthy"}
+        assert w.restarts("bd-sink") == 0
+        assert task_state(connect_rest, "bd-sink") == "FAILED"
+        assert fingerprint_of(s, "bd-sink") == oracle(bad_trace)
+        for name in ("fx-sink", "bd-sink"):
+            counted = {
+                lbl["to_state"]: v for lbl, v in s.samples("kafka_connect_state_transitions_total", connector=name)
+            }
+            assert {k: v for k, v in counted.items() if v} == {k: float(v) for k, v in w.changes(name).items()}, name
+        assert w.changes("fx-sink").get("RUNNING", 0) >= 1
