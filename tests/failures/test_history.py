@@ -136,3 +136,15 @@ def test_tracker_publishes_a_reading_per_cluster() -> None:
     assert [(f.connector, f.task, f.since) for f in prod.failures] == [("a", 0, 2)]
     assert dict(prod.transitions) == {("a", "FAILED"): 1}
     assert tracker.history("prod").failed_since == {("a", 0): 2}
+
+
+def test_a_removed_cluster_is_forgotten() -> None:
+    store = Store(expected=["prod"])
+    tracker = FailureTracker(store)
+    tracker.step(snap(1, conn("a", "FAILED")))
+    tracker.forget("prod")
+    reading = store.view.reading(FailuresReading)
+    assert reading is not None and "prod" not in reading.clusters
+    assert tracker.history("prod") == History()
+    tracker.forget("never-seen")  # nothing to drop, nothing published
+    assert store.view.reading(FailuresReading) is reading
