@@ -75,7 +75,11 @@ def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> No
         # By design a stop can take 50 s: the exporter gets 10 s, then the workers and the broker 20 s of
         # SIGTERM grace each before SIGKILL, and a loaded machine makes the JVMs use it (a CI run beside other
         # JVMs took over 60 s). The bound is 3x that design worst case; a stop that hangs still fails.
-        assert proc.wait(timeout=150) == 0, "".join(out)
+        try:
+            code = proc.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the demo did not stop within 150 s of Ctrl-C:\n" + "".join(out)) from None
+        assert code == 0, "".join(out)
         reader.join(timeout=10)
     finally:
         if proc.poll() is None:

@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9838")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: at Ctrl-C)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: exporter first, then the JVMs by PID
+    # Ctrl-C and SIGTERM stop everything: exporter first, then the JVMs by PID. SIGINT is set explicitly: a
+    # process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler, so Ctrl-C (or a test's SIGINT) would do nothing.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
     print(f"starting Apache Kafka {args.version}: a KRaft broker and 2 Connect workers ...", flush=True)
     env = start_environment(args.version)
