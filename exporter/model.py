@@ -86,6 +86,38 @@ class Worker:
     error: PollError | None = None
 
 
+class WorkerState(StrEnum):
+    """What probing a worker that the statuses name says of it (docs/metrics.md, "Workers named by the statuses")."""
+
+    REACHABLE = "reachable"  # answered GET / this cycle (with the cluster's Kafka cluster id)
+    LOST = "lost"  # answered before, not this cycle
+    UNKNOWN = "unknown"  # never answered from here (maybe no route to worker addresses): never alerted on
+
+
+# GET /health (Kafka >= 3.9, KIP-1017) statuses.
+WORKER_HEALTH_STATES: tuple[str, ...] = ("healthy", "starting", "unhealthy")
+UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedWorker:
+    """A worker that a connector or task status names (``worker_id``, its advertised ``host:port``), the work
+    the statuses assign to it, and what probing it said this cycle."""
+
+    worker_id: str
+    state: WorkerState
+    tasks: int = 0
+    connectors: int = 0
+    version: str | None = None
+    health: str | None = None  # one of WORKER_HEALTH_STATES; None before 3.9 or when not reachable
+    error: PollError | None = None
+
+    @property
+    def impaired(self) -> bool:
+        """Its work does not run: lost, or alive with a stuck herder (``unhealthy``)."""
+        return self.state is WorkerState.LOST or self.health == UNHEALTHY
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     id: int
@@ -144,6 +176,11 @@ class ClusterSnapshot:
     stats: PollStats = field(default_factory=PollStats)
     last_success: float | None = None  # epoch seconds of the newest successful cycle, this one included
     status_url: str | None = None  # the worker URL that answered the status request
+    named_workers: tuple[NamedWorker, ...] = ()  # workers the statuses name, probed (empty when probes are off)
+
+    def impaired_worker_ids(self) -> frozenset[str]:
+        """Worker ids whose work does not run although Connect may still report it RUNNING."""
+        return frozenset(w.worker_id for w in self.named_workers if w.impaired)
 
     def connector(self, name: str) -> Connector | None:
         for c in self.connectors:

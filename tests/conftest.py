@@ -1,16 +1,54 @@
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import freezegun
 import pytest
 
+from exporter.connect import workers
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_probes_only() -> Iterator[list[str]]:
+    """Fail any test whose exporter would probe a worker id off loopback (and never send that probe).
+
+    Probing sends traffic to whatever address a status names; tests may only reach 127.0.0.0/8.
+    """
+    offending: list[str] = []
+
+    def guard(base: str) -> None:
+        if not is_loopback(base):
+            offending.append(base)
+            raise AssertionError(f"a test exporter tried to probe {base}, which is not loopback")
+
+    workers.set_address_guard(guard)
+    try:
+        yield offending
+    finally:
+        workers.set_address_guard(None)
+    if offending:
+        pytest.fail(
+            f"the exporter would have probed non-loopback workers {sorted(set(offending))}: "
+            "turn worker_probes off in this test or use 127.0.0.0/8 worker ids"
+        )
 
 
 @pytest.fixture

@@ -96,6 +96,16 @@ class TLSConfig(StrictModel):
         return ctx
 
 
+class WorkerProbeConfig(StrictModel):
+    """Probing the workers that the statuses name (docs/configuration.md, "Worker probes")."""
+
+    enabled: bool = True
+    # Short: a worker that does not answer GET / within this is lost for the cycle.
+    timeout: Duration = Field(default=2.0, gt=0)
+    # Probes in flight at once; they share the cluster's connection pool with the status read.
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -118,6 +128,7 @@ class ClusterConfig(StrictModel):
     # The Kafka cluster id the workers must report (GET /). Unset: the majority of the workers decides.
     # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
     kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
+    worker_probes: WorkerProbeConfig = WorkerProbeConfig()
     autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
     # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
     # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor

@@ -2,7 +2,8 @@
 
 Per cycle: ``GET /`` on every configured worker (per-worker up and info), one
 ``GET /connectors?expand=status&expand=info`` on the first worker that answers (preferring the one that
-answered last time), and ``GET /connector-plugins`` on its slower cadence. A worker older than 2.3
+answered last time), one probe of every worker the statuses name (``exporter.connect.workers``), and
+``GET /connector-plugins`` on its slower cadence. A worker older than 2.3
 ignores ``expand`` and returns a list of names; then the poller falls back to per-connector requests
 with bounded concurrency. The whole cycle runs under a deadline, so a hung cluster ends its own cycle
 and never delays anything else.
@@ -31,16 +32,19 @@ from exporter.connect.parse import (
     parse_plugins,
     parse_server_info,
 )
+from exporter.connect.workers import ProbeResult, WorkerTracker, probe_all, probe_base, work_by_worker
 from exporter.deadline import within
 from exporter.model import (
     ClusterSnapshot,
     Connector,
     ErrorReason,
+    NamedWorker,
     Plugin,
     PollError,
     PollStats,
     SourceKind,
     Worker,
+    WorkerState,
 )
 from exporter.transport import RequestFailed, request_json
 
@@ -63,6 +67,7 @@ class _Found:
 
     connectors: tuple[Connector, ...] | None = None
     status_url: str | None = None
+    named_workers: tuple[NamedWorker, ...] = ()
 
 
 class ConnectPoller:
@@ -85,6 +90,8 @@ class ConnectPoller:
         self._last_success: float | None = None
         self._kafka_cluster_id = cluster.kafka_cluster_id  # configured, or the last one a majority reported
         self._foreign: dict[str, Worker] = {}
+        self._tracker = WorkerTracker()
+        self._unknown_logged: set[str] = set()  # worker ids already reported as never answering
 
     async def poll(self) -> ClusterSnapshot:
         started = time.monotonic()
@@ -122,7 +129,8 @@ class ConnectPoller:
         # before the deadline hit the plugin refresh is kept too.
         workers = {w.url: w for p in probes if p.done() and not p.cancelled() for w in [p.result()]}
         workers.update(self._foreign)
-        return self._snapshot(started, errors, workers, found.connectors, found.status_url)
+        named = found.named_workers
+        return self._snapshot(started, errors, workers, found.connectors, found.status_url, named_workers=named)
 
     async def _requests(self, probes: list[asyncio.Task[Worker]], errors: list[PollError], found: _Found) -> None:
         connectors, status_url = await self._status(errors)
@@ -131,8 +139,48 @@ class ConnectPoller:
         if status_url in foreign:  # the statuses came from another cluster: read them elsewhere
             connectors, status_url = await self._status(errors, exclude=foreign)
         found.connectors, found.status_url = connectors, status_url
+        if connectors is not None and self.cluster.worker_probes.enabled:
+            configured = {p.result().url: p.result() for p in probes if not p.cancelled()}
+            found.named_workers = await self._probe_named(connectors, configured)
         if connectors is not None and self._plugins_due():
             await self._refresh_plugins(status_url, errors)
+
+    async def _probe_named(
+        self, connectors: tuple[Connector, ...], configured: dict[str, Worker]
+    ) -> tuple[NamedWorker, ...]:
+        """Probe every worker the statuses name (docs/metrics.md, "Workers named by the statuses").
+
+        A named worker that is also a configured URL reuses this cycle's ``GET /`` of it: one probe per
+        worker per cycle. Probe failures are the workers' state, not poll errors of the cluster.
+        """
+        work = work_by_worker(connectors)
+        scheme = self.cluster.urls[0].split("://", 1)[0]
+        bases = {wid: base for wid in work if (base := probe_base(wid, scheme)) is not None}
+        known = {
+            wid: ProbeResult(w.reachable, w.version, w.kafka_cluster_id, error=w.error)
+            for wid, base in bases.items()
+            if (w := configured.get(base)) is not None
+        }
+        probes = self.cluster.worker_probes
+        results = await probe_all(
+            self.client, bases, per_request=probes.timeout, concurrency=probes.concurrency, known=known
+        )
+        named = self._tracker.step(work, results, self._kafka_cluster_id)
+        self._note_unknown(named)
+        return named
+
+    def _note_unknown(self, named: tuple[NamedWorker, ...]) -> None:
+        """Say once per worker id that it never answered from here (maybe no route to worker addresses)."""
+        for w in named:
+            if w.state is WorkerState.UNKNOWN and w.worker_id not in self._unknown_logged:
+                self._unknown_logged.add(w.worker_id)
+                log.warning(
+                    "worker_unknown",
+                    cluster=self.cluster.name,
+                    worker_id=w.worker_id,
+                    error=w.error.message if w.error is not None else "not a host:port",
+                    hint="the exporter may have no route to the workers' advertised addresses; not alerted on",
+                )
 
     # -- requests --------------------------------------------------------------------------------------
 
@@ -312,6 +360,8 @@ class ConnectPoller:
         workers: dict[str, Worker],
         connectors: tuple[Connector, ...] | None,
         status_url: str | None,
+        *,
+        named_workers: tuple[NamedWorker, ...] = (),
     ) -> ClusterSnapshot:
         now = self.clock()
         up = connectors is not None
@@ -339,4 +389,5 @@ class ConnectPoller:
             stats=PollStats(self._ok, self._failed, MappingProxyType(dict(self._errors))),
             last_success=self._last_success,
             status_url=status_url,
+            named_workers=named_workers if up else (),
         )

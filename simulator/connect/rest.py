@@ -54,6 +54,22 @@ def routing_error(status: int) -> SimResponse:
     return SimResponse(status, jersey_error(status).body, None)
 
 
+# Connect's HTTP server (Jetty) refuses a path with an encoded backslash or percent sign before any
+# resource sees it, so a connector named "C:\path" or "50% sample" can be created (the name travels in the
+# POST body) but never addressed by name (issue 13, seen on real 3.9 and 4.3 workers).
+_AMBIGUOUS = re.compile(r"%(5[Cc]|25)")
+
+
+def is_ambiguous(raw_path: str) -> bool:
+    return _AMBIGUOUS.search(raw_path) is not None
+
+
+def ambiguous_path() -> SimResponse:
+    """Jetty's own 400 page: HTML, not a Connect ErrorMessage."""
+    page = "<h1>Bad Message 400</h1><pre>reason: Ambiguous URI encoding</pre>"
+    return SimResponse(400, page.encode(), "text/html;charset=iso-8859-1")
+
+
 _JAVA_INT = re.compile(r"[+-]?\d{1,10}")
 
 
@@ -73,6 +89,7 @@ class Request:
     query: Sequence[tuple[str, str]]
     body: bytes
     content_type: str | None
+    worker: int = 0  # index of the worker that received the request
 
     def query_all(self, key: str) -> list[str]:
         return [v for k, v in self.query if k == key]
@@ -139,7 +156,8 @@ def _root(cl: SimCluster, rq: Request) -> SimResponse:
 
 
 def _health(cl: SimCluster, rq: Request) -> SimResponse:
-    return json_response(200, cl.health())
+    status, body = cl.health(rq.worker)
+    return json_response(status, body)
 
 
 def _list(cl: SimCluster, rq: Request) -> SimResponse:
@@ -350,8 +368,11 @@ def handle(
     query: Sequence[tuple[str, str]] = (),
     body: bytes = b"",
     content_type: str | None = None,
+    worker: int = 0,
 ) -> SimResponse:
-    """Answer one request as a distributed-mode worker of ``cluster`` would."""
+    """Answer one request as distributed-mode worker ``worker`` of ``cluster`` would."""
+    if is_ambiguous(raw_path):
+        return ambiguous_path()
     route, params, allowed = match(cluster, method, raw_path)
     if route is None:
         if not allowed:
@@ -367,6 +388,6 @@ def handle(
     ):
         return jersey_error(415)
     try:
-        return route.handler(cluster, Request(method, params, query, body, content_type))
+        return route.handler(cluster, Request(method, params, query, body, content_type, worker))
     except ConnectRestError as e:
         return error_response(e.status, e.message)

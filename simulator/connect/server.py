@@ -220,7 +220,7 @@ class SimConnectServer:
         body = await request.read()
         with self.cluster.lock:
             route, _, _ = rest.match(self.cluster, request.method, raw_path)
-            if route is not None and not self._authorized(request):
+            if route is not None and not self._authorized(request) and not rest.is_ambiguous(raw_path):
                 # JaasBasicAuthFilter runs after resource matching, so unknown routes stay 404.
                 return _unauthorized()
             if fault is not None and fault.kind is FaultKind.FOREIGN_CLUSTER and request.method == "GET":
@@ -236,6 +236,7 @@ class SimConnectServer:
                     query=query,
                     body=body,
                     content_type=request.headers.get("Content-Type"),
+                    worker=li.index,
                 )
         # Jersey's Location (201) is absolute, built from the request's base URI.
         res = replace(

@@ -216,12 +216,22 @@ def connector_trace(cause: tuple[str, str] | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # State
 
+_HEALTH = {
+    "healthy": (200, "Worker has completed startup and is ready to handle requests."),
+    "starting": (503, "Worker is still starting up."),
+    "unhealthy": (
+        500,
+        "Worker was unable to handle this request and may be unable to handle other requests.",
+    ),
+}
+
 
 @dataclass(slots=True)
 class SimWorker:
     index: int
     worker_id: str  # "host:port", set by the server once its listener is bound
     alive: bool = True
+    health: str = "healthy"  # what GET /health (3.9+) reports: healthy | starting | unhealthy
 
 
 def _state_for(target: TargetState) -> str:
@@ -901,5 +911,18 @@ class SimCluster:
                     return
             raise ConnectRestError(404, f"Unknown task: {name}-{task}")
 
-    def health(self) -> dict[str, str]:
-        return {"status": "healthy", "message": "Worker has completed startup and is ready to handle requests."}
+    def set_health(self, index: int, status: str) -> None:
+        """``starting`` (503) or ``unhealthy`` (500, a stuck herder thread: it still answers GET /)."""
+        if status not in _HEALTH:
+            raise ValueError(f"health is one of {sorted(_HEALTH)}")
+        with self.lock:
+            self.workers[index].health = status
+
+    def health(self, worker: int = 0) -> tuple[int, dict[str, str]]:
+        """GET /health as worker ``worker`` answers it (connect-rest.md, Root). A real unhealthy worker answers
+        after its 10 s health-check timeout; the simulator answers at once (probes tell the two apart anyway).
+        """
+        with self.lock:
+            status = self.workers[worker].health
+        code, message = _HEALTH[status]
+        return code, {"status": status, "message": message}

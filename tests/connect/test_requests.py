@@ -35,10 +35,14 @@ async def test_one_status_request_per_cycle_and_plugins_on_their_cadence() -> No
             requests = sim.requests()
     status = [r for r in requests if r.path == "/connectors"]
     roots = [r for r in requests if r.path == "/"]
-    other = [r for r in requests if r.path not in ("/connectors", "/")]
+    health = [r for r in requests if r.path == "/health"]
+    other = [r for r in requests if r.path not in ("/connectors", "/", "/health")]
     # Polls still in flight when the requests were read may add one of each.
     assert polls <= len(status) <= polls + 1
     assert polls * 3 <= len(roots) <= (polls + 1) * 3  # GET / on each of the 3 workers
+    # The statuses name the same 3 workers: their probe reuses that GET / and adds one GET /health (3.9).
+    assert polls * 3 <= len(health) <= (polls + 1) * 3
+    assert sorted({r.worker for r in health}) == [0, 1, 2]
     assert other == []  # no per-connector requests, and plugins (10 min cadence) not again
     assert all(r.query == (("expand", "status"), ("expand", "info")) for r in status)
     # the status request sticks to the worker that answered last time
