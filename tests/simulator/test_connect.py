@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -98,6 +99,47 @@ def test_health_exists_since_3_9(make_sim: MakeSim, http: httpx.Client) -> None:
     )
     r = http.get(make_sim("3.8.1").urls[0] + "/health")
     assert (r.status_code, r.json()) == (404, err(404, "HTTP 404 Not Found"))
+
+
+def test_health_is_per_worker_starting_503_unhealthy_500(make_sim: MakeSim, http: httpx.Client) -> None:
+    sim = make_sim("4.3.1", workers=3)
+    sim.cluster.set_health(1, "starting")
+    sim.cluster.set_health(2, "unhealthy")
+    answers = [http.get(u + "/health") for u in sim.urls]
+    assert [(r.status_code, r.json()["status"]) for r in answers] == [
+        (200, "healthy"),
+        (503, "starting"),
+        (500, "unhealthy"),
+    ]
+    assert answers[2].json()["message"].startswith("Worker was unable to handle this request")
+    assert all(http.get(u + "/").status_code == 200 for u in sim.urls)  # a stuck herder still answers GET /
+    with pytest.raises(ValueError, match="health is one of"):
+        sim.cluster.set_health(0, "sick")
+
+
+@pytest.mark.parametrize("name", ["C:\\path\\sink", "50% sample"])
+def test_names_with_backslash_or_percent_are_created_but_not_addressable(
+    make_sim: MakeSim, http: httpx.Client, name: str
+) -> None:
+    """Jetty refuses %5C and %25 in a path with its own 400 page, before any resource or auth filter."""
+    sim = make_sim(populate=False, credentials={"u": "p"})
+    auth = ("u", "p")
+    created = http.post(
+        sim.urls[0] + "/connectors",
+        json={"name": name, "config": {"connector.class": "FileStreamSink", "topics": "t"}},
+        auth=auth,
+    )
+    assert created.status_code == 201
+    assert name in http.get(sim.urls[0] + "/connectors", auth=auth).json()
+    encoded = quote(name, safe="")
+    assert "%5C" in encoded or "%25" in encoded
+    for method, path in (("GET", ""), ("GET", "/status"), ("POST", "/restart"), ("PUT", "/pause")):
+        for creds in (auth, None):
+            r = http.request(method, f"{sim.urls[0]}/connectors/{encoded}{path}", auth=creds)
+            assert r.status_code == 400, (method, path, r.text)
+            assert r.headers["content-type"].startswith("text/html")
+    # the same name without encoded characters would have been fine
+    assert http.get(sim.urls[0] + "/connectors/nothing-here", auth=auth).status_code == 404
 
 
 # -- routing ----------------------------------------------------------------------------------------------------
