@@ -262,14 +262,14 @@ AUTOHEAL_RESTARTS = Family(
     "kafka_connect_autoheal_restarts",
     "counter",
     "Restarts the healer decided on, by target kind (connector, task) and outcome (accepted, conflict, "
-    "not_found, error; dry_run when only logged).",
+    "not_found, error, not_addressable; dry_run when only logged).",
     (CLUSTER, "connector", "kind", "outcome"),
 )
 AUTOHEAL_SUPPRESSED = Family(
     "kafka_connect_autoheal_suppressed",
     "counter",
     "Decisions not to restart a FAILED target yet, by reason (grace, backoff, budget, breaker, denied, "
-    "dry_run, scope, cap, skip). One per target and decision round.",
+    "dry_run, scope, cap, skip, lost_worker, not_addressable). One per target and decision round.",
     (CLUSTER, "reason"),
 )
 AUTOHEAL_PERSISTENT_FAILURES = Family(

@@ -71,6 +71,9 @@ def classify(key: TargetKey, answer: Answer) -> Result:
         return Result(key, Outcome.ERROR, spent=False)
     if status in (502, 503, 504):  # a proxy or load balancer in front of the workers
         return Result(key, Outcome.ERROR, spent=False)
+    if status == 400 and ("\\" in key.connector or "%" in key.connector):
+        # Jetty's answer to %5C/%25 in any path: this name can never be restarted over REST.
+        return Result(key, Outcome.NOT_ADDRESSABLE, spent=False)
     # 400/401/403/other 500s: the worker saw and refused it. Spend the attempt so backoff applies.
     return Result(key, Outcome.ERROR, spent=True)
 
@@ -149,6 +152,10 @@ class RestartClient:
             answer = await self.post(path, None, preferred)
             result = classify(key, answer)
             sent.append(Sent(result, answer))
+            if result.outcome is Outcome.NOT_ADDRESSABLE:
+                # The name is the problem: every other part of the connector would get the same 400.
+                rest = [Sent(Result(k, Outcome.NOT_ADDRESSABLE, spent=False), answer) for k in keys[i + 1 :]]
+                return [*sent, *rest], []
             if result.outcome is Outcome.NOT_FOUND and result.forget_connector:
                 return sent, []  # the whole connector is gone; nothing left to restart
             if result.outcome is Outcome.CONFLICT or (result.outcome is Outcome.ERROR and not result.spent):

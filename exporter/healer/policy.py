@@ -6,8 +6,8 @@ and reports each outcome back through ``record`` / ``record_unsent``.
 
 Rules, in the order they are checked for each FAILED target (docs/autoheal.md):
 operator intent (never PAUSED/STOPPED/... nor the tasks of a PAUSED/STOPPED connector) → persistent
-failure (cap) → allow/deny → skip rules (failures a restart cannot fix) → scope → grace period → attempt cap →
-backoff → mass-failure breaker → restart budget.
+failure (cap) → allow/deny → skip rules (failures a restart cannot fix) → scope → not addressable → lost or
+unhealthy worker → grace period → attempt cap → backoff → mass-failure breaker → restart budget.
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ class Reason(StrEnum):
     SCOPE = "scope"
     CAP = "cap"
     SKIP = "skip"  # a skip rule says no restart can fix this failure
+    # The target's worker is lost or unhealthy (exporter.connect.workers): Connect may still say RUNNING or
+    # FAILED under it, but a restart is forwarded to that worker and cannot succeed until the rebalance
+    # (scheduled.rebalance.max.delay.ms, 5 min by default) moves the work elsewhere.
+    LOST_WORKER = "lost_worker"
+    # An earlier restart got Jetty's 400 for a name with a backslash or percent sign: never again (see Outcome).
+    NOT_ADDRESSABLE = "not_addressable"
 
 
 REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
@@ -55,6 +61,9 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"  # 409 / rebalance: tried again next cycle, no attempt spent
     NOT_FOUND = "not_found"  # 404: the connector or task is gone; its history is forgotten
     ERROR = "error"  # anything else; see Result.spent
+    # 400 for a name with "\" or "%": Connect's HTTP server refuses %5C/%25 in any path, so the connector
+    # can never be addressed by name over REST. Not retried (the target is marked), no attempt spent.
+    NOT_ADDRESSABLE = "not_addressable"
     DRY_RUN = "dry_run"
 
 
@@ -86,6 +95,7 @@ class TargetState:
     running_since: float | None = None  # first RUNNING observation since the last restart or failure
     persistent: bool = False
     reason: str | None = None  # the last decision, so that only changes are logged
+    unaddressable: bool = False  # a restart got the 400 for a name Connect cannot address (NOT_ADDRESSABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +386,7 @@ def decide(
         )
         targets[cand.key] = replace(ts, reason=reason.value)
 
+    impaired = snapshot.impaired_worker_ids()
     candidates.sort(key=lambda c: (c.failed_since, c.key.sort_key()))
     for cand in candidates:
         ts = targets[cand.key]
@@ -391,6 +402,12 @@ def decide(
             continue
         if config.scope == "local-worker" and cand.worker_id != local_worker_id:
             suppress(cand, Reason.SCOPE, None)
+            continue
+        if ts.unaddressable:
+            suppress(cand, Reason.NOT_ADDRESSABLE, None)
+            continue
+        if cand.worker_id in impaired:
+            suppress(cand, Reason.LOST_WORKER, None)
             continue
         grace_from = cand.failed_since
         capped = ts.attempts >= config.max_attempts
@@ -540,6 +557,10 @@ def record(state: PolicyState, result: Result, now: float) -> PolicyState:
         if breaker.probe is not None and any(k in breaker.probe.targets for k in gone):
             breaker = replace(breaker, probe=None)
         return replace(state, targets=MappingProxyType(targets), breaker=breaker)
+    if result.outcome is Outcome.NOT_ADDRESSABLE:
+        prev = targets.get(key, TargetState(failed_since=now))
+        targets[key] = replace(prev, unaddressable=True, last_attempt=now, reason=None)
+        return record_unsent(replace(state, targets=MappingProxyType(targets)), 1)
     if not result.spent:
         return record_unsent(state, 1)
     prev = targets.get(key, TargetState(failed_since=now))
@@ -565,7 +586,13 @@ def retry(state: PolicyState, connector: str | None = None, task: int | None = N
             continue
         ts = targets[key]
         targets[key] = replace(
-            ts, attempts=0, last_attempt=None, persistent=False, reason=None, failed_since=ts.failed_since
+            ts,
+            attempts=0,
+            last_attempt=None,
+            persistent=False,
+            unaddressable=False,
+            reason=None,
+            failed_since=ts.failed_since,
         )
     return replace(state, targets=MappingProxyType(targets))
 

@@ -21,6 +21,7 @@ class ClusterHealReading:
     restarts: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
     suppressed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # by reason
     persistent: tuple[TargetKey, ...] = ()
+    unaddressable: tuple[TargetKey, ...] = ()  # names Connect cannot address over REST (a backslash or "%")
     next_attempt: Mapping[TargetKey, float] = field(default_factory=lambda: MappingProxyType({}))
     breaker_open: bool = False
     local_worker_id: str | None = None

@@ -290,7 +290,7 @@ class Healer:
         if result.outcome is Outcome.ACCEPTED:
             cluster.last_restart[key] = self._clock()
         ts = cluster.state.targets.get(key)
-        if result.outcome is Outcome.NOT_FOUND:
+        if result.outcome in (Outcome.NOT_FOUND, Outcome.NOT_ADDRESSABLE):
             nxt = None
         elif result.spent and ts is not None:
             nxt = next_attempt_after_restart(cfg, key, ts)
@@ -321,6 +321,11 @@ class Healer:
             fields["next_attempt_at"] = _iso(nxt)
         if result.outcome is Outcome.NOT_FOUND:
             fields["forgotten"] = "connector" if result.forget_connector else key.kind
+        if result.outcome is Outcome.NOT_ADDRESSABLE:
+            fields["hint"] = (
+                "Connect refuses %5C and %25 in any path, so a name with a backslash or percent sign cannot be "
+                "restarted, paused or read over REST; not retried. Recreate the connector under another name"
+            )
         level = log.info if result.outcome in (Outcome.ACCEPTED, Outcome.DRY_RUN, Outcome.NOT_FOUND) else log.warning
         level("autoheal_restart", **fields)
 
@@ -395,13 +400,19 @@ class Healer:
             persistent = tuple(
                 sorted((k for k, ts in c.state.targets.items() if ts.persistent), key=TargetKey.sort_key)
             )
+            unaddressable = tuple(
+                sorted((k for k, ts in c.state.targets.items() if ts.unaddressable), key=TargetKey.sort_key)
+            )
             clusters[cfg.name] = ClusterHealReading(
                 mode=cfg.autoheal.mode,
                 scope=cfg.autoheal.scope,
                 restarts=MappingProxyType(dict(c.restarts)),
                 suppressed=MappingProxyType(dict(c.suppressed)),
                 persistent=persistent,
-                next_attempt=MappingProxyType({k: v for k, v in c.next_attempt.items() if k not in persistent}),
+                unaddressable=unaddressable,
+                next_attempt=MappingProxyType(
+                    {k: v for k, v in c.next_attempt.items() if k not in persistent and k not in unaddressable}
+                ),
                 breaker_open=c.breaker_open,
                 local_worker_id=c.local_worker_id,
                 skipped=MappingProxyType(dict(c.skipped)),

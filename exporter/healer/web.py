@@ -35,6 +35,7 @@ def autoheal_section(view: View) -> str:
     e = html.escape
     now = time.time()
     rows = []
+    notes: list[str] = []
     for name in sorted(healer.clusters):
         c = healer.clusters[name]
         waiting = sorted(c.next_attempt.items(), key=lambda kv: kv[1])
@@ -48,6 +49,13 @@ def autoheal_section(view: View) -> str:
             )
             or "none"
         )
+        if c.unaddressable:
+            names = ", ".join(e(k.connector if k.task is None else f"{k.connector}/{k.task}") for k in c.unaddressable)
+            notes.append(
+                f"<p class='note'>{e(name)}: not addressable over REST, never restarted: {names}. Connect refuses "
+                "<code>%5C</code> and <code>%25</code> in any path, so a connector whose name holds a backslash or "
+                "a percent sign cannot be restarted, paused or read by name; recreate it under another name.</p>"
+            )
         restarts = sum(c.restarts.values())
         skipped = (
             ", ".join(
@@ -67,7 +75,7 @@ def autoheal_section(view: View) -> str:
         + "".join(rows)
         + "</table><p>Persistent failures are left alone until they recover or you ask for a retry: "
         "<code>curl -X POST 'http://&lt;exporter&gt;/-/autoheal/retry?connect_cluster=&lt;cluster&gt;"
-        "&amp;connector=&lt;name&gt;'</code></p>"
+        "&amp;connector=&lt;name&gt;'</code></p>" + "".join(notes)
     )
 
 

@@ -128,6 +128,32 @@ async def test_connector_names_are_percent_encoded() -> None:
         ]
 
 
+@pytest.mark.parametrize("name", ["C:\\data\\sink", "50% sample"])
+@pytest.mark.parametrize("combined", [True, False])
+async def test_a_name_connect_cannot_address_is_one_request_and_not_addressable(name: str, combined: bool) -> None:
+    sim = SimCluster(version="3.9.0", worker_count=2)
+    sim.add_connector(name, "sink", tasks_max=2)
+    sim.fail_task(name, 0)
+    sim.fail_task(name, 1)
+    keys = (TargetKey(name, 0), TargetKey(name, 1))
+    async with client_for(sim) as (server, client):
+        sent, unsent = await client.restart(RestartGroup(name, keys, combined=combined), None)
+    assert [(s.result.outcome, s.result.spent) for s in sent] == [(Outcome.NOT_ADDRESSABLE, False)] * 2
+    assert unsent == []
+    posts = [r for r in server.requests if r.method == "POST"]
+    assert len(posts) == 1  # the 400 is about the name: not sent for the other task, nor to the other worker
+    assert sent[0].answer.status == 400
+
+
+async def test_a_400_for_an_ordinary_name_stays_an_error() -> None:
+    sim = _sim(workers=1)
+    sim.fail_task("orders", 0)
+    async with client_for(sim) as (server, client):
+        await server.set_fault(0, Fault.http_status(400, "bad request", path=".*/restart"))
+        sent, _ = await client.restart(RestartGroup("orders", (T0,), combined=True), None)
+    assert (sent[0].result.outcome, sent[0].result.spent) == (Outcome.ERROR, True)
+
+
 async def test_basic_auth_credentials_are_sent() -> None:
     sim = _sim(workers=1)
     sim.fail_task("orders", 0)

@@ -26,7 +26,7 @@ from exporter.healer.policy import (
     retry,
     supports_restart_plan,
 )
-from exporter.model import ClusterSnapshot, Connector, SourceKind, Task, Worker
+from exporter.model import ClusterSnapshot, Connector, NamedWorker, SourceKind, Task, Worker, WorkerState
 
 MIN = 60.0
 W1, W2 = "10.0.0.1:8083", "10.0.0.2:8083"
@@ -51,7 +51,12 @@ def conn(name: str, state: str = "RUNNING", tasks: tuple[Task, ...] = (), worker
     )
 
 
-def snap(*connectors: Connector, versions: tuple[str | None, ...] = ("3.9.0",), up: bool = True) -> ClusterSnapshot:
+def snap(
+    *connectors: Connector,
+    versions: tuple[str | None, ...] = ("3.9.0",),
+    up: bool = True,
+    named: tuple[NamedWorker, ...] = (),
+) -> ClusterSnapshot:
     workers = tuple(Worker(url=f"http://w{i}:8083", reachable=True, version=v) for i, v in enumerate(versions))
     return ClusterSnapshot(
         cluster="prod",
@@ -63,6 +68,7 @@ def snap(*connectors: Connector, versions: tuple[str | None, ...] = ("3.9.0",), 
         workers=workers,
         connectors=connectors if up else (),
         status_url="http://w0:8083",
+        named_workers=named,
     )
 
 
@@ -580,3 +586,56 @@ def test_fresh_state_with_many_failures_restarts_slowly(clock: FrozenDateTimeFac
         clock.tick(MIN)
         per_minute.append(len(restarted(d.step(fleet))))
     assert per_minute == [10, 10, 10, 10]
+
+
+# --- lost workers and names Connect cannot address -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "impaired",
+    [NamedWorker(W2, WorkerState.LOST), NamedWorker(W2, WorkerState.REACHABLE, health="unhealthy")],
+)
+def test_work_of_a_lost_or_unhealthy_worker_is_left_alone(clock: FrozenDateTimeFactory, impaired: NamedWorker) -> None:
+    d = Driver(cfg(grace_period="1m"))
+    ok = NamedWorker(W1, WorkerState.REACHABLE, health="healthy")
+    failing = conn("orders", tasks=(task(0, "FAILED", W1), task(1, "FAILED", W2)))
+    d.step(snap(failing, named=(ok, impaired)))
+    clock.tick(MIN)
+    plan = d.step(snap(failing, named=(ok, impaired)))
+    assert restarted(plan) == [T0]
+    assert reasons(plan) == {TargetKey("orders", 1): Reason.LOST_WORKER}
+    assert d.attempts(TargetKey("orders", 1)) == 0  # nothing spent while it waits for the rebalance
+    # the rebalance moved it to a live worker: restarted then
+    clock.tick(MIN)
+    moved = conn("orders", tasks=(task(0, "RUNNING", W1), task(1, "FAILED", W1)))
+    plan = d.step(snap(moved, named=(ok,)))
+    assert restarted(plan) == [TargetKey("orders", 1)]
+
+
+def test_an_unknown_worker_does_not_hold_restarts(clock: FrozenDateTimeFactory) -> None:
+    d = Driver(cfg(grace_period="1m"))
+    failing = conn("orders", tasks=(task(0, "FAILED", W1),))
+    named = (NamedWorker(W1, WorkerState.UNKNOWN),)  # no route from here: not evidence of anything
+    d.step(snap(failing, named=named))
+    clock.tick(MIN)
+    assert restarted(d.step(snap(failing, named=named))) == [T0]
+
+
+def test_not_addressable_is_never_retried_until_an_operator_retry(clock: FrozenDateTimeFactory) -> None:
+    d = Driver(cfg(grace_period="1m"))
+    name = "50% sample"
+    key = TargetKey(name, 0)
+    connector = conn(name, tasks=(task(0, "FAILED"),))
+    d.step(snap(connector))
+    clock.tick(MIN)
+    assert restarted(d.step(snap(connector), outcome=Outcome.NOT_ADDRESSABLE, spent=False)) == [key]
+    assert d.state.budget == ()  # given back: nothing reached a connector
+    for _ in range(5):
+        clock.tick(MIN)
+        plan = d.step(snap(connector))
+        assert restarted(plan) == []
+        assert reasons(plan) == {key: Reason.NOT_ADDRESSABLE}
+    assert d.attempts(key) == 0
+    d.state = retry(d.state, name)
+    clock.tick(MIN)
+    assert restarted(d.step(snap(connector))) == [key]

@@ -62,3 +62,26 @@ async def test_retry_endpoint_releases_a_persistent_failure(sim: SimThread) -> N
     finally:
         stop.set()
         ticker.join(5)
+
+
+async def test_a_name_connect_cannot_address_gets_one_request_a_count_and_a_page_note(sim: SimThread) -> None:
+    name = "50% sample"
+    sim.cluster.add_connector(name, "sink", tasks_max=1)
+    sim.cluster.fail_task(name, 0, persistent=True)
+    autoheal = {"mode": "enforce", "grace_period": "200ms", "backoff": {"initial": "200ms"}}
+    async with running_daemon(quick_config({"c": sim.urls}, autoheal=autoheal)) as ex:
+        outcome = {"connect_cluster": "c", "connector": name, "kind": "task", "outcome": "not_addressable"}
+        await ex.wait_for(
+            lambda s: s.value("kafka_connect_autoheal_restarts_total", **outcome) == 1.0,
+            timeout=15,
+            what="not_addressable outcome",
+        )
+        s = await ex.next_polls("c", 5)  # several more rounds: never sent again
+        assert s.value("kafka_connect_autoheal_restarts_total", **outcome) == 1.0
+        assert (
+            s.value("kafka_connect_autoheal_suppressed_total", connect_cluster="c", reason="not_addressable") or 0
+        ) >= 1
+        page = (await ex.client.get(ex.base + "/")).text
+        assert "not addressable over REST" in page and "50% sample/0" in page
+    restarts = [r for r in sim.requests() if r.method == "POST" and r.path.endswith("/restart")]
+    assert len(restarts) == 1 and "%25" in restarts[0].path
