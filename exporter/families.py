@@ -64,6 +64,8 @@ CLOUD_CONNECTOR_STATES: tuple[str, ...] = (
     "DELETED",
 )
 CLOUD_TASK_STATES: tuple[str, ...] = ("RUNNING", "FAILED", "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
+# GET /health of a worker (Kafka >= 3.9, KIP-1017, the Connect REST reference).
+WORKER_HEALTH_STATES: tuple[str, ...] = ("healthy", "starting", "unhealthy")
 
 # -- Connect clusters, connectors and tasks (self-managed and Confluent Cloud) --------------------------------
 
@@ -131,6 +133,40 @@ PLUGIN_INFO = Family(
     "Connector plugins installed on the cluster's workers (value is always 1). Polled on a slower cadence.",
     (CLUSTER, "plugin_class", "plugin_type", "version"),
 )
+# Workers the statuses name (worker_id), probed each cycle (exporter.connect.workers); absent without probes.
+WORKER_REACHABLE = Family(
+    "kafka_connect_worker_reachable",
+    "gauge",
+    "1 if a worker that the statuses name answered GET / this cycle, 0 if it answered before and no longer does "
+    "(lost); absent while it never answered from here.",
+    (CLUSTER, "worker_id"),
+)
+WORKER_TASKS = Family(
+    "kafka_connect_worker_tasks",
+    "gauge",
+    "Tasks the connector and task statuses assign to the worker.",
+    (CLUSTER, "worker_id"),
+)
+WORKER_CONNECTORS = Family(
+    "kafka_connect_worker_connectors",
+    "gauge",
+    "Connectors the statuses assign to the worker.",
+    (CLUSTER, "worker_id"),
+)
+WORKER_HEALTH = Family(
+    "kafka_connect_worker_health",
+    "gauge",
+    "GET /health of the worker (Kafka >= 3.9): 1 for the current status (healthy, starting, unhealthy), 0 for the "
+    "others; absent before 3.9 and for workers that do not answer.",
+    (CLUSTER, "worker_id", "status"),
+    state=StateSet("status", WORKER_HEALTH_STATES),
+)
+CONNECTOR_TASKS_ON_LOST_WORKERS = Family(
+    "kafka_connect_connector_tasks_on_lost_workers",
+    "gauge",
+    "Tasks of the connector whose worker is lost or unhealthy (Connect may still report them RUNNING).",
+    (CLUSTER, "connector"),
+)
 
 # In the order they are served.
 CONNECT_FAMILIES: tuple[Family, ...] = (
@@ -144,6 +180,11 @@ CONNECT_FAMILIES: tuple[Family, ...] = (
     CONNECTOR_TASKS_BY_STATE,
     TASK_STATE,
     PLUGIN_INFO,
+    WORKER_REACHABLE,
+    WORKER_TASKS,
+    WORKER_CONNECTORS,
+    WORKER_HEALTH,
+    CONNECTOR_TASKS_ON_LOST_WORKERS,
 )
 # Families whose HELP ends with how often the data is polled (plugins say their own cadence).
 POLLED: frozenset[Family] = frozenset(CONNECT_FAMILIES) - {PLUGIN_INFO}

@@ -33,6 +33,7 @@ from exporter.families import (
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_BY_STATE,
     CONNECTOR_TASKS_MAX,
+    CONNECTOR_TASKS_ON_LOST_WORKERS,
     DERIVED_FAMILIES,
     LAST_POLL,
     LAST_SUCCESS,
@@ -45,12 +46,17 @@ from exporter.families import (
     STATE_FAMILIES,
     TASK_STATE,
     UP,
+    WORKER_CONNECTORS,
+    WORKER_HEALTH,
+    WORKER_HEALTH_STATES,
     WORKER_INFO,
+    WORKER_REACHABLE,
+    WORKER_TASKS,
     WORKER_UP,
     Family,
     StateSet,
 )
-from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind
+from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind, WorkerState
 from exporter.store import View
 
 # A small group: prometheus_client families, formatted by prometheus_client.
@@ -310,7 +316,35 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
             f'plugin_type="{esc(pl.type)}",version="{esc(pl.version or "")}"}} {_ONE}\n'
         )
     families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
-    return tuple("".join(lines).encode() for lines in families)
+    return tuple("".join(lines).encode() for lines in families) + named_worker_samples(cl, snap, current=current)
+
+
+def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = False) -> tuple[bytes, ...]:
+    """The lines of the worker families at the end of ``CONNECT_FAMILIES`` (``cl``: the cluster label;
+    ``current``: the health family, a state family, gets only the current status's line)."""
+    reachable: list[str] = []
+    tasks: list[str] = []
+    connectors: list[str] = []
+    health: list[str] = []
+    on_lost: list[str] = []
+    for nw in snap.named_workers:
+        wl = f'worker_id="{_esc(nw.worker_id)}"'
+        if nw.state is not WorkerState.UNKNOWN:
+            value = _ONE if nw.state is WorkerState.REACHABLE else _ZERO
+            reachable.append(f"{WORKER_REACHABLE.name}{{{cl},{wl}}} {value}\n")
+        tasks.append(f"{WORKER_TASKS.name}{{{cl},{wl}}} {_count(nw.tasks)}\n")
+        connectors.append(f"{WORKER_CONNECTORS.name}{{{cl},{wl}}} {_count(nw.connectors)}\n")
+        if nw.health is not None:
+            health.extend(
+                f'{WORKER_HEALTH.name}{{{cl},status="{st}",{wl}}} {_ONE if nw.health == st else _ZERO}\n'
+                for st in ((nw.health,) if current else WORKER_HEALTH_STATES)
+            )
+    if snap.named_workers:
+        impaired = snap.impaired_worker_ids()
+        for c in snap.connectors:
+            n = sum(1 for t in c.tasks if t.worker_id in impaired) if impaired else 0
+            on_lost.append(f'{CONNECTOR_TASKS_ON_LOST_WORKERS.name}{{{cl},connector="{_esc(c.name)}"}} {_count(n)}\n')
+    return tuple("".join(lines).encode() for lines in (reachable, tasks, connectors, health, on_lost))
 
 
 ByStateKey = tuple[tuple[str, ...], tuple[int, ...]]

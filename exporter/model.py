@@ -94,8 +94,7 @@ class WorkerState(StrEnum):
     UNKNOWN = "unknown"  # never answered from here (maybe no route to worker addresses): never alerted on
 
 
-# GET /health (Kafka >= 3.9, KIP-1017) statuses.
-WORKER_HEALTH_STATES: tuple[str, ...] = ("healthy", "starting", "unhealthy")
+# The GET /health status (Kafka >= 3.9) whose worker's work does not run; all of them: families.py.
 UNHEALTHY = "unhealthy"
 
 
@@ -109,7 +108,7 @@ class NamedWorker:
     tasks: int = 0
     connectors: int = 0
     version: str | None = None
-    health: str | None = None  # one of WORKER_HEALTH_STATES; None before 3.9 or when not reachable
+    health: str | None = None  # one of families.WORKER_HEALTH_STATES; None before 3.9 or when not reachable
     error: PollError | None = None
 
     @property

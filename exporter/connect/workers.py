@@ -25,7 +25,8 @@ import httpx
 
 from exporter.connect.parse import BadResponse, parse_server_info
 from exporter.deadline import within
-from exporter.model import UNHEALTHY, WORKER_HEALTH_STATES, Connector, ErrorReason, NamedWorker, PollError, WorkerState
+from exporter.families import WORKER_HEALTH_STATES
+from exporter.model import UNHEALTHY, Connector, ErrorReason, NamedWorker, PollError, WorkerState
 from exporter.transport import RequestFailed, request_json
 
 # GET / and GET /health answer a few hundred bytes; anything far larger is not a Connect worker.

@@ -24,14 +24,21 @@ from exporter.families import (
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_BY_STATE,
     CONNECTOR_TASKS_MAX,
+    CONNECTOR_TASKS_ON_LOST_WORKERS,
     PLUGIN_INFO,
     POLLED,
     TASK_STATE,
     UP,
+    WORKER_CONNECTORS,
+    WORKER_HEALTH,
+    WORKER_HEALTH_STATES,
     WORKER_INFO,
+    WORKER_REACHABLE,
+    WORKER_TASKS,
     WORKER_UP,
 )
 from exporter.metrics import CollectGroup, collect_exporter, known_states, metric_family, polled_help, with_unknown
+from exporter.model import WorkerState
 from exporter.store import Store, View
 
 
@@ -69,6 +76,21 @@ def collect_connect(view: View) -> Iterator[Metric]:
                     )
         for p in snap.plugins:
             fam[PLUGIN_INFO].add_metric([name, p.class_name, p.type, p.version or ""], 1.0)
+        for nw in snap.named_workers:
+            if nw.state is not WorkerState.UNKNOWN:
+                fam[WORKER_REACHABLE].add_metric(
+                    [name, nw.worker_id], 1.0 if nw.state is WorkerState.REACHABLE else 0.0
+                )
+            fam[WORKER_TASKS].add_metric([name, nw.worker_id], float(nw.tasks))
+            fam[WORKER_CONNECTORS].add_metric([name, nw.worker_id], float(nw.connectors))
+            if nw.health is not None:
+                for status in WORKER_HEALTH_STATES:
+                    fam[WORKER_HEALTH].add_metric([name, nw.worker_id, status], 1.0 if nw.health == status else 0.0)
+        if snap.named_workers:
+            impaired = snap.impaired_worker_ids()
+            for c in snap.connectors:
+                lost = sum(1 for t in c.tasks if t.worker_id in impaired)
+                fam[CONNECTOR_TASKS_ON_LOST_WORKERS].add_metric([name, c.name], float(lost))
     yield from fam.values()
 
 

@@ -32,7 +32,17 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.metrics import core_groups
-from exporter.model import ClusterSnapshot, Connector, Plugin, PollStats, SourceKind, Task, Worker
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    NamedWorker,
+    Plugin,
+    PollStats,
+    SourceKind,
+    Task,
+    Worker,
+    WorkerState,
+)
 from exporter.store import View
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -85,6 +95,12 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
         plugins=(Plugin("org.apache.kafka.connect.file.FileStreamSinkConnector", "sink", "3.9.1"),),
         stats=PollStats(12, 2, MappingProxyType({"timeout": 2, "http_status": 1})),
         last_success=1_700_000_030.5,
+        named_workers=(
+            NamedWorker(
+                "10.0.0.12:8083", WorkerState.REACHABLE, tasks=1, connectors=1, version="3.9.1", health="healthy"
+            ),
+            NamedWorker("10.0.0.13:8083", WorkerState.LOST, tasks=1, connectors=1),
+        ),
     )
     down = ClusterSnapshot(
         cluster="staging",

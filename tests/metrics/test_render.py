@@ -8,6 +8,7 @@ parsed sample sets, on hostile names, unknown states, several clusters and rando
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 from types import MappingProxyType
 
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +18,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import GzipPrefix, Rendered, render_blocks
 from exporter.metrics import core_groups
-from exporter.model import ClusterSnapshot, Connector, Plugin, PollStats, SourceKind, Task, Worker
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    NamedWorker,
+    Plugin,
+    PollStats,
+    SourceKind,
+    Task,
+    Worker,
+    WorkerState,
+)
 from exporter.store import View
 from tests.metrics.oracle import reference_exposition
 
@@ -69,6 +80,13 @@ def _snapshot(name: str, kind: SourceKind = SourceKind.CONNECT, interval: float 
         plugins=(Plugin("org.P", "sink", None), Plugin('org."Q"', "source", "1.0\n")),
         stats=PollStats(3, 1, MappingProxyType({"timeout": 2})),
         last_success=1_700_000_000.0,
+        named_workers=(
+            NamedWorker(HOSTILE[0], WorkerState.REACHABLE, 3, 1, "3.9.0", "healthy"),
+            NamedWorker(HOSTILE[1], WorkerState.LOST, 2, 0),
+            NamedWorker(HOSTILE[2], WorkerState.UNKNOWN, 0, 2),
+            NamedWorker(HOSTILE[3], WorkerState.REACHABLE, 1, 1, "4.3.1", "unhealthy"),
+            NamedWorker(HOSTILE[4], WorkerState.REACHABLE, 5000, 1, "3.8.1"),
+        ),
     )
 
 
@@ -115,6 +133,36 @@ def test_hostile_names_and_unknown_states_render_identically() -> None:
     # The reference really covers the hard cases: escaped names and unknown states made it into the output.
     assert b'connector="all\\\\\\"\\n\\"\\\\"' in text
     assert b'state="NEW\\nSTATE"' in text
+
+
+def test_named_worker_families() -> None:
+    text = _fast(_view(_snapshot("prod")))[0].decode()
+    samples = _samples(text, openmetrics=False)
+
+    def value(name: str, **labels: str) -> float | None:
+        want = tuple(sorted({"connect_cluster": "prod", **labels}.items()))
+        found = [v for n, lbl, v in samples if n == name and lbl == want]
+        return found[0] if found else None
+
+    assert value("kafka_connect_worker_reachable", worker_id=HOSTILE[0]) == 1.0
+    assert value("kafka_connect_worker_reachable", worker_id=HOSTILE[1]) == 0.0
+    assert value("kafka_connect_worker_reachable", worker_id=HOSTILE[2]) is None  # unknown: absent
+    assert value("kafka_connect_worker_tasks", worker_id=HOSTILE[2]) == 0.0
+    assert value("kafka_connect_worker_connectors", worker_id=HOSTILE[2]) == 2.0
+    assert value("kafka_connect_worker_tasks", worker_id=HOSTILE[4]) == 5000.0
+    assert value("kafka_connect_worker_health", worker_id=HOSTILE[3], status="unhealthy") == 1.0
+    assert value("kafka_connect_worker_health", worker_id=HOSTILE[3], status="healthy") == 0.0
+    assert value("kafka_connect_worker_health", worker_id=HOSTILE[4], status="healthy") is None  # before 3.9
+    # tasks on the lost (HOSTILE[1]) and the unhealthy (HOSTILE[3]) worker, per connector
+    snap = _snapshot("prod")
+    for c in snap.connectors:
+        expected = sum(1 for t in c.tasks if t.worker_id in (HOSTILE[1], HOSTILE[3]))
+        assert value("kafka_connect_connector_tasks_on_lost_workers", connector=c.name) == float(expected)
+    assert sum(v for n, _, v in samples if n == "kafka_connect_connector_tasks_on_lost_workers") > 0
+    # without probes (no named workers) the worker families are empty
+    bare = _fast(_view(replace(snap, named_workers=())))[0].decode()
+    assert "kafka_connect_connector_tasks_on_lost_workers{" not in bare
+    assert "kafka_connect_worker_tasks{" not in bare
 
 
 def test_empty_and_down_clusters_render_identically() -> None:

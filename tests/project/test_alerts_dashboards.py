@@ -43,7 +43,7 @@ PROMETHEUS_SERIES = {
 }
 SEVERITIES = {"critical", "warning", "info"}
 # Labels that identify what an alert is about: when an alert carries one, its summary and description name it.
-IDENTIFYING_LABELS = ("connect_cluster", "connector", "task", "worker", "api")
+IDENTIFYING_LABELS = ("connect_cluster", "connector", "task", "worker", "worker_id", "api")
 
 
 def tool(name: str) -> str:
