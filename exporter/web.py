@@ -14,7 +14,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.exposition import Exposition
-from exporter.model import RUNNING, ClusterSnapshot, first_line
+from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line
 from exporter.store import Store, View
 
 PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
@@ -98,6 +98,61 @@ def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
     )
 
 
+_UNKNOWN_NOTE = (
+    "Workers marked unknown never answered the exporter: it may have no route to the addresses the workers "
+    "advertise (rest.advertised.host.name). They are not alerted on."
+)
+
+
+def workers_section(view: View) -> str:
+    """Every worker the statuses name, what probing it says, and the work assigned to it; then the connectors
+    with tasks on a lost or unhealthy worker (Connect may still call them RUNNING)."""
+    e = html.escape
+    rows = []
+    marked = []
+    unknown = False
+    for name in sorted(view.clusters):
+        snap = view.clusters[name]
+        for w in snap.named_workers:
+            unknown = unknown or w.state is WorkerState.UNKNOWN
+            state = w.state.value + (f" ({w.health})" if w.health else "")
+            cls = "bad" if w.impaired else ("unknown" if w.state is WorkerState.UNKNOWN else "ok")
+            why = e(w.error.message) if w.error is not None and w.state is not WorkerState.REACHABLE else ""
+            rows.append(
+                f"<tr class={cls} data-worker-state={w.state.value}><td>{e(name)}</td><td>{e(w.worker_id)}</td>"
+                f"<td>{e(state)}</td><td>{e(w.version or '')}</td><td>{w.tasks}</td><td>{w.connectors}</td>"
+                f"<td>{why}</td></tr>"
+            )
+        impaired = snap.impaired_worker_ids()
+        for c in snap.connectors if impaired else ():
+            on = [t for t in c.tasks if t.worker_id in impaired]
+            if on:
+                where = ", ".join(f"{t.id} ({t.state}) on {t.worker_id}" for t in on)
+                marked.append(
+                    f"<tr class=bad data-lost-worker><td>{e(name)}</td><td>{e(c.name)} "
+                    f"<strong class=lost-worker>[on lost worker]</strong></td><td>{e(c.state)}</td>"
+                    f"<td>{e(where)}</td></tr>"
+                )
+    if not rows:
+        return ""
+    lost = (
+        "<h3>Connectors with tasks on a lost or unhealthy worker</h3><p>Connect reports these tasks in the state "
+        "shown until the rebalance delay (scheduled.rebalance.max.delay.ms, 5 minutes by default) moves them; "
+        "meanwhile they copy no data.</p><table id=lost-work><tr><th>cluster</th><th>connector</th><th>state</th>"
+        "<th>tasks on lost workers</th></tr>" + "".join(marked) + "</table>"
+        if marked
+        else ""
+    )
+    return (
+        "<h2 id=workers>Workers</h2><table id=workers-table><tr><th>cluster</th><th>worker id</th><th>state</th>"
+        "<th>version</th><th>tasks</th><th>connectors</th><th>why</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + (f"<p class=note>{e(_UNKNOWN_NOTE)}</p>" if unknown else "")
+        + lost
+    )
+
+
 def landing_page(
     view: View, telemetry_path: str, sections: Iterable[PageSection] = (), lead: Iterable[PageSection] = ()
 ) -> str:
@@ -128,14 +183,14 @@ def landing_page(
         if problems
         else "<p>Every connector is RUNNING with all its tasks RUNNING.</p>"
     )
-    extra = "".join(section(view) for section in sections)
+    extra = workers_section(view) + "".join(section(view) for section in sections)
     leading = "".join(section(view) for section in lead)
     refresh = min((s.poll_interval for s in view.clusters.values()), default=30.0)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{max(5, int(refresh))}">
 <title>kafka-connect-exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}
+padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}tr.unknown td{{color:#777}}
 tr.warn td{{background:#ffd}}code{{font-size:90%}}</style></head>
 <body><h1>kafka-connect-exporter {e(__version__)}</h1>
 <p><a href="{e(telemetry_path)}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>

@@ -232,6 +232,21 @@ async def test_poller_sees_a_killed_worker_as_lost_before_connect_moves_its_work
             assert on_w1 and all(t.state == "RUNNING" for t in on_w1)  # the gap: Connect says all is well
             assert w1 in snap.impaired_worker_ids()
             assert snap.up  # a lost named worker is no poll failure
+            scrape = await ex.scrape()
+            assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=w1) == 0.0
+            assert scrape.value("kafka_connect_worker_tasks", connect_cluster="c", worker_id=w1) == len(on_w1)
+            on_lost = {
+                lbl["connector"]: v for lbl, v in scrape.samples("kafka_connect_connector_tasks_on_lost_workers")
+            }
+            assert sum(on_lost.values()) == len(on_w1) and len(on_lost) == 6
+            unknown_id = f"127.0.0.10:{closed_port}"
+            assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=unknown_id) is None
+            page = (await ex.client.get(ex.base + "/")).text
+            assert "<h2 id=workers>Workers</h2>" in page
+            assert f"<td>{w1}</td><td>lost</td>" in page and f"<td>{unknown_id}</td><td>unknown</td>" in page
+            assert "never answered the exporter" in page
+            marked = {c.name for c in snap.connectors if any(t.worker_id == w1 for t in c.tasks)}
+            assert marked and all(f"<td>{n} <strong class=lost-worker>[on lost worker]" in page for n in marked)
 
             sim.start_worker(1)  # it comes back before the rebalance delay ends
             await ex.next_polls("c", 2)
