@@ -687,6 +687,35 @@ def overview() -> dict[str, Any]:
             hide=("Time", "__name__", "job", "Value"),
             rename={"connect_cluster": "cluster", "kafka_cluster_id": "Kafka cluster id"},
         ),
+        timeseries(
+            "Work per worker",
+            "Tasks the connector and task statuses assign to each worker they name (its advertised host:port). "
+            "Uneven lines after a rebalance show imbalance; a lost worker keeps its tasks here until the rebalance "
+            "delay (scheduled.rebalance.max.delay.ms, 5 minutes by default) moves them.",
+            "none",
+            [target(f"kafka_connect_worker_tasks{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
+            w=12,
+            h=6,
+        ),
+        state_timeline(
+            "Lost workers",
+            "Per worker named by the statuses: REACHABLE when it answered the exporter's GET /, LOST when it "
+            "answered before and no longer does. Workers that never answered from here are not shown.",
+            [target(f"kafka_connect_worker_reachable{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
+            up_mappings("REACHABLE", "LOST"),
+            w=8,
+            h=6,
+        ),
+        stat(
+            "Tasks on lost workers",
+            "Tasks assigned to a lost or unhealthy worker: Connect may still report them RUNNING, but they copy "
+            "no data until they move (kafka_connect_connector_tasks_on_lost_workers).",
+            "none",
+            [target(f"sum(kafka_connect_connector_tasks_on_lost_workers{{{JIC}}}) or vector(0)", "tasks")],
+            w=4,
+            h=6,
+            steps=((None, "green"), (1, "red")),
+        ),
         row("Connectors and tasks"),
         timeseries(
             "Connectors by state",

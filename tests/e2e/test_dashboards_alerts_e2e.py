@@ -5,9 +5,11 @@ phase's time window:
 
 - ``faults``: Connect clusters served by the simulator with connectors in every interesting state (FAILED
   connector, FAILED task, UNASSIGNED, PAUSED, STOPPED, RUNNING with no tasks, fewer tasks than tasks.max), a
-  worker down, a cluster that refuses connections, a cluster whose polls fail every other time, one whose
-  polls take longer than three poll intervals, auto-heal in enforce mode on a crash-looping connector
-  (restarts, attempt cap, persistent failure) and on a mass failure (breaker), auto-heal in dry-run mode;
+  worker down, a worker killed while the statuses keep its work RUNNING (the exporter configured with one URL
+  of that cluster) and one whose herder is stuck, a cluster that refuses connections, a cluster whose polls
+  fail every other time, one whose polls take longer than three poll intervals, auto-heal in enforce mode on a
+  crash-looping connector (restarts, attempt cap, persistent failure) and on a mass failure (breaker), auto-heal
+  in dry-run mode;
   Confluent Cloud managed connectors with the Metrics API down. A second exporter instance watches the same
   Cloud organisation with a metrics delay so long that its data is stale.
 - ``cloud-flowing``: the Metrics API recovers; the throughput and dead-letter counters move.
@@ -123,6 +125,16 @@ def breaker_cluster() -> SimCluster:
     return c
 
 
+def lost_cluster() -> SimCluster:
+    """Three workers with work on each; the exporter knows only the first URL. Worker 2's herder is stuck
+    (GET /health 500 unhealthy); ``kill_worker(1)`` in phase ``faults`` leaves its work RUNNING under it."""
+    c = SimCluster(version="3.9.0", worker_count=3)
+    for name in ("spread-sink", "spread-src"):
+        c.add_connector(name, "sink" if name.endswith("sink") else "source", tasks_max=3)
+    c.set_health(2, "unhealthy")
+    return c
+
+
 def single(name: str) -> SimCluster:
     c = SimCluster(version="3.9.0", worker_count=1)
     c.add_connector(name, "source")
@@ -202,10 +214,15 @@ def cause(root_cause: str) -> dict[str, str]:
     return {"exception": "org.apache.kafka.connect.errors.ConnectException", "root_cause": root_cause}
 
 
-def expectations(instance_b: str, prod_worker_down: str, instance_a: str = "a") -> list[Expect]:
+def expectations(
+    instance_b: str, prod_worker_down: str, instance_a: str = "a", lost_workers: tuple[str, str] = ("l", "u")
+) -> list[Expect]:
     e = Expect
     prod = {"connect_cluster": "prod"}
+    lost, stuck = lost_workers
     return [
+        e("KafkaConnectWorkOnLostWorker", "faults", {"connect_cluster": "lost", "worker_id": lost}),
+        e("KafkaConnectWorkerUnhealthy", "faults", {"connect_cluster": "lost", "worker_id": stuck}),
         e("KafkaConnectClusterUnreachable", "faults", {"connect_cluster": "down"}),
         e("KafkaConnectWorkerDown", "faults", {**prod, "worker": prod_worker_down}),
         # The failed-connector and failed-task alerts name the cause, joined from kafka_connect_failure_info.
@@ -287,6 +304,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         breaker: SimThread = stack.enter_context(connect_in_thread(breaker_cluster()))
         flaky: SimThread = stack.enter_context(connect_in_thread(single("lines-src")))
         slow: SimThread = stack.enter_context(connect_in_thread(single("slow-src")))
+        lost: SimThread = stack.enter_context(connect_in_thread(lost_cluster()))
         cloud = stack.enter_context(cloud_in_thread(state))
         down = stack.enter_context(refused_address())
 
@@ -309,6 +327,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                 cluster("down", [f"http://{down}"]),
                 cluster("flaky", flaky.urls),
                 cluster("slow", slow.urls, cycle_timeout="30s", request_timeout="30s"),
+                cluster("lost", lost.urls[:1]),  # one URL: the other workers are found in the statuses
                 cluster(
                     "heal",
                     heal.urls,
@@ -341,7 +360,9 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         targets = [exporter_a.address, exporter_b.address]
         prom = stack.enter_context(PrometheusServer(workdir / "prometheus", targets, RULE_FILES))
         wait_for(lambda: sorted(prom.targets_up().values()) == ["up", "up"], 30, "Prometheus to scrape both exporters")
-        run = Run(prom, [], expectations(exporter_b.address, prod.urls[2], exporter_a.address), exporter_b.address)
+        lost_workers = (lost.cluster.worker_id(1), lost.cluster.worker_id(2))
+        expected = expectations(exporter_b.address, prod.urls[2], exporter_a.address, lost_workers)
+        run = Run(prom, [], expected, exporter_b.address)
 
         def phase(name: str, begin: Callable[[], object]) -> None:
             run.phases.append(Phase(name, time.time()))
@@ -352,7 +373,11 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         clean = False
         try:
             # The heal cluster breaks while Prometheus watches, so it sees the restart counters move.
-            phase("faults", lambda: break_heal_cluster(heal.cluster))
+            def faults() -> None:
+                break_heal_cluster(heal.cluster)
+                lost.kill_worker(1)  # SIGKILL: its statuses stay RUNNING under its id
+
+            phase("faults", faults)
             phase("cloud-flowing", lambda: state.set_outage("metrics", None))
             phase("cloud-auth", lambda: state.forbid("connect"))
             phase("config-broken", lambda: exporter_a.reload_with("clusters: [{name: prod, urls: [not-a-url]}]\n"))
