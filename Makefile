@@ -41,7 +41,7 @@ $(VENV_STAMP): pyproject.toml
 demo: venv ## Run the exporter against the embedded simulator and print its URLs
 	$(VENV)/bin/kafka-connect-exporter demo
 
-tools: ## Install promtool/prometheus/amtool (apt) and Helm (go install) if missing
+tools: ## Install promtool/prometheus/amtool and chromium (apt) and Helm (go install) if missing
 	scripts/install-tools.sh
 
 kafka: venv ## Fetch the Apache Kafka jars used by the integration tests

@@ -127,7 +127,7 @@ def workers_section(view: View) -> str:
         for c in snap.connectors if impaired else ():
             on = [t for t in c.tasks if t.worker_id in impaired]
             if on:
-                where = ", ".join(f"{t.id} ({t.state}) on {t.worker_id}" for t in on)
+                where = ", ".join(f"task {t.id} ({t.state}) on {t.worker_id}" for t in on)
                 marked.append(
                     f"<tr class=bad data-lost-worker><td>{e(name)}</td><td>{e(c.name)} "
                     f"<strong class=lost-worker>[on lost worker]</strong></td><td>{e(c.state)}</td>"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite runs for real:
 #   - promtool + prometheus and amtool, from Debian's `prometheus` and `prometheus-alertmanager` packages (apt);
-#   - Helm, built with `go install` from the Go module proxy at a pinned version into the project's cache bin dir.
+#   - Helm, built with `go install` from the Go module proxy at a pinned version into the project's cache bin dir;
+#   - chromium (headless), from Debian's `chromium` package (apt), for the status page test in a real browser.
 # Each step is skipped when the tool is already there, so re-runs cost nothing. (Grafana's dashboard-linter is
 # not used: the Go module proxy does not serve it; tests/project/test_alerts_dashboards.py enforces its rules.)
 #
 # Usage: scripts/install-tools.sh             install what is missing, then print the tools' versions
 #        scripts/install-tools.sh --summary   only print the versions of every tool `make test` uses
 #                                             (Python and packages of note, Java, Maven, Prometheus tools,
-#                                             hadolint, Helm, the Kafka versions fetched)
+#                                             hadolint, Helm, chromium, the Kafka versions fetched)
 # KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter; VENV overrides .venv.
 set -euo pipefail
 
@@ -136,6 +137,26 @@ install_helm() {
     log "helm: ${helm} ($(go_binary_version "$helm"))"
 }
 
+# ---- chromium (tests/web/test_status_page_browser.py, tests/integration/test_workers_real.py) -------------
+# Self-contained: Debian's `chromium` package, headless (`--headless --no-sandbox --dump-dom/--screenshot`).
+install_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        log "chromium already installed: $(command -v chromium)"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "chromium not found and apt-get is not available; install Debian's chromium by hand"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "installing the chromium package needs root (or sudo)"
+        sudo=(sudo -n)
+    fi
+    log "apt-get install chromium"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium </dev/null
+    chromium --version >/dev/null 2>&1 || die "chromium is installed but does not run"
+    log "chromium: $(chromium --version 2>/dev/null | head -n 1)"
+}
+
 # The main module's version recorded in a Go binary, or nothing.
 go_binary_version() {
     local gobin
@@ -171,6 +192,12 @@ PY
     version_of amtool --version
     version_of hadolint --version
     version_of helm version --short
+    # Debian's chromium wrapper prints a shell warning on stderr on some machines: the version is on stdout.
+    if command -v chromium >/dev/null 2>&1; then
+        printf '  %-12s %s (%s)\n' chromium "$(chromium --version 2>/dev/null | grep -m1 . || echo '?')" "$(command -v chromium)"
+    else
+        printf '  %-12s not found\n' chromium
+    fi
     local kafka=()
     for d in "${CACHE_DIR}"/kafka/*/libs; do
         [ -d "$d" ] && kafka+=("$(basename "$(dirname "$d")") ($(du -sm "$d" | cut -f1) MB)")
@@ -187,6 +214,7 @@ fi
 
 install_prometheus
 install_helm
+install_chromium
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"
