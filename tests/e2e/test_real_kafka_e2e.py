@@ -9,8 +9,8 @@ Prometheus. Scenarios, one after the other:
 - ``cluster-down``: worker 0 is killed too.
 
 Every Connect panel query (not the auto-heal or Confluent Cloud ones, which have no real counterpart here)
-must return data for this cluster, and the task-failed, tasks-below-max, worker-down and unreachable alerts
-must go pending or firing with the labels of what is broken.
+must return data for this cluster, and the task-failed, tasks-below-max, worker-down, work-on-lost-worker and
+unreachable alerts must go pending or firing with the labels of what is broken.
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                     Expect("KafkaConnectTaskFailed", "running", {**c, "connector": "broken-sink", "task": "0"}),
                     Expect("KafkaConnectConnectorTasksBelowMax", "running", {**c, "connector": "lines-src"}),
                     Expect("KafkaConnectWorkerDown", "worker-down", {**c, "worker": env.connect.urls[1]}),
+                    # Pending within seconds, while Connect still reports the killed worker's work RUNNING.
+                    Expect(
+                        "KafkaConnectWorkOnLostWorker", "worker-down", {**c, "worker_id": env.connect.worker_ids[1]}
+                    ),
                     Expect("KafkaConnectClusterUnreachable", "cluster-down", c),
                 ],
                 version,
