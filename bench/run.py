@@ -415,8 +415,9 @@ def stages_table(results: list[dict[str, Any]]) -> str:
 def _requests(per_cycle: dict[str, float]) -> str:
     status = per_cycle.get("GET /connectors", 0)
     probes = per_cycle.get("GET /", 0)
-    other = sum(n for p, n in per_cycle.items() if p not in ("GET /connectors", "GET /"))
-    return f"{status:g} status + {probes:g} GET / + {other:g} other"
+    health = per_cycle.get("GET /health", 0)
+    other = sum(n for p, n in per_cycle.items() if p not in ("GET /connectors", "GET /", "GET /health"))
+    return f"{status:g} status + {probes:g} GET / + {health:g} GET /health + {other:g} other"
 
 
 def _stages(s: dict[str, float]) -> str:

@@ -22,6 +22,9 @@ def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
     # One status request per cluster and cycle, plus GET / on each of the 2 workers.
     assert process["requests_per_cluster_cycle"]["GET /connectors"] == 1
     assert process["requests_per_cluster_cycle"]["GET /"] == 2
+    # Worker probes: the statuses name the same 2 workers, so their GET / is the one above (not sent twice),
+    # and each (Kafka 3.9) gets one GET /health: one extra request per worker per cycle, counted at the simulator.
+    assert process["requests_per_cluster_cycle"]["GET /health"] == 2
     assert process["scrapes"] > 0 and process["scrape_errors"] == 0
     assert 0 < process["exposition_gzip_bytes"] < process["exposition_bytes"]
     assert process["peak_rss_mb"] > 0 and process["cycle_cpu_s"] >= 0
