@@ -41,6 +41,7 @@ from exporter.families import (
     CONNECTOR_STATE,
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_MAX,
+    CONNECTOR_TASKS_ON_LOST_WORKERS,
     FAILED_SINCE,
     FAILURE_INFO,
     LAST_POLL,
@@ -53,6 +54,8 @@ from exporter.families import (
     TASK_STATE,
     UP,
     WORKER_INFO,
+    WORKER_REACHABLE,
+    WORKER_TASKS,
     WORKER_UP,
 )
 
@@ -693,7 +696,7 @@ def overview() -> dict[str, Any]:
             "Uneven lines after a rebalance show imbalance; a lost worker keeps its tasks here until the rebalance "
             "delay (scheduled.rebalance.max.delay.ms, 5 minutes by default) moves them.",
             "none",
-            [target(f"kafka_connect_worker_tasks{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
+            [target(f"{WORKER_TASKS.sample_name}{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
             w=12,
             h=6,
         ),
@@ -701,7 +704,7 @@ def overview() -> dict[str, Any]:
             "Lost workers",
             "Per worker named by the statuses: REACHABLE when it answered the exporter's GET /, LOST when it "
             "answered before and no longer does. Workers that never answered from here are not shown.",
-            [target(f"kafka_connect_worker_reachable{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
+            [target(f"{WORKER_REACHABLE.sample_name}{{{JIC}}}", "{{connect_cluster}} {{worker_id}}")],
             up_mappings("REACHABLE", "LOST"),
             w=8,
             h=6,
@@ -709,9 +712,9 @@ def overview() -> dict[str, Any]:
         stat(
             "Tasks on lost workers",
             "Tasks assigned to a lost or unhealthy worker: Connect may still report them RUNNING, but they copy "
-            "no data until they move (kafka_connect_connector_tasks_on_lost_workers).",
+            "no data until they move.",
             "none",
-            [target(f"sum(kafka_connect_connector_tasks_on_lost_workers{{{JIC}}}) or vector(0)", "tasks")],
+            [target(f"sum({CONNECTOR_TASKS_ON_LOST_WORKERS.sample_name}{{{JIC}}}) or vector(0)", "tasks")],
             w=4,
             h=6,
             steps=((None, "green"), (1, "red")),
