@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.connect.workers import (
     ProbeResult,
@@ -291,3 +292,22 @@ async def test_a_worker_id_shared_by_two_clusters_is_judged_per_cluster() -> Non
             await ex.next_polls("two", 2)
             assert named(ex, "one") == {shared: WorkerState.REACHABLE}
             assert named(ex, "two") == {shared: WorkerState.UNKNOWN}  # never answered as two's worker
+
+
+async def test_a_worker_that_never_answers_is_logged_once_and_never_lost(closed_port: int) -> None:
+    cluster = SimCluster(version="3.9.0", worker_count=2)
+    cluster.add_connector("a", "sink", tasks_max=4)
+    with connect_in_thread(cluster) as sim:
+        sim.kill_worker(1)  # killed before the exporter ever saw it answer
+        silent = f"127.0.0.10:{closed_port}"
+        cluster.set_worker_id(1, silent)
+        with capture_logs() as logs:
+            async with running_daemon(quick_config({"c": sim.urls[:1]})) as ex:
+                await ex.next_polls("c", 4)
+                assert named(ex)[silent] is WorkerState.UNKNOWN
+                scrape = await ex.scrape()
+        unknown = [e for e in logs if e["event"] == "worker_unknown"]
+        assert len(unknown) == 1 and unknown[0]["worker_id"] == silent
+        assert "no route" in unknown[0]["hint"]
+    assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=silent) is None
+    assert all(v == 0.0 for _, v in scrape.samples("kafka_connect_connector_tasks_on_lost_workers"))
