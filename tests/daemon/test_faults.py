@@ -42,10 +42,16 @@ SCRAPE_BOUND = 2.5
 FOREIGN_ID = "T3RoZXJDbHVzdGVyWFlaMQ"
 OBSERVED: list[dict[str, Any]] = []
 
+# Deadlines: short where the fault is a timeout (so it shows within the test), generous everywhere else, so a
+# loaded machine that slows a 4 MiB read or a failover cannot turn the expected reason into a cut cycle
+# ("timeout"). A 50 MB-body cycle took up to 0.8 s beside other jobs on 2 cores; 10 s is over 10x that.
+TIMEOUT_DEADLINES: dict[str, Any] = {"request_timeout": 0.3, "cycle_timeout": 0.8}
+OTHER_DEADLINES: dict[str, Any] = {"request_timeout": 5.0, "cycle_timeout": 10.0}
+
+
 CLUSTER_OPTS: dict[str, Any] = {
     "poll_interval": 0.25,
-    "request_timeout": 0.3,
-    "cycle_timeout": 0.8,
+    **OTHER_DEADLINES,
     "max_response_size": "4MiB",
     # Enforcing, with a grace period shorter than a fault: a healer that acted on what it did not see
     # (a failed cycle, a foreign worker) would restart something here.
@@ -250,7 +256,8 @@ async def test_fault(case: Case) -> None:
     cluster.add_connector("a", "source", tasks_max=2)
     cluster.add_connector("b", "sink", tasks_max=1)
     with connect_in_thread(cluster) as sim:
-        async with running_daemon(config_for(sim.urls)) as ex:
+        deadlines = TIMEOUT_DEADLINES if case.reason == "timeout" else {}
+        async with running_daemon(config_for(sim.urls, **deadlines)) as ex:
             probe = Probe(ex)
             before = await probe.until(healthy, 10, "a healthy cluster")
             errors_before = {lbl["reason"]: v for lbl, v in before.samples("kafka_connect_exporter_poll_errors_total")}
@@ -472,7 +479,7 @@ async def test_two_clusters_one_faulty_the_other_unaffected() -> None:
             {
                 "web": {"listen_address": "127.0.0.1:0"},
                 "clusters": [
-                    {"name": "good", "urls": g.urls, "poll_interval": 0.25},
+                    {"name": "good", "urls": g.urls, "poll_interval": 0.25, **OTHER_DEADLINES},
                     {"name": "bad", "urls": b.urls, **CLUSTER_OPTS},
                 ],
             }
