@@ -56,7 +56,7 @@ from exporter.families import (
     Family,
     StateSet,
 )
-from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind, WorkerState
+from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind, WorkerState, tasks_on
 from exporter.store import View
 
 # A small group: prometheus_client families, formatted by prometheus_client.
@@ -342,7 +342,7 @@ def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = Fals
     if snap.named_workers:
         impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
-            n = sum(1 for t in c.tasks if t.worker_id in impaired) if impaired else 0
+            n = tasks_on(c, impaired)
             on_lost.append(f'{CONNECTOR_TASKS_ON_LOST_WORKERS.name}{{{cl},connector="{_esc(c.name)}"}} {_count(n)}\n')
     return tuple("".join(lines).encode() for lines in (reachable, tasks, connectors, health, on_lost))
 

@@ -188,6 +188,11 @@ class ClusterSnapshot:
         return None
 
 
+def tasks_on(connector: Connector, worker_ids: frozenset[str]) -> int:
+    """How many of the connector's tasks the statuses place on one of ``worker_ids`` (e.g. impaired workers)."""
+    return sum(1 for t in connector.tasks if t.worker_id in worker_ids) if worker_ids else 0
+
+
 def first_line(trace: str | None, limit: int = 300) -> str:
     """The first line of a Java stack trace, for logs and pages (never for labels)."""
     if not trace:

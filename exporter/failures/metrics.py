@@ -19,7 +19,7 @@ from exporter.failures.health import connector_health
 from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
 from exporter.metrics import FamilySamples, FastGroup, escape_label_value, format_count, format_value
-from exporter.model import FAILED, ClusterSnapshot
+from exporter.model import FAILED, ClusterSnapshot, tasks_on
 from exporter.store import View
 
 FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
@@ -50,11 +50,10 @@ def cluster_samples(name: str, snap: ClusterSnapshot, cluster: ClusterFailures |
             f"{format_count(n)}\n"
         )
     if snap.up:  # nothing seen this cycle: no answer rather than a stale one
+        impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
-            # Tasks on a lost worker (issue 13) and stalled sinks (issue 14) join here once their readings exist.
-            health.append(
-                f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{connector_health(c)}"}} 1.0\n'
-            )
+            h = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired))
+            health.append(f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{h}"}} 1.0\n')
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
 
 

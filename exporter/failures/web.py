@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, connector_health
 from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
+from exporter.model import tasks_on
 from exporter.store import View
 
 MAX_ROWS = 500  # connectors listed (worst first); the counts always cover the whole fleet
@@ -73,8 +74,9 @@ def failures_section(view: View) -> str:
             for (connector, _, outcome), n in heal.restarts.items():
                 if outcome == "accepted":
                     restarts[connector] += n
+        impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
-            health = connector_health(c)
+            health = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired))
             counts[health] += 1
             if health == HEALTHY:
                 continue

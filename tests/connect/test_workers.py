@@ -240,6 +240,11 @@ async def test_poller_sees_a_killed_worker_as_lost_before_connect_moves_its_work
                 lbl["connector"]: v for lbl, v in scrape.samples("kafka_connect_connector_tasks_on_lost_workers")
             }
             assert sum(on_lost.values()) == len(on_w1) and len(on_lost) == 6
+            # One answer per connector: RUNNING by Connect's word, degraded by ours while work sits on w1.
+            health = {lbl["connector"]: lbl["health"] for lbl, _ in scrape.samples("kafka_connect_connector_health")}
+            assert {n for n, h in health.items() if h == "degraded"} == {n for n, v in on_lost.items() if v > 0}
+            assert {n for n, h in health.items() if h != "degraded"} == {n for n, v in on_lost.items() if v == 0}
+            assert all(h == "healthy" for n, h in health.items() if on_lost[n] == 0)
             unknown_id = f"127.0.0.10:{closed_port}"
             assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=unknown_id) is None
             page = (await ex.client.get(ex.base + "/")).text
