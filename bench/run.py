@@ -58,6 +58,7 @@ from exporter.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTER = Path(sys.executable).parent / "kafka-connect-exporter"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+OFFSETS_PATH = "GET /connectors/{c}/offsets"
 OM_GZIP = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
 
 
@@ -219,7 +220,9 @@ def scrape_metrics(base: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 
 def measure_process(size: Size, farm: dict[str, Any], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    with exporter(farm, args.poll_interval, workdir) as (pid, base):
+    # Offsets at their defaults (every 2 min, at most 5 requests/s per cluster) when on.
+    offsets = {"offsets_enabled": args.offsets == "on"}
+    with exporter(farm, args.poll_interval, workdir, cluster_settings=offsets) as (pid, base):
         control = farm["control"]
         clusters = size.clusters
         # One scrape as Prometheus asks: from now on each new view is rendered with that variant ready.
@@ -232,7 +235,8 @@ def measure_process(size: Size, farm: dict[str, Any], args: argparse.Namespace, 
         per_path: dict[str, float] = {}
         for name, paths in counts.items():
             for path, n in paths.items():
-                per_path[path] = per_path.get(path, 0) + (n - first.get(name, {}).get(path, 0))
+                key = OFFSETS_PATH if path.endswith("/offsets") else path  # one line for every connector's
+                per_path[key] = per_path.get(key, 0) + (n - first.get(name, {}).get(path, 0))
         per_cycle = {p: n / args.cycles / clusters for p, n in sorted(per_path.items())}
         durations = [v for _, v in scrape_metrics(base)["kafka_connect_exporter_poll_duration_seconds"]]
 
@@ -449,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.02, help="simulated seconds per request (default 0.02)")
     p.add_argument("--poll-interval", type=float, default=None, help="exporter poll interval (default 5 s)")
     p.add_argument("--cycles", type=int, default=None, help="poll cycles measured for CPU (default 3)")
+    p.add_argument(
+        "--offsets", choices=["off", "on"], default="off", help="the exporter reads connector offsets (default off)"
+    )
     p.add_argument("--scrapers", type=int, default=8)
     p.add_argument("--scraper", choices=["auto", "wrk", "python"], default="auto", help="wrk if installed")
     p.add_argument("--scrape-seconds", type=float, default=None, help="default 30")
@@ -496,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "latency_s": args.latency,
             "poll_interval_s": args.poll_interval,
+            "offsets": args.offsets,
             "cycles": args.cycles,
             "scrapers": args.scrapers,
             "scrape_seconds": args.scrape_seconds,

@@ -38,6 +38,7 @@ from exporter.families import (
     CONNECT_TASK_STATES,
     CONNECTOR_HEALTH,
     CONNECTOR_INFO,
+    CONNECTOR_OFFSETS_LAST_CHANGE,
     CONNECTOR_STATE,
     CONNECTOR_TASKS,
     CONNECTOR_TASKS_MAX,
@@ -50,6 +51,8 @@ from exporter.families import (
     POLL_ERRORS,
     POLL_INTERVAL,
     POLLS,
+    SINK_COMMITTED_OFFSETS,
+    SINK_LAG_RECORDS,
     STATE_TRANSITIONS,
     TASK_STATE,
     UP,
@@ -791,6 +794,7 @@ def overview() -> dict[str, Any]:
             hide=("Time", "__name__", "job"),
             rename={"connect_cluster": "cluster", "Value #A": "tasks", "Value #B": "tasks.max"},
         ),
+        *throughput_and_lag_panels(),
         row("Auto-heal"),
         timeseries(
             "Auto-heal restarts",
@@ -876,6 +880,72 @@ def overview() -> dict[str, Any]:
         variables,
         panels,
     )
+
+
+def throughput_and_lag_panels() -> list[Panel]:
+    """Issue 14's row: is data moving? Committed records/s and lag per sink, time since offsets last changed,
+    and Confluent Cloud's own throughput beside them."""
+    trails = (
+        " From the committed offsets the exporter reads (GET /connectors/{c}/offsets): sinks commit every "
+        "offset.flush.interval.ms (60s by default), so this trails real time and is step-shaped at short ranges."
+    )
+    return [
+        row("Throughput and lag"),
+        timeseries(
+            "Committed records/s per sink",
+            "Records per second each sink connector committed, summed over its topics." + trails,
+            "cps",
+            [
+                target(
+                    f"sum by (connect_cluster, connector) (rate({SINK_COMMITTED_OFFSETS.sample_name}"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=6,
+        ),
+        timeseries(
+            "Lag per sink",
+            "Records waiting for each sink connector: end offset minus committed offset, summed over its topics "
+            "(needs clusters[].kafka). Lag that grows while committed records/s is zero is a stalled sink "
+            "(KafkaConnectSinkStalled).",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, connector) ({SINK_LAG_RECORDS.sample_name}{{{JIC}}})",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=6,
+        ),
+        timeseries(
+            "Time since offsets last changed",
+            "How long ago the exporter last saw any of the connector's offsets change (sinks and sources; a "
+            "connector appears once a change has been seen). Read on the offsets cadence, not at scrape time.",
+            "s",
+            [
+                target(
+                    f"time() - max by (connect_cluster, connector) ({CONNECTOR_OFFSETS_LAST_CHANGE.name}{{{JIC}}})",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=6,
+        ),
+        timeseries(
+            "Confluent Cloud records in",
+            "Managed sink connectors: records per second received from Kafka (Confluent's received_records), "
+            "beside the self-managed sinks' committed records.",
+            "cps",
+            [
+                target(
+                    f"sum by (connect_cluster, connector) (rate({CLOUD_THROUGHPUT['received_records'].sample_name}"
+                    f"{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=6,
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------------------------------- connector

@@ -199,6 +199,10 @@ _NUMERIC_OR_BOOL_KEYS = {
     "task_metrics",
     "shard",
     "shards",
+    "offsets_enabled",
+    "offsets_interval",
+    "offsets_max_rate",
+    "offsets_concurrency",
 }
 
 

@@ -33,6 +33,9 @@ from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.failures.web import failures_section
 from exporter.metrics import MetricGroup
+from exporter.offsets.metrics import OffsetsRenderer
+from exporter.offsets.reader import OffsetsReader, forget_cluster
+from exporter.offsets.web import offsets_section
 from exporter.settings import ConfigError
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
@@ -51,6 +54,10 @@ JOB_GRACE_SECONDS = 5.0
 
 def connect_job_id(cluster: str) -> str:
     return f"connect:{cluster}"
+
+
+def offsets_job_id(cluster: str) -> str:
+    return f"offsets:{cluster}"
 
 
 def reloaded_clusters(old: Config, new: Config) -> set[str]:
@@ -80,6 +87,7 @@ class Daemon:
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
+        self.offsets_readers: dict[str, OffsetsReader] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
         self.cloud: CloudSource | None = None
@@ -124,10 +132,18 @@ class Daemon:
             partial(self._poll_connect, poller),
             deadline=cluster.deadline,
         )
+        if cluster.offsets_enabled:
+            # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
+            reader = OffsetsReader(cluster, client, self.store, clock=self.clock)
+            self.offsets_readers[cluster.name] = reader
+            self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
 
     def _attach_features(self) -> None:
         """Optional features wire themselves in here (each import is cheap and side-effect free)."""
         self.add_metrics_group(FailuresRenderer())
+        # Offsets: renders nothing until a cluster's reader publishes (a reload may turn them on).
+        self.add_metrics_group(OffsetsRenderer())
+        self.add_page_section(offsets_section)
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
         if any(c.autoheal.enabled for c in self.config.clusters):
@@ -259,6 +275,9 @@ class Daemon:
         for name in sorted(changed & set(self.pollers)):
             self.remove_job(connect_job_id(name))
             del self.pollers[name]
+            if self.offsets_readers.pop(name, None) is not None:
+                self.remove_job(offsets_job_id(name))
+                forget_cluster(self.store, name)  # its offsets series vanish; a replacement starts afresh
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render

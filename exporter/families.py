@@ -426,6 +426,66 @@ CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
 RELOAD_FAMILIES: tuple[Family, ...] = (CONFIG_RELOAD_SUCCESSFUL, CONFIG_RELOAD_SUCCESS_TIMESTAMP)
 ALL_FAMILIES += RELOAD_FAMILIES
 
+# -- offsets: is data moving? (issue 14: KIP-875 offsets, sink lag from the brokers) ---------------------------
+
+SINK_COMMITTED_OFFSETS = Family(
+    "kafka_connect_sink_committed_offsets",
+    "counter",
+    "Sum of the sink connector's committed offsets over the topic's partitions (GET /connectors/{c}/offsets);"
+    " rate() is the records per second it committed. Commits follow offset.flush.interval.ms, so it trails.",
+    (CLUSTER, "connector", "topic"),
+)
+CONNECTOR_OFFSETS_LAST_CHANGE = Family(
+    "kafka_connect_connector_offsets_last_change_timestamp_seconds",
+    "gauge",
+    "Unix time the exporter last saw any of the connector's offsets change (absent until a change is seen).",
+    (CLUSTER, "connector"),
+)
+CONNECTOR_OFFSET_PARTITIONS = Family(
+    "kafka_connect_connector_offset_partitions",
+    "gauge",
+    "Number of partitions the connector reports offsets for (sink: topic partitions; source: its own maps).",
+    (CLUSTER, "connector"),
+)
+SINK_LAG_RECORDS = Family(
+    "kafka_connect_sink_lag_records",
+    "gauge",
+    "Records the sink has not committed yet: end offset minus committed offset from the Kafka brokers, summed"
+    " over the topic's partitions, never negative (needs clusters[].kafka).",
+    (CLUSTER, "connector", "topic"),
+)
+OFFSETS_ERRORS = Family(
+    "kafka_connect_exporter_offsets_errors",
+    "counter",
+    "Failed GET /connectors/{c}/offsets requests since the exporter started, by reason (404s are not counted).",
+    (CLUSTER, "reason"),
+)
+KAFKA_UP = Family(
+    "kafka_connect_kafka_up",
+    "gauge",
+    "1 if the last end-offset request to the cluster's Kafka brokers succeeded, else 0 (absent until the first"
+    " request ends, and without clusters[].kafka).",
+    (CLUSTER,),
+)
+KAFKA_ERRORS = Family(
+    "kafka_connect_kafka_errors",
+    "counter",
+    "Failed end-offset requests to the cluster's Kafka brokers since the exporter started, by reason.",
+    (CLUSTER, "reason"),
+)
+
+OFFSETS_FAMILIES: tuple[Family, ...] = (
+    SINK_COMMITTED_OFFSETS,
+    CONNECTOR_OFFSETS_LAST_CHANGE,
+    CONNECTOR_OFFSET_PARTITIONS,
+    SINK_LAG_RECORDS,
+    OFFSETS_ERRORS,
+    KAFKA_UP,
+    KAFKA_ERRORS,
+)
+
+ALL_FAMILIES += OFFSETS_FAMILIES
+
 # Families ``metrics.state_series: current`` thins out, by name (prometheus_client families carry only the name).
 STATE_FAMILIES: dict[str, Family] = {f.name: f for f in ALL_FAMILIES if f.state is not None}
 DERIVED_FAMILIES: frozenset[Family] = frozenset(f for f in ALL_FAMILIES if f.derived is not None)

@@ -216,6 +216,10 @@ def _esc(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+# For other fast groups (the offsets renderer): the same escaping.
+escape_label_value = _esc
+
+
 def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudget = ALL) -> tuple[bytes, ...]:
     """One cluster's sample lines of each family in ``CONNECT_FAMILIES``, in that order.
 

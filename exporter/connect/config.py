@@ -12,6 +12,7 @@ from typing import Self
 from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
 
 from exporter.healer.config import AutohealConfig
+from exporter.offsets.config import KafkaConfig
 from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
 
 
@@ -137,6 +138,13 @@ class ClusterConfig(StrictModel):
     exclude: list[re.Pattern[str]] = []
     # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
     task_metrics: bool = True
+    # Connector offsets (KIP-875, workers >= 3.5) on their own cadence, spread over the interval, never more
+    # than offsets_max_rate requests a second: 5,000 connectors cost the workers a trickle, not a burst.
+    offsets_enabled: bool = True
+    offsets_interval: Duration = Field(default=120.0, ge=1.0)
+    offsets_max_rate: float = Field(default=5.0, gt=0, le=1000)
+    offsets_concurrency: int = Field(default=2, ge=1, le=16)
+    kafka: KafkaConfig | None = None  # the brokers, for sink lag (needs the [kafka] extra)
 
     def watches(self, connector: str) -> bool:
         """Whether the connector passes the include/exclude filters."""

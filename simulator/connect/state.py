@@ -280,6 +280,8 @@ class SimCluster:
         # ``/connectors/{c}/status`` (type "unknown") for about a second after DELETE; the next tick() drops it.
         self._deleted: dict[str, SimConnector] = {}
         self._rr = 0  # round-robin cursor for assignments
+        # GET /connectors/{c}/offsets answers set by tests (``set_offsets``); others get a fixed one.
+        self._offsets: dict[str, list[dict[str, Json]]] = {}
 
     # -- versions ---------------------------------------------------------------------------------------------
 
@@ -725,10 +727,28 @@ class SimCluster:
             if c is not None:
                 c.topics = []
 
+    def set_offsets(self, name: str, entries: Iterable[Mapping[str, Json]]) -> None:
+        """What ``GET /connectors/{name}/offsets`` lists from now on: ``{"partition": {…}, "offset": {…}|None}``
+        entries (sinks: ``kafka_topic``/``kafka_partition`` and ``kafka_offset``)."""
+        with self.lock:
+            self._offsets[name] = [dict(e) for e in entries]
+
+    def set_sink_offsets(self, name: str, committed: Mapping[tuple[str, int], int]) -> None:
+        """A sink's committed offset per (topic, partition), in the shape Connect's SinkUtils writes."""
+        self.set_offsets(
+            name,
+            [
+                {"partition": {"kafka_topic": t, "kafka_partition": p}, "offset": {"kafka_offset": o}}
+                for (t, p), o in sorted(committed.items())
+            ],
+        )
+
     def offsets(self, name: str) -> dict[str, Json]:
         with self.lock:
             self._check_rebalance(forwarded=False)
             c = self._require(name, f"Connector {name} not found")
+            if name in self._offsets:
+                return {"offsets": list(self._offsets[name])}
             if c.type == "sink":
                 parts = [
                     {"partition": {"kafka_topic": topic, "kafka_partition": 0}, "offset": {"kafka_offset": 4711}}

@@ -29,6 +29,8 @@ READERS = (
     "exporter.healer.web",
     "exporter.failures.metrics",
     "exporter.failures.web",
+    "exporter.offsets.metrics",
+    "exporter.offsets.web",
 )
 SOURCES = (
     "exporter.connect.client",
@@ -39,6 +41,8 @@ SOURCES = (
     "exporter.cloud.query",
     "exporter.healer.runner",
     "exporter.healer.client",
+    "exporter.offsets.reader",
+    "exporter.offsets.brokers",
 )
 
 

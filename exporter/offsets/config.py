@@ -1,0 +1,94 @@
+"""The ``clusters[].kafka`` config section: how to reach the Kafka brokers behind a Connect cluster, for sink lag.
+
+Optional: without it the exporter reads offsets from the workers only (no ``kafka_connect_sink_lag_records``).
+The values map one to one onto librdkafka settings (``client_settings``); secrets resolve as everywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+
+from exporter.settings import CommaList, Duration, StrictModel, resolve_secret
+
+
+class KafkaSasl(StrictModel):
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
+        if secret is None:
+            raise ValueError("one of password, password_env or password_file is required")
+        object.__setattr__(self, "password", secret)
+        return self
+
+
+class KafkaTls(StrictModel):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: SecretStr | None = None
+    key_password_env: str | None = None
+    key_password_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} does not exist or is not a file")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
+        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
+        object.__setattr__(self, "key_password", secret)
+        return self
+
+
+class KafkaConfig(StrictModel):
+    bootstrap_servers: CommaList = Field(min_length=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl: KafkaSasl | None = None
+    tls: KafkaTls = KafkaTls()
+    request_timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.security_protocol.startswith("SASL") and self.sasl is None:
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl.username and a password")
+        if self.sasl is not None and not self.security_protocol.startswith("SASL"):
+            raise ValueError("sasl is set: use security_protocol SASL_SSL (or SASL_PLAINTEXT)")
+        return self
+
+    def client_settings(self) -> dict[str, str]:
+        """librdkafka settings (secrets included: never log this)."""
+        out = {
+            "bootstrap.servers": ",".join(self.bootstrap_servers),
+            "security.protocol": self.security_protocol,
+            "client.id": "kafka-connect-exporter",
+        }
+        if self.sasl is not None:
+            assert self.sasl.password is not None
+            out["sasl.mechanism"] = self.sasl.mechanism
+            out["sasl.username"] = self.sasl.username
+            out["sasl.password"] = self.sasl.password.get_secret_value()
+        if self.security_protocol.endswith("SSL"):
+            tls = self.tls
+            if tls.ca_file is not None:
+                out["ssl.ca.location"] = str(tls.ca_file)
+            if tls.cert_file is not None and tls.key_file is not None:
+                out["ssl.certificate.location"] = str(tls.cert_file)
+                out["ssl.key.location"] = str(tls.key_file)
+            if tls.key_password is not None:
+                out["ssl.key.password"] = tls.key_password.get_secret_value()
+            if tls.insecure_skip_verify:
+                out["enable.ssl.certificate.verification"] = "false"
+                out["ssl.endpoint.identification.algorithm"] = "none"
+        return out

@@ -1,0 +1,306 @@
+"""Reads every connector's offsets (``GET /connectors/{c}/offsets``, KIP-875) on the cluster's own cadence.
+
+One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the newest snapshot
+in the store, so the reader never calls the status endpoint and never delays the status poll. Requests of a
+run are spread over 90% of the interval, started no closer together than ``1 / offsets_max_rate`` and at most
+``offsets_concurrency`` at a time, through the cluster's one httpx client. When the rate bound does not allow
+every connector in one interval, each run continues where the last one stopped (a rotation longer than the
+interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile) and unknown-type connectors are
+skipped quietly. After the requests, with ``clusters[].kafka``, one batched end-offset request to the brokers
+gives the sinks' lag. The reading is published once per run, so the exposition re-renders once per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import httpx
+import structlog
+
+from exporter.connect.client import connector_path
+from exporter.connect.config import ClusterConfig
+from exporter.connect.parse import BadResponse
+from exporter.model import ClusterSnapshot, Connector
+from exporter.offsets.brokers import BrokerError, BrokerOffsets
+from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
+from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.store import Store
+from exporter.transport import RequestFailed, request_json
+
+log = structlog.get_logger("exporter.offsets")
+
+# Share of the interval a run spreads its requests over; the rest absorbs slow answers before the next run.
+SPREAD = 0.9
+# A source connector may report many partitions; far below a status body, far above any real offsets answer.
+OFFSETS_MAX_BYTES = 16 * 1024 * 1024
+# How often a run without a snapshot yet looks again (the first run starts with the first status poll).
+WAIT_FOR_SNAPSHOT_SECONDS = 1.0
+# Jersey's answer for a route the worker does not have: a worker older than 3.5 behind an unknown version.
+NO_ROUTE = "HTTP 404: HTTP 404 Not Found"
+
+
+@dataclass
+class _Known:
+    """What the reader remembers of one connector between reads."""
+
+    type: str
+    digest: bytes
+    partitions: int
+    read_at: float
+    unchanged_since: float
+    last_change: float | None
+    sink: dict[SinkPartition, int] = field(default_factory=dict)
+
+
+class OffsetsReader:
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        client: httpx.AsyncClient,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        brokers: BrokerOffsets | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        if brokers is None and cluster.kafka is not None:
+            brokers = BrokerOffsets(cluster.kafka)
+        self.brokers = brokers
+        self._known: dict[str, _Known] = {}
+        self._after: str | None = None  # the last connector read: the next run continues after it
+        self._errors: Counter[str] = Counter()
+        self._broker_errors: Counter[str] = Counter()
+        self._broker_up: bool | None = None
+        self._lag: dict[str, dict[str, int]] = {}
+        self._requests = 0
+        self._published = False
+        self._status = OffsetsStatus.READING
+        self._no_route_versions: tuple[str | None, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cluster.name
+
+    @property
+    def deadline(self) -> float:
+        """A run: the spread window, the last request's answer, then the brokers' (with one second of slack)."""
+        kafka = self.cluster.kafka
+        return (
+            self.cluster.offsets_interval + self.cluster.request_timeout + (kafka.request_timeout + 1 if kafka else 0)
+        )
+
+    async def run(self) -> None:
+        """One run: wait for a snapshot, read the next connectors at the paced rate, then lag; publish."""
+        started = self.monotonic()
+        window = self.cluster.offsets_interval * SPREAD
+        snapshot = self.store.view.clusters.get(self.name)
+        while snapshot is None and self.monotonic() - started < window:
+            await self.sleep(WAIT_FOR_SNAPSHOT_SECONDS)
+            snapshot = self.store.view.clusters.get(self.name)
+        if snapshot is None or not snapshot.up:
+            return  # nothing current to read: keep the last reading
+        if not self._supported(snapshot):
+            self._status = OffsetsStatus.UNSUPPORTED
+            self._known.clear()
+            self._publish()
+            return
+        self._status = OffsetsStatus.READING
+        present = {c.name: c for c in snapshot.connectors if c.type in ("sink", "source")}
+        for gone in self._known.keys() - present.keys():
+            del self._known[gone]
+        base = snapshot.status_url or self.cluster.urls[0]
+        await self._read(self._next_batch(present, window - (self.monotonic() - started)), base, started)
+        if self.brokers is not None:
+            await self._read_lag()
+        self._publish()
+
+    def _supported(self, snapshot: ClusterSnapshot) -> bool:
+        versions = tuple(w.version for w in snapshot.workers if w.reachable)
+        if self._no_route_versions is not None:
+            if versions == self._no_route_versions:
+                return False  # the route was missing with these workers; look again when they change
+            self._no_route_versions = None
+        said = [offsets_supported(v) for v in versions]
+        # Some worker that can answer is enough: the request goes to the worker that answered the status poll.
+        return any(s is not False for s in said) or not said
+
+    def _next_batch(self, present: dict[str, Connector], window: float) -> list[Connector]:
+        """The connectors this run reads, in name order from where the last run stopped."""
+        names = sorted(present)
+        if not names:
+            return []
+        start = 0
+        if self._after is not None:
+            start = next((i for i, n in enumerate(names) if n > self._after), 0)
+        rotated = names[start:] + names[:start]
+        fits = max(1, int(max(window, 0.0) * self.cluster.offsets_max_rate) + 1)
+        return [present[n] for n in rotated[:fits]]
+
+    async def _read(self, batch: list[Connector], base: str, started: float) -> None:
+        if not batch:
+            return
+        window = max(self.cluster.offsets_interval * SPREAD - (self.monotonic() - started), 0.0)
+        # Spread over the window, never closer than the rate bound allows. The first run goes at the rate bound,
+        # so the first reading does not wait a whole interval.
+        spacing = 1.0 / self.cluster.offsets_max_rate
+        if self._published:
+            spacing = max(spacing, window / len(batch))
+        slots = asyncio.Semaphore(self.cluster.offsets_concurrency)
+        tasks: list[asyncio.Task[None]] = []
+        first = self.monotonic()
+        try:
+            for i, connector in enumerate(batch):
+                due = first + i * spacing
+                now = self.monotonic()
+                if due > now:
+                    await self.sleep(due - now)
+                await slots.acquire()
+                tasks.append(asyncio.ensure_future(self._read_one(connector, base, slots)))
+                self._after = connector.name
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    @property
+    def requests(self) -> int:
+        """Offsets requests started since the exporter started."""
+        return self._requests
+
+    async def _read_one(self, connector: Connector, base: str, slots: asyncio.Semaphore) -> None:
+        try:
+            self._requests += 1
+            url = base + connector_path(connector.name, "offsets")
+            sink = connector.type == "sink"
+            try:
+                _, parsed = await request_json(
+                    self.client,
+                    "GET",
+                    url,
+                    max_bytes=OFFSETS_MAX_BYTES,
+                    then=lambda data: parse_offsets(data, sink=sink),
+                )
+            except RequestFailed as exc:
+                self._failed(connector, exc)
+                return
+            except BadResponse as exc:
+                self._errors["bad_response"] += 1
+                log.warning("offsets_failed", cluster=self.name, connector=connector.name, error=str(exc))
+                return
+            self._remember(connector, parsed)
+        finally:
+            slots.release()
+
+    def _failed(self, connector: Connector, exc: RequestFailed) -> None:
+        error = exc.error
+        if error.status == 404:
+            self._known.pop(connector.name, None)
+            if error.message == NO_ROUTE:  # no such endpoint: a worker older than 3.5 behind a version we misread
+                self._no_route_versions = tuple(
+                    w.version for w in (self.store.view.clusters[self.name].workers) if w.reachable
+                )
+            return  # deleted since the snapshot: quiet
+        self._errors[error.reason.coarse.value] += 1
+        # Debug: a worker that cannot answer offsets (rebalancing, overloaded) says so in the error counter.
+        log.debug(
+            "offsets_failed",
+            cluster=self.name,
+            connector=connector.name,
+            reason=error.reason.value,
+            status=error.status,
+            error=error.message,
+        )
+
+    def _remember(self, connector: Connector, parsed: ParsedOffsets) -> None:
+        now = self.clock()
+        known = self._known.get(connector.name)
+        if known is None or known.type != connector.type:
+            self._known[connector.name] = _Known(
+                connector.type, parsed.digest, parsed.partitions, now, now, None, parsed.sink
+            )
+            return
+        if parsed.digest != known.digest:
+            known.digest, known.last_change, known.unchanged_since = parsed.digest, now, now
+        known.partitions, known.read_at, known.sink = parsed.partitions, now, parsed.sink
+
+    async def _read_lag(self) -> None:
+        assert self.brokers is not None
+        partitions = {p for k in self._known.values() if k.type == "sink" for p in k.sink}
+        if not partitions:
+            self._lag = {}
+            return
+        try:
+            # confluent-kafka blocks: one batched request for every partition, in a thread.
+            ends = await asyncio.to_thread(self.brokers.end_offsets, partitions)
+        except BrokerError as exc:
+            self._broker_up = False
+            self._broker_errors[exc.reason] += 1
+            self._lag = {}  # no lag is better than stale lag
+            log.warning("kafka_end_offsets_failed", cluster=self.name, reason=exc.reason, error=str(exc))
+            return
+        self._broker_up = True
+        lag: dict[str, dict[str, int]] = {}
+        for name, known in self._known.items():
+            if known.type != "sink":
+                continue
+            per_topic: dict[str, int] = {}
+            for (topic, number), committed in known.sink.items():
+                end = ends.get((topic, number))
+                if end is not None and end >= 0:
+                    per_topic[topic] = per_topic.get(topic, 0) + max(0, end - committed)
+            lag[name] = per_topic
+        self._lag = lag
+
+    def _publish(self) -> None:
+        connectors = {}
+        for name, k in self._known.items():
+            committed: dict[str, int] = {}
+            for (topic, _), offset in k.sink.items():
+                committed[topic] = committed.get(topic, 0) + offset
+            lag = self._lag.get(name) if k.type == "sink" and self.brokers is not None else None
+            connectors[name] = ConnectorOffsets(
+                connector=name,
+                type=k.type,
+                partitions=k.partitions,
+                read_at=k.read_at,
+                unchanged_since=k.unchanged_since,
+                last_change=k.last_change,
+                committed=MappingProxyType(committed),
+                lag=MappingProxyType(lag) if lag is not None else None,
+            )
+        mine = ClusterOffsets(
+            cluster=self.name,
+            status=self._status,
+            interval=self.cluster.offsets_interval,
+            connectors=MappingProxyType(connectors),
+            errors=MappingProxyType(dict(self._errors)),
+            requests=self._requests,
+            brokers_configured=self.brokers is not None,
+            brokers_up=self._broker_up,
+            broker_errors=MappingProxyType(dict(self._broker_errors)),
+        )
+        current = self.store.view.reading(OffsetsReading)
+        clusters = dict(current.clusters) if current is not None else {}
+        clusters[self.name] = mine
+        self.store.publish(OffsetsReading(MappingProxyType(clusters)))
+        self._published = True
+
+
+def forget_cluster(store: Store, cluster: str) -> None:
+    """Drop a cluster's offsets from the reading (a reload removed or replaced the cluster)."""
+    current = store.view.reading(OffsetsReading)
+    if current is not None and cluster in current.clusters:
+        clusters = {name: c for name, c in current.clusters.items() if name != cluster}
+        store.publish(OffsetsReading(MappingProxyType(clusters)))

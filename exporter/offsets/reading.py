@@ -1,0 +1,56 @@
+"""What the offsets reader publishes into the store after every run (one entry per cluster that reads offsets).
+
+The reader (``exporter.offsets.reader``) builds an ``OffsetsReading``; readers (``exporter.offsets.metrics``,
+``exporter.offsets.web``) get it with ``view.reading(OffsetsReading)``. Plain frozen data, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+# The ``reason`` values of the broker error counter (``exporter.offsets.brokers`` sorts failures into these).
+BROKER_REASONS: tuple[str, ...] = ("timeout", "connect", "unauthorized", "forbidden", "error")
+
+
+class OffsetsStatus(StrEnum):
+    READING = "reading"
+    UNSUPPORTED = "unsupported"  # the workers are older than Kafka 3.5 (no GET /connectors/{c}/offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorOffsets:
+    """One connector's offsets as last read. Source offsets are connector-defined maps: only compared."""
+
+    connector: str
+    type: str  # "sink" or "source"
+    partitions: int  # entries the worker reported
+    read_at: float  # epoch seconds of the read
+    unchanged_since: float  # when the offsets were first seen as they are now (the first read, or the last change)
+    last_change: float | None = None  # when a read first saw them differ from the one before (None: never yet)
+    # Sinks: the sum of committed offsets over each topic's partitions.
+    committed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    # Sinks, with ``clusters[].kafka``: end offset minus committed, summed per topic, never negative.
+    lag: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOffsets:
+    cluster: str
+    status: OffsetsStatus
+    interval: float
+    connectors: Mapping[str, ConnectorOffsets] = field(default_factory=lambda: MappingProxyType({}))
+    # GET /connectors/{c}/offsets failures since the exporter started, by reason (404s are not failures).
+    errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    requests: int = 0  # offsets requests sent since the exporter started
+    brokers_configured: bool = False
+    brokers_up: bool | None = None  # None until the first end-offset request ended
+    # End-offset requests to the brokers that failed, by reason.
+    broker_errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetsReading:
+    clusters: Mapping[str, ClusterOffsets] = field(default_factory=lambda: MappingProxyType({}))

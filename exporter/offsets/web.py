@@ -1,0 +1,59 @@
+"""Offsets on the status page: per sink, its lag and how long its offsets have been unchanged."""
+
+from __future__ import annotations
+
+import html
+import time
+
+from exporter.offsets.reading import OffsetsReading, OffsetsStatus
+from exporter.store import View
+
+# The page lists the sinks unchanged longest first; beyond this many it says how many more there are.
+MAX_ROWS = 50
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def offsets_section(view: View) -> str:
+    reading = view.reading(OffsetsReading)
+    if reading is None or not reading.clusters:
+        return ""
+    e = html.escape
+    now = time.time()
+    notes: list[str] = []
+    rows: list[tuple[float, str]] = []
+    for name in sorted(reading.clusters):
+        c = reading.clusters[name]
+        if c.status is OffsetsStatus.UNSUPPORTED:
+            notes.append(f"<li>{e(name)}: workers older than Kafka 3.5 have no offsets endpoint</li>")
+            continue
+        if c.brokers_configured and c.brokers_up is False:
+            notes.append(f"<li>{e(name)}: the Kafka brokers did not answer the last end-offset request</li>")
+        for o in c.connectors.values():
+            if o.type != "sink":
+                continue
+            lag = "n/a" if o.lag is None else str(sum(o.lag.values()))
+            unchanged = now - o.unchanged_since
+            rows.append(
+                (
+                    -unchanged,
+                    f"<tr><td>{e(name)}</td><td>{e(o.connector)}</td><td>{lag}</td>"
+                    f"<td>{_ago(unchanged)}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
+                )
+            )
+    rows.sort(key=lambda r: r[0])
+    more = f"<p>… and {len(rows) - MAX_ROWS} more sinks.</p>" if len(rows) > MAX_ROWS else ""
+    table = (
+        "<table><tr><th>cluster</th><th>sink</th><th>lag (records)</th><th>offsets unchanged for</th>"
+        "<th>read</th></tr>" + "".join(r for _, r in rows[:MAX_ROWS]) + "</table>" + more
+        if rows
+        else "<p>No sink offsets read yet.</p>"
+    )
+    return "<h2>Offsets</h2>" + (f"<ul>{''.join(notes)}</ul>" if notes else "") + table

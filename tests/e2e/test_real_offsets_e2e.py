@@ -1,0 +1,141 @@
+"""Is data moving? The offsets scenario against real Kafka Connect and a real broker, with a real Prometheus.
+
+A FileStreamSource feeds a FileStreamSink that writes into a named pipe nobody reads: once the pipe's buffer is
+full the sink is RUNNING but blocked, its committed offsets stay put and its lag grows. The exporter (with
+``clusters[].kafka`` for lag) starts after the sink has stopped committing, so Prometheus never sees its offsets
+change and ``KafkaConnectSinkStalled`` must go pending (``for:`` shortened as in every e2e run). The "throughput
+and lag" panels whose families only real brokers give (lag, broker up) must return data for this cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from exporter.families import KAFKA_ERRORS, KAFKA_UP, SINK_LAG_RECORDS
+from tests.e2e import report
+from tests.e2e.evaluate import Evaluation, Expect, Phase, evaluate, missing_alerts, wait_for_alerts
+from tests.e2e.grafana import Dashboard
+from tests.e2e.prometheus import PrometheusServer, prometheus_binary, wait_for
+from tests.e2e.world import exporter_process, keep_logs
+from tests.integration.kafka import fetch
+from tests.integration.kafka.harness import HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
+from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
+from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+# Alerts whose scenario is here rather than in the simulated run (test_dashboards_alerts_e2e.py): they need lag.
+REAL_KAFKA_ALERTS = ("KafkaConnectSinkStalled",)
+# Families only the brokers give; the simulated run has none, so their panels are proven here.
+BROKER_FAMILIES = frozenset({SINK_LAG_RECORDS.sample_name, KAFKA_UP.sample_name, KAFKA_ERRORS.sample_name})
+CLUSTER = "real-offsets"
+PHASE_TIMEOUT = 120.0
+
+
+@dataclass
+class OffsetsRun:
+    prom: PrometheusServer
+    phases: list[Phase]
+    expected: list[Expect]
+
+
+def committed(base: str, sink: str) -> int | None:
+    offsets = httpx.get(f"{base}/connectors/{sink}/offsets", timeout=5).json().get("offsets", [])
+    return sum(o["offset"]["kafka_offset"] for o in offsets if o.get("offset")) if offsets else None
+
+
+@pytest.fixture(scope="module")
+def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OffsetsRun]:
+    if prometheus_binary() is None:
+        pytest.fail("prometheus not found: install Debian's prometheus package (make tools)")
+    complete = [v for v in fetch.pinned_versions() if fetch.is_complete(v)]
+    if not complete:
+        pytest.skip("no Apache Kafka jars in the cache; `make kafka` fetches them")
+    version = complete[-1]
+    workdir = tmp_path_factory.mktemp("e2e-offsets")
+    install_signal_handlers()
+    try:
+        env: KafkaEnvironment = start_environment(version)
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    failed_before = request.session.testsfailed
+    clean = False
+    source, pipe = workdir / "in.txt", workdir / "out.pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # lets the sink open it; never read
+    try:
+        source.write_text("".join(f"first {i}\n" for i in range(10)), encoding="utf-8")
+        with env.connect.rest(0) as rest:
+            rest.create_connector("feed-src", {"connector.class": FILE_SOURCE, "file": str(source), "topic": "feed"})
+            rest.create_connector(
+                "stuck-sink", {"connector.class": FILE_SINK, "file": str(pipe), "topics": "feed", "tasks.max": "1"}
+            )
+            rest.wait_for_state("stuck-sink", "RUNNING", task_state="RUNNING", tasks=1)
+            base = env.connect.urls[0]
+            wait_until(lambda: committed(base, "stuck-sink") == 10, timeout=60, what="the first records committed")
+            with source.open("a", encoding="utf-8") as f:  # ~600 KiB: far beyond the pipe's buffer
+                f.writelines(f"{i} {'x' * 200}\n" for i in range(3000))
+
+            def settled() -> bool:
+                before = committed(base, "stuck-sink")
+                time.sleep(3.0)  # three offset flush intervals of the harness's workers
+                return before is not None and before == committed(base, "stuck-sink") and before < 3010
+
+            wait_until(settled, timeout=90, interval=0.1, what="the sink to block and stop committing")
+        config = {
+            "clusters": [
+                {
+                    "name": CLUSTER,
+                    "urls": env.connect.urls,
+                    "poll_interval": "1s",
+                    "offsets_interval": "1s",
+                    "offsets_max_rate": 20,
+                    "kafka": {"bootstrap_servers": env.broker.bootstrap, "request_timeout": "5s"},
+                }
+            ]
+        }
+        with (
+            exporter_process("offsets", workdir, config) as exporter,
+            PrometheusServer(workdir / "prometheus", [exporter.address], RULE_FILES) as prom,
+        ):
+            wait_for(lambda: list(prom.targets_up().values()) == ["up"], 30, "Prometheus to scrape the exporter")
+            run = OffsetsRun(
+                prom,
+                [],
+                [Expect("KafkaConnectSinkStalled", "stalled", {"connect_cluster": CLUSTER, "connector": "stuck-sink"})],
+            )
+            run.phases.append(Phase("stalled", time.time()))
+            wait_for_alerts(prom, run.expected, run.phases[-1], PHASE_TIMEOUT)
+            took = run.phases[-1].end - run.phases[-1].start
+            report.add(f"real Kafka {version} offsets: stalled sink pending in {took:.0f}s")
+            yield run
+            clean = request.session.testsfailed == failed_before
+    finally:
+        os.close(reader)
+        failed = not clean
+        _, saved = env.close(keep_logs=failed, reason="an end-to-end test failed" if failed else "")
+        if failed:
+            print(f"\ne2e logs kept in {keep_logs(workdir, 'real-offsets')}; Kafka logs in {saved}")
+
+
+def test_sink_stalled_goes_pending_for_a_blocked_real_sink(stalled: OffsetsRun) -> None:
+    problems = missing_alerts(stalled.prom, stalled.expected, stalled.phases)
+    assert not problems, "\n".join(problems)
+
+
+def test_broker_panels_return_data_for_real_brokers(stalled: OffsetsRun) -> None:
+    evaluation: Evaluation = evaluate(
+        stalled.prom,
+        [Dashboard.load(p) for p in DASHBOARDS],
+        stalled.phases,
+        only={"connect_cluster": CLUSTER},
+        want=lambda t: bool(metric_names(t.expr) & BROKER_FAMILIES),
+    )
+    assert evaluation.results, "no dashboard query reads a broker-only family"
+    assert not evaluation.problems(), "\n".join(evaluation.problems())

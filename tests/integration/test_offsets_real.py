@@ -1,0 +1,152 @@
+"""Offsets and lag against real Kafka Connect workers and a real broker, every pinned version.
+
+A FileStreamSource reads a file the test appends lines to; a FileStreamSink writes its topic out. After N lines,
+the sink's committed offsets counter grows by exactly N and its lag returns to 0. A sink writing into a named
+pipe nobody reads is RUNNING but blocked: its lag grows while its committed offsets stay where they were.
+The harness's workers flush offsets every second (``offset.flush.interval.ms=1000``), so commits follow within
+seconds, not the default minute.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.scrape import Scrape
+
+from .kafka.harness import ConnectCluster, KafkaEnvironment
+from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, wait_until
+from .test_exporter_real import Exporter, exporter, wait_scrape
+
+pytestmark = pytest.mark.integration
+
+COMMITTED = "kafka_connect_sink_committed_offsets_total"
+LAG = "kafka_connect_sink_lag_records"
+
+
+@contextmanager
+def offsets_exporter(tmp_path: Path, env: KafkaEnvironment) -> Iterator[Exporter]:
+    config = tmp_path / "exporter.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [
+                    {
+                        "name": "real",
+                        "urls": env.connect.urls,
+                        "poll_interval": "1s",
+                        "offsets_interval": "1s",
+                        "offsets_max_rate": 20,
+                        "kafka": {"bootstrap_servers": env.broker.bootstrap, "request_timeout": "5s"},
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    with exporter(tmp_path / "exporter.log", config=config) as ex:
+        yield ex
+
+
+def append(path: Path, lines: list[str]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def value(s: Scrape, name: str, connector: str, topic: str) -> float | None:
+    return s.value(name, connector=connector, topic=topic)
+
+
+def pipeline(rest: ConnectRest, source_file: Path, sink_file: Path, topic: str, prefix: str) -> tuple[str, str]:
+    source, sink = f"{prefix}-src", f"{prefix}-sink"
+    source_file.touch()
+    rest.create_connector(
+        source, {"connector.class": FILE_SOURCE, "file": str(source_file), "topic": topic, "tasks.max": "1"}
+    )
+    rest.create_connector(
+        sink, {"connector.class": FILE_SINK, "file": str(sink_file), "topics": topic, "tasks.max": "1"}
+    )
+    rest.wait_for_state(source, "RUNNING", task_state="RUNNING", tasks=1)
+    rest.wait_for_state(sink, "RUNNING", task_state="RUNNING", tasks=1)
+    return source, sink
+
+
+def test_committed_offsets_grow_by_exactly_n_and_lag_returns_to_zero(
+    connect: ConnectCluster, connect_rest: ConnectRest, kafka_env: KafkaEnvironment, tmp_path: Path
+) -> None:
+    topic = f"moving-{uuid.uuid4().hex[:8]}"
+    source_file, sink_file = tmp_path / "in.txt", tmp_path / "out.txt"
+    _, sink = pipeline(connect_rest, source_file, sink_file, topic, "moving")
+    with offsets_exporter(tmp_path, kafka_env) as ex:
+        append(source_file, [f"warm-up {i}" for i in range(5)])
+        before = wait_scrape(
+            ex,
+            lambda s: value(s, COMMITTED, sink, topic) == 5 and value(s, LAG, sink, topic) == 0,
+            "the first 5 records committed, no lag",
+        )
+        assert before.value("kafka_connect_kafka_up", connect_cluster="real") == 1
+        n = 137
+        append(source_file, [f"record {i}" for i in range(n)])
+        after = wait_scrape(
+            ex,
+            lambda s: (value(s, COMMITTED, sink, topic) or 0) >= 5 + n and value(s, LAG, sink, topic) == 0,
+            f"{n} more records committed and the lag back to 0",
+        )
+        grown = (value(after, COMMITTED, sink, topic) or 0) - (value(before, COMMITTED, sink, topic) or 0)
+        assert grown == n
+        assert after.value("kafka_connect_connector_offset_partitions", connector=sink) == 1
+        assert (after.value("kafka_connect_connector_offsets_last_change_timestamp_seconds", connector=sink) or 0) > 0
+        assert len(sink_file.read_text(encoding="utf-8").splitlines()) == 5 + n
+        assert "offsets unchanged for" in ex.page()
+
+
+def test_a_running_sink_blocked_on_a_pipe_shows_lag_growing_and_offsets_unchanged(
+    connect: ConnectCluster, connect_rest: ConnectRest, kafka_env: KafkaEnvironment, tmp_path: Path
+) -> None:
+    topic = f"blocked-{uuid.uuid4().hex[:8]}"
+    source_file, pipe = tmp_path / "in.txt", tmp_path / "out.pipe"
+    os.mkfifo(pipe)
+    # Our read end lets the sink open the pipe for writing; we never read, so ~64 KiB later its writes block.
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        _, sink = pipeline(connect_rest, source_file, pipe, topic, "blocked")
+        with offsets_exporter(tmp_path, kafka_env) as ex:
+            append(source_file, [f"first {i}" for i in range(10)])
+            wait_scrape(ex, lambda s: value(s, COMMITTED, sink, topic) == 10, "the first 10 records committed")
+            filler = "x" * 200
+            append(source_file, [f"{i} {filler}" for i in range(3000)])  # ~600 KiB: far beyond the pipe's buffer
+            blocked = wait_scrape(
+                ex,
+                lambda s: (value(s, LAG, sink, topic) or 0) > 1000,
+                "the sink to fall behind",
+            )
+
+            def settled() -> Scrape | None:
+                # Commits stop once put() blocks: the same committed value over 3 flush intervals.
+                first = ex.scrape()
+                time.sleep(3.0)
+                second = ex.scrape()
+                c1, c2 = value(first, COMMITTED, sink, topic), value(second, COMMITTED, sink, topic)
+                return second if c1 == c2 else None
+
+            stuck = wait_until(settled, timeout=60, interval=0.1, what="the committed offsets to stop moving")
+            committed = value(stuck, COMMITTED, sink, topic)
+            lag = value(stuck, LAG, sink, topic) or 0
+            assert committed is not None and committed < 10 + 3000 and lag >= 1
+            append(source_file, [f"more {i}" for i in range(500)])
+            grown = wait_scrape(
+                ex, lambda s: (value(s, LAG, sink, topic) or 0) >= lag + 500, "the lag to grow by the new records"
+            )
+            assert value(grown, COMMITTED, sink, topic) == committed
+            assert grown.current_state("kafka_connect_connector_state", connector=sink) == "RUNNING"
+            assert grown.current_state("kafka_connect_task_state", connector=sink, task="0") == "RUNNING"
+            assert blocked.value("kafka_connect_kafka_up", connect_cluster="real") == 1
+    finally:
+        os.close(reader)  # the blocked write fails (EPIPE) and the task can be deleted
