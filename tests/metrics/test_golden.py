@@ -43,6 +43,8 @@ from exporter.model import (
     Worker,
     WorkerState,
 )
+from exporter.offsets.metrics import OffsetsRenderer
+from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.store import View
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -184,6 +186,38 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
             }
         )
     )  # fmt: skip
+    offsets = OffsetsReading(
+        MappingProxyType(
+            {
+                "prod": ClusterOffsets(
+                    "prod",
+                    OffsetsStatus.READING,
+                    120.0,
+                    MappingProxyType(
+                        {
+                            "orders-sink": ConnectorOffsets(
+                                "orders-sink",
+                                "sink",
+                                partitions=3,
+                                read_at=1_700_000_030.0,
+                                unchanged_since=1_700_000_020.0,
+                                last_change=1_700_000_020.0,
+                                committed=MappingProxyType({"orders": 4711}),
+                                lag=MappingProxyType({"orders": 12}),
+                            ),
+                            "billing-src": ConnectorOffsets(
+                                "billing-src", "source", partitions=1, read_at=1_700_000_030.0, unchanged_since=0.0
+                            ),
+                        }
+                    ),
+                    errors=MappingProxyType({"timeout": 1}),
+                    brokers_configured=True,
+                    brokers_up=True,
+                    broker_errors=MappingProxyType({"connect": 2}),
+                )
+            }
+        )
+    )
     return View(
         generation=7,
         started_at=1_700_000_000.0,
@@ -194,6 +228,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 CloudReading: reading,
                 HealerReading: healer,
                 FailuresReading: failures,
+                OffsetsReading: offsets,
                 ConfigReading: ConfigReading(last_reload_successful=True, last_success=1_700_000_000.0),
                 **({SeriesBudget: budget} if budget is not None else {}),
             }
@@ -203,9 +238,8 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
 
 def render(openmetrics: bool, budget: SeriesBudget | None = None) -> bytes:
     """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
-    rendered = Rendered(
-        7, render_blocks(golden_view(budget), [*core_groups(), collect_cloud, collect_autoheal, FailuresRenderer()])
-    )
+    groups = [*core_groups(), collect_cloud, collect_autoheal, FailuresRenderer(), OffsetsRenderer()]
+    rendered = Rendered(7, render_blocks(golden_view(budget), groups))
     text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
     assert text.count(BUILD.encode()) == 1
     return text.replace(BUILD.encode(), BUILD_PLACEHOLDER.encode())

@@ -279,7 +279,7 @@ def _without_offsets(text: str) -> list[str]:
 async def test_a_worker_that_500s_on_offsets_changes_nothing_else(sim: SimThread) -> None:
     sim.cluster.add_connector("s", "sink", topics=["orders"])
     sim.cluster.add_connector("src", "source")
-    config = quick_config({"c": sim.urls}, offsets_interval="1s")
+    config = quick_config({"c": sim.urls}, offsets_enabled=True, offsets_interval="1s")
     async with running_daemon(config) as ex:
         healthy = await ex.wait_for(
             lambda s: s.value("kafka_connect_sink_committed_offsets_total", connector="s", topic="orders") == 4711,
