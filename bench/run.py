@@ -376,6 +376,8 @@ def median_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for key, value in rows[0].items():
         if isinstance(value, dict):
             out[key] = median_of([r[key] for r in rows])
+        elif isinstance(value, str):  # e.g. the scraper tool: the same in every run (a median of 2 would add them)
+            out[key] = value
         else:
             out[key] = statistics.median(r[key] for r in rows)
     return out

@@ -112,6 +112,8 @@ class OffsetsReader:
         if snapshot is None or not snapshot.up:
             return  # nothing current to read: keep the last reading
         if not self._supported(snapshot):
+            if self._status is not OffsetsStatus.UNSUPPORTED:  # once, not every run
+                log.info("offsets_unsupported", cluster=self.name, hint="workers older than Kafka 3.5")
             self._status = OffsetsStatus.UNSUPPORTED
             self._known.clear()
             self._publish()
