@@ -59,8 +59,9 @@ class Running:
 def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:
     """Clusters polled every 0.2 s by default, the exporter on a free loopback port.
 
-    Offsets are off unless ``offsets_enabled=True`` is passed. The cycle deadline is 2 s rather than the interval: on a loaded 2-core CI machine a 0.2 s deadline
-    cut healthy cycles short and made behaviour tests flaky. Tests of the deadline set their own.
+    The cycle deadline is 2 s rather than the interval: on a loaded 2-core CI machine a 0.2 s deadline
+    cut healthy cycles short and made behaviour tests flaky. Tests of the deadline set their own. Offsets are off
+    unless ``offsets_enabled=True`` is passed.
     """
     # Offsets (their own job, per-connector requests) are off unless a test asks: the daemon tests count the
     # status poll's requests. tests/offsets turns them on.
