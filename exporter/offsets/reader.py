@@ -30,7 +30,7 @@ from exporter.offsets.brokers import BrokerError, BrokerOffsets
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.store import Store
-from exporter.transport import RequestFailed, request_json
+from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
 
 log = structlog.get_logger("exporter.offsets")
 
@@ -187,13 +187,15 @@ class OffsetsReader:
             url = base + connector_path(connector.name, "offsets")
             sink = connector.type == "sink"
             try:
-                _, parsed = await request_json(
-                    self.client,
-                    "GET",
-                    url,
-                    max_bytes=OFFSETS_MAX_BYTES,
-                    then=lambda data: parse_offsets(data, sink=sink),
-                )
+                reply = await send(self.client, "GET", url, max_bytes=OFFSETS_MAX_BYTES)
+                if reply.status != 200:
+                    raise reply.failure()
+                # A typical answer is a few hundred bytes: decoded and parsed on the loop, as a thread hop would
+                # cost more than the work. Big ones (a source with many partitions) go to the worker thread.
+                if len(reply.body) > DECODE_IN_THREAD_BYTES:
+                    parsed = await read_json(reply, lambda data: parse_offsets(data, sink=sink))
+                else:
+                    parsed = parse_offsets(await read_json(reply), sink=sink)
             except RequestFailed as exc:
                 self._failed(connector, exc)
                 return
