@@ -12,6 +12,9 @@ For each size (N connectors x T tasks, spread over C clusters of 2 workers each)
 4. In the harness process, the same cycle with ``time.process_time`` around each stage (poll: fetch, JSON
    decode, parse, snapshot; render: lines, gzip) against the same simulator, to attribute the cost.
 
+``--offsets on`` runs the exporter with its offsets reader at the defaults (off by default here, so figures stay
+comparable with earlier tables); the offsets requests then show in ``req/cycle/cluster`` (docs/performance.md).
+
 Every figure is the median over the runs. Prints a table and writes a JSON file. ``BENCH_QUICK=1`` (or
 ``--quick``) runs small sizes briefly, for a smoke test. Every process started here is stopped by its PID.
 """
