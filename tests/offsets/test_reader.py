@@ -303,3 +303,23 @@ async def test_a_worker_that_500s_on_offsets_changes_nothing_else(sim: SimThread
     assert _without_offsets(faulty.text) == _without_offsets(healthy.text)
     # The last good offsets stay: a failed read is not a change and not a reset.
     assert faulty.value("kafka_connect_sink_committed_offsets_total", connector="s", topic="orders") == 4711
+
+
+async def test_a_reload_that_removes_a_cluster_drops_its_offsets_and_its_reader(sim: SimThread) -> None:
+    sim.cluster.add_connector("s", "sink", topics=["orders"])
+    both = quick_config({"c": sim.urls, "d": sim.urls}, offsets_enabled=True, offsets_interval="1s")
+    only_c = quick_config({"c": sim.urls}, offsets_enabled=True, offsets_interval="1s")
+
+    def committed(s: Any, cluster: str) -> float | None:
+        return s.value("kafka_connect_sink_committed_offsets_total", connect_cluster=cluster, connector="s")
+
+    def use_loader(daemon: Any) -> None:
+        daemon.loader = lambda: only_c
+
+    async with running_daemon(both, use_loader) as ex:
+        await ex.wait_for(lambda s: committed(s, "c") == 4711 and committed(s, "d") == 4711, what="both read")
+        assert set(ex.daemon.offsets_readers) == {"c", "d"}
+        assert await ex.daemon.reload()
+        after = await ex.scrape()
+        assert set(ex.daemon.offsets_readers) == {"c"}
+    assert committed(after, "d") is None and committed(after, "c") == 4711
