@@ -141,6 +141,11 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             wait_for_alerts(prom, run.expected, run.phases[-1], PHASE_TIMEOUT)
             took = run.phases[-1].end - run.phases[-1].start
             report.add(f"real Kafka {version} offsets: stalled sink pending in {took:.0f}s")
+            # The alert may go pending at once; the phase lasts until Prometheus also has a committed rate (two
+            # samples of a moving counter), so the dashboard's rate() queries have data inside it.
+            moving = f'rate({SINK_COMMITTED_OFFSETS.sample_name}{{connect_cluster="{CLUSTER}"}}[30s]) > 0'
+            wait_for(lambda: prom.query(moving) or None, 60, "a committed records/s in Prometheus")
+            run.phases[-1].end = time.time()
             yield run
             clean = request.session.testsfailed == failed_before
     finally:
