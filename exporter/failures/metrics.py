@@ -20,12 +20,15 @@ from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
 from exporter.metrics import FamilySamples, FastGroup, escape_label_value, format_count, format_value
 from exporter.model import FAILED, ClusterSnapshot, tasks_on
+from exporter.offsets.reading import OffsetsReading
 from exporter.store import View
 
 FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
 
 
-def cluster_samples(name: str, snap: ClusterSnapshot, cluster: ClusterFailures | None) -> tuple[bytes, ...]:
+def cluster_samples(
+    name: str, snap: ClusterSnapshot, cluster: ClusterFailures | None, stalled: frozenset[str] = frozenset()
+) -> tuple[bytes, ...]:
     """One cluster's lines of each family in ``FAMILIES``, in that order (label names sorted)."""
     esc = escape_label_value
     cl = f'connect_cluster="{esc(name)}"'
@@ -52,28 +55,32 @@ def cluster_samples(name: str, snap: ClusterSnapshot, cluster: ClusterFailures |
     if snap.up:  # nothing seen this cycle: no answer rather than a stale one
         impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
-            h = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired))
+            h = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
             health.append(f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{h}"}} 1.0\n')
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
+
+
+# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks.
+_Key = tuple[ClusterSnapshot, ClusterFailures | None, frozenset[str]]
 
 
 class FailuresRenderer(FastGroup):
     """Not thread-safe: one exposition renders one view at a time."""
 
     def __init__(self) -> None:
-        self._clusters: dict[str, tuple[ClusterSnapshot, ClusterFailures | None, tuple[bytes, ...]]] = {}
+        self._clusters: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
 
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(FailuresReading) or FailuresReading()
-        kept: dict[str, tuple[ClusterSnapshot, ClusterFailures | None, tuple[bytes, ...]]] = {}
+        offsets = view.reading(OffsetsReading) or OffsetsReading()
+        kept: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
-            snap = view.clusters[name]
-            cluster = reading.clusters.get(name)
+            key = (view.clusters[name], reading.clusters.get(name), offsets.stalled(name))
             hit = self._clusters.get(name)
-            if hit is not None and hit[0] is snap and hit[1] is cluster:
+            if hit is not None and hit[0][0] is key[0] and hit[0][1] is key[1] and hit[0][2] == key[2]:
                 kept[name] = hit
             else:
-                kept[name] = (snap, cluster, cluster_samples(name, snap, cluster))
+                kept[name] = (key, cluster_samples(name, *key))
         self._clusters = kept
-        per_cluster = [samples for _, _, samples in kept.values()]
+        per_cluster = [samples for _, samples in kept.values()]
         return [FamilySamples(f, f.help, tuple(s[i] for s in per_cluster if s[i])) for i, f in enumerate(FAMILIES)]

@@ -15,6 +15,7 @@ from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, 
 from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
 from exporter.model import tasks_on
+from exporter.offsets.reading import OffsetsReading
 from exporter.store import View
 
 MAX_ROWS = 500  # connectors listed (worst first); the counts always cover the whole fleet
@@ -57,6 +58,7 @@ def failures_section(view: View) -> str:
     e = html.escape
     reading = view.reading(FailuresReading) or FailuresReading()
     healer = view.reading(HealerReading)
+    offsets = view.reading(OffsetsReading) or OffsetsReading()
     counts: Counter[str] = Counter()
     rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
     for name in sorted(view.clusters):
@@ -75,8 +77,9 @@ def failures_section(view: View) -> str:
                 if outcome == "accepted":
                     restarts[connector] += n
         impaired = snap.impaired_worker_ids()
+        stalled = offsets.stalled(name)
         for c in snap.connectors:
-            health = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired))
+            health = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
             counts[health] += 1
             if health == HEALTHY:
                 continue

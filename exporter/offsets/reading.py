@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+# A sink whose committed offsets have not moved for this long while records wait is stalled: the window of
+# KafkaConnectSinkStalled (alerts/kafka-connect.rules.yml), so the status page and connector_health agree with it.
+STALLED_AFTER_SECONDS = 15 * 60.0
+
 # The ``reason`` values of the broker error counter (``exporter.offsets.brokers`` sorts failures into these).
 BROKER_REASONS: tuple[str, ...] = ("timeout", "connect", "unauthorized", "forbidden", "error")
 
@@ -35,6 +39,13 @@ class ConnectorOffsets:
     # Sinks, with ``clusters[].kafka``: end offset minus committed, summed per topic, never negative.
     lag: Mapping[str, int] | None = None
 
+    @property
+    def stalled(self) -> bool:
+        """A sink with records waiting (lag needs ``clusters[].kafka``) whose offsets have not moved for
+        ``STALLED_AFTER_SECONDS`` as of its last read."""
+        waiting = self.lag is not None and sum(self.lag.values()) > 0
+        return self.type == "sink" and waiting and self.read_at - self.unchanged_since >= STALLED_AFTER_SECONDS
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterOffsets:
@@ -54,3 +65,8 @@ class ClusterOffsets:
 @dataclass(frozen=True, slots=True)
 class OffsetsReading:
     clusters: Mapping[str, ClusterOffsets] = field(default_factory=lambda: MappingProxyType({}))
+
+    def stalled(self, cluster: str) -> frozenset[str]:
+        """The cluster's stalled sinks (see ``ConnectorOffsets.stalled``)."""
+        found = self.clusters.get(cluster)
+        return frozenset(n for n, c in found.connectors.items() if c.stalled) if found is not None else frozenset()

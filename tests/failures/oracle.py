@@ -10,11 +10,13 @@ from exporter.failures.health import connector_health
 from exporter.failures.reading import FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
 from exporter.metrics import metric_family
+from exporter.offsets.reading import OffsetsReading
 from exporter.store import View
 
 
 def collect_failures(view: View) -> Iterator[Metric]:
     reading = view.reading(FailuresReading) or FailuresReading()
+    offsets = view.reading(OffsetsReading) or OffsetsReading()
     info = metric_family(FAILURE_INFO)
     since = metric_family(FAILED_SINCE)
     transitions = metric_family(STATE_TRANSITIONS)
@@ -31,6 +33,11 @@ def collect_failures(view: View) -> Iterator[Metric]:
         for (connector, to_state), n in sorted(counts.items()):
             transitions.add_metric([name, connector, to_state], float(n))
         if snap.up:
+            impaired = snap.impaired_worker_ids()
+            stalled = offsets.stalled(name)
             for c in snap.connectors:
-                health.add_metric([name, c.name, connector_health(c)], 1.0)
+                lost = sum(1 for t in c.tasks if t.worker_id in impaired)
+                health.add_metric(
+                    [name, c.name, connector_health(c, tasks_on_lost_workers=lost, stalled=c.name in stalled)], 1.0
+                )
     yield from (info, since, transitions, health)

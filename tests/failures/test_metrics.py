@@ -16,6 +16,13 @@ from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.reading import FailuresReading
 from exporter.failures.tracker import FailureTracker
 from exporter.model import ClusterSnapshot, Connector, SourceKind, Task
+from exporter.offsets.reading import (
+    STALLED_AFTER_SECONDS,
+    ClusterOffsets,
+    ConnectorOffsets,
+    OffsetsReading,
+    OffsetsStatus,
+)
 from exporter.store import Store, View
 from simulator.connect.state import task_trace
 from tests.failures.oracle import collect_failures
@@ -114,6 +121,53 @@ def test_cached_lines_follow_new_readings() -> None:
     later = text(render_blocks(view_after(5), [renderer]))
     assert first == again and later != first
     assert later == text(render_blocks(view_after(5), [collect_failures]))
+
+
+def offsets_for(cluster: str, connector: str, *, lag: int, unchanged_for: float) -> OffsetsReading:
+    sink = ConnectorOffsets(
+        connector,
+        "sink",
+        partitions=1,
+        read_at=10_000.0,
+        unchanged_since=10_000.0 - unchanged_for,
+        committed=MappingProxyType({"t": 5}),
+        lag=MappingProxyType({"t": lag}),
+    )
+    found = ClusterOffsets(cluster, OffsetsStatus.READING, 120.0, MappingProxyType({connector: sink}))
+    return OffsetsReading(MappingProxyType({cluster: found}))
+
+
+def health_of(scrape_text: bytes, connector: str) -> str:
+    scrape = parse_exposition(scrape_text.decode())
+    [(labels, _)] = scrape.samples("kafka_connect_connector_health", connector=connector)
+    return labels["health"]
+
+
+@pytest.mark.parametrize(
+    ("lag", "unchanged_for", "health"),
+    [
+        (7, STALLED_AFTER_SECONDS, "degraded"),  # records wait, offsets still for the alert's window: stalled
+        (7, STALLED_AFTER_SECONDS - 60, "healthy"),  # not still long enough yet
+        (0, 10 * STALLED_AFTER_SECONDS, "healthy"),  # nothing to consume: idle, not stalled
+    ],
+)
+def test_a_stalled_sink_is_degraded(lag: int, unchanged_for: float, health: str) -> None:
+    view = view_after(1)  # every prod connector RUNNING with its tasks: healthy on the snapshot alone
+    name = HOSTILE[0]
+    assert health_of(text(render_blocks(view, [FailuresRenderer()])), name) == "healthy"
+    offsets = offsets_for('pr"od', name, lag=lag, unchanged_for=unchanged_for)
+    stalled = View(
+        generation=2,
+        started_at=0.0,
+        expected=view.expected,
+        clusters=view.clusters,
+        readings=MappingProxyType({**view.readings, OffsetsReading: offsets}),
+    )
+    renderer = FailuresRenderer()
+    render_blocks(view, [renderer])  # cached lines must follow the new offsets reading
+    fast = text(render_blocks(stalled, [renderer]))
+    assert health_of(fast, name) == health
+    assert fast == text(render_blocks(stalled, [collect_failures]))
 
 
 @settings(max_examples=3, deadline=None)
