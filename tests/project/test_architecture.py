@@ -43,6 +43,8 @@ SOURCES = (
     "exporter.healer.client",
     "exporter.offsets.reader",
     "exporter.offsets.brokers",
+    "exporter.connect.workers",
+    "exporter.failures.tracker",
 )
 
 
