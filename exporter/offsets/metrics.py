@@ -29,8 +29,12 @@ from exporter.store import View
 _num: Callable[[float], str] = floatToGoString  # untyped upstream
 
 
-def cluster_offsets_samples(c: ClusterOffsets) -> tuple[bytes, ...]:
-    """One cluster's lines of each family in ``OFFSETS_FAMILIES``, in that order, labels sorted by name."""
+def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = None) -> tuple[bytes, ...]:
+    """One cluster's lines of each family in ``OFFSETS_FAMILIES``, in that order, labels sorted by name.
+
+    ``present``: the connectors of the cluster's newest snapshot. Offsets are read on a slower cadence than
+    statuses, so a connector deleted since the last offsets run is left out here rather than served stale.
+    """
     esc = escape_label_value
     cl = f'connect_cluster="{esc(c.cluster)}"'
     committed: list[str] = []
@@ -38,6 +42,8 @@ def cluster_offsets_samples(c: ClusterOffsets) -> tuple[bytes, ...]:
     partitions: list[str] = []
     lag: list[str] = []
     for name in sorted(c.connectors):
+        if present is not None and name not in present:
+            continue
         o = c.connectors[name]
         p = f'{cl},connector="{esc(name)}"'
         for topic in sorted(o.committed):
@@ -75,19 +81,24 @@ class OffsetsRenderer(FastGroup):
     """
 
     def __init__(self) -> None:
-        self._clusters: dict[str, tuple[ClusterOffsets, tuple[bytes, ...]]] = {}
+        self._clusters: dict[str, tuple[ClusterOffsets, frozenset[str] | None, tuple[bytes, ...]]] = {}
 
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(OffsetsReading)
         if reading is None:
             return []
-        kept: dict[str, tuple[ClusterOffsets, tuple[bytes, ...]]] = {}
+        kept: dict[str, tuple[ClusterOffsets, frozenset[str] | None, tuple[bytes, ...]]] = {}
         for name in sorted(reading.clusters):
             c = reading.clusters[name]
+            snap = view.clusters.get(name)
+            present = frozenset(x.name for x in snap.connectors) if snap is not None else None
             hit = self._clusters.get(name)
-            kept[name] = hit if hit is not None and hit[0] is c else (c, cluster_offsets_samples(c))
+            if hit is not None and hit[0] is c and hit[1] == present:
+                kept[name] = hit
+            else:
+                kept[name] = (c, present, cluster_offsets_samples(c, present))
         self._clusters = kept
-        per_cluster = [samples for _, samples in kept.values()]
+        per_cluster = [samples for _, _, samples in kept.values()]
         return [
             FamilySamples(f, f.help, tuple(s[i] for s in per_cluster if s[i])) for i, f in enumerate(OFFSETS_FAMILIES)
         ]

@@ -205,8 +205,8 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                                 committed=MappingProxyType({"orders": 4711}),
                                 lag=MappingProxyType({"orders": 12}),
                             ),
-                            "billing-src": ConnectorOffsets(
-                                "billing-src", "source", partitions=1, read_at=1_700_000_030.0, unchanged_since=0.0
+                            'we"ird\\name': ConnectorOffsets(
+                                'we"ird\\name', "source", partitions=1, read_at=1_700_000_030.0, unchanged_since=0.0
                             ),
                         }
                     ),

@@ -13,6 +13,7 @@ from exporter.config import build_config
 from exporter.connect.parse import BadResponse
 from exporter.exposition import family_block
 from exporter.families import OFFSETS_FAMILIES
+from exporter.model import ClusterSnapshot, Connector, SourceKind
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.parse import offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
@@ -82,6 +83,33 @@ def test_rendered_families_parse_and_carry_the_reading() -> None:
     # Kept until the reading changes: the same bytes objects, not a re-render.
     again = renderer.render(store.view)
     assert all(a.samples[0] is b.samples[0] for a, b in zip(rendered, again, strict=True) if a.samples)
+
+
+def test_a_connector_deleted_since_the_last_offsets_run_is_not_served() -> None:
+    """Offsets are read every few minutes, statuses every poll: the newest snapshot decides who is still there."""
+
+    def snapshot(*names: str) -> ClusterSnapshot:
+        connectors = tuple(Connector(n, "sink", None, "RUNNING", "w:1", ()) for n in names)
+        return ClusterSnapshot("prod", SourceKind.CONNECT, 1.7e9, 0.1, True, 30.0, connectors=connectors)
+
+    def connectors_served(renderer: OffsetsRenderer, store: Store) -> set[str]:
+        text = b"".join(family_block(fs).header_text + b"".join(fs.samples) for fs in renderer.render(store.view))
+        return {
+            s.labels["connector"]
+            for f in text_string_to_metric_families(text.decode())
+            for s in f.samples
+            if "connector" in s.labels
+        }
+
+    store = Store(["prod"])
+    store.publish(reading(1.7e9))
+    renderer = OffsetsRenderer()
+    store.publish_cluster(snapshot(HOSTILE, "src"))
+    assert connectors_served(renderer, store) == {HOSTILE, "src"}
+    store.publish_cluster(snapshot(HOSTILE))  # "src" deleted; its offsets reading is still the old one
+    assert connectors_served(renderer, store) == {HOSTILE}
+    store.publish_cluster(snapshot())  # a cycle that saw no connector (or failed) exports none
+    assert connectors_served(renderer, store) == set()
 
 
 def test_status_page_shows_lag_and_how_long_offsets_are_unchanged() -> None:
