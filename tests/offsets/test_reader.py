@@ -240,7 +240,8 @@ async def test_lag_is_one_batched_request_per_run_and_broker_trouble_stays_apart
     sim.cluster.set_sink_offsets("s1", {("a", 0): 10, ("a", 1): 20})
     sim.cluster.set_sink_offsets("s2", {("b", 0): 50})
     brokers = FakeBrokers({("a", 0): 15, ("a", 1): 20, ("b", 0): 40})  # b: committed past the end -> 0, not -10
-    cluster = cluster_config(sim.urls)
+    # A 2 s interval: a second run spreads its requests over the interval (54 s apart at the default 2 min).
+    cluster = cluster_config(sim.urls, offsets_interval="2s")
     store = Store(["c"])
     async with build_http_client(cluster) as client:
         await snapshot_into(store, cluster, client)
