@@ -370,7 +370,10 @@ def test_killed_worker_fail_over_and_task_move(
 
     # The victim's URL first: it is the worker the exporter reads the statuses from.
     with exporter(tmp_path / "exporter.log", [dead_url, connect.urls[survivor]]) as ex:
-        s = wait_scrape(ex, lambda s: all(task_states(s, n)[t][0] == "RUNNING" for n, t in moved), "all RUNNING")
+        # .get: before its first poll the exporter shows no task at all, which is "not yet", not an error.
+        s = wait_scrape(
+            ex, lambda s: all(task_states(s, n).get(t, ("", ""))[0] == "RUNNING" for n, t in moved), "all RUNNING"
+        )
         assert {task_states(s, n)[t][1] for n, t in moved} == {dead_id}
         connect.kill_worker(victim)
         killed_at = time.monotonic()
