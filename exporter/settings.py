@@ -12,11 +12,12 @@ import difflib
 import math
 import os
 import re
+import ssl
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError, model_validator
 
 
 class ConfigError(Exception):
@@ -202,3 +203,38 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+class TLSConfig(StrictModel):
+    """Client TLS of a connection we open (Connect workers, Kafka brokers): CA, client certificate, key password."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: SecretStr | None = None
+    key_password_env: str | None = None
+    key_password_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} does not exist or is not a file")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
+        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
+        object.__setattr__(self, "key_password", secret)
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verification is on unless ``insecure_skip_verify`` says otherwise."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None and self.key_file is not None:
+            password = self.key_password.get_secret_value() if self.key_password else None
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=password)
+        if self.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx

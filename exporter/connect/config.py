@@ -5,7 +5,6 @@ TLS, headers), how often to poll it, and its auto-heal settings (``exporter.heal
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 from typing import Self
 
@@ -13,7 +12,7 @@ from pydantic import ByteSize, Field, SecretStr, field_validator, model_validato
 
 from exporter.healer.config import AutohealConfig
 from exporter.offsets.config import KafkaConfig
-from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
+from exporter.settings import CommaList, Duration, StrictModel, TLSConfig, check_http_url, resolve_secret
 
 
 class BasicAuth(StrictModel):
@@ -62,39 +61,6 @@ class AuthConfig(StrictModel):
         if self.basic is not None and self.bearer is not None:
             raise ValueError("configure either basic or bearer auth, not both")
         return self
-
-
-class TLSConfig(StrictModel):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    key_password: SecretStr | None = None
-    key_password_env: str | None = None
-    key_password_file: Path | None = None
-    insecure_skip_verify: bool = False
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: {path} does not exist or is not a file")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
-        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
-        object.__setattr__(self, "key_password", secret)
-        return self
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """Verification is on unless ``insecure_skip_verify`` says otherwise."""
-        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        if self.cert_file is not None and self.key_file is not None:
-            password = self.key_password.get_secret_value() if self.key_password else None
-            ctx.load_cert_chain(str(self.cert_file), str(self.key_file), password=password)
-        if self.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
 
 
 class WorkerProbeConfig(StrictModel):

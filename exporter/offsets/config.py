@@ -11,7 +11,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from exporter.settings import CommaList, Duration, StrictModel, resolve_secret
+from exporter.settings import CommaList, Duration, StrictModel, TLSConfig, resolve_secret
 
 
 class KafkaSasl(StrictModel):
@@ -30,33 +30,11 @@ class KafkaSasl(StrictModel):
         return self
 
 
-class KafkaTls(StrictModel):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    key_password: SecretStr | None = None
-    key_password_env: str | None = None
-    key_password_file: Path | None = None
-    insecure_skip_verify: bool = False
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: {path} does not exist or is not a file")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate for mTLS)")
-        secret = resolve_secret(self.key_password, self.key_password_env, self.key_password_file, "key_password")
-        object.__setattr__(self, "key_password", secret)
-        return self
-
-
 class KafkaConfig(StrictModel):
     bootstrap_servers: CommaList = Field(min_length=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl: KafkaSasl | None = None
-    tls: KafkaTls = KafkaTls()
+    tls: TLSConfig = TLSConfig()
     request_timeout: Duration = 10.0
 
     @model_validator(mode="after")
