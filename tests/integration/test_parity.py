@@ -83,6 +83,9 @@ def reached(s: Scrape) -> bool:
     connectors = {lbl["connector"] for lbl, _ in s.samples("kafka_connect_connector_state")}
     if connectors != set(EXPECTED):
         return False
+    # Worker probes report from the cycle after the statuses first name the workers: wait for them too.
+    if not s.samples("kafka_connect_connector_tasks_on_lost_workers"):
+        return False
     for name, (state, tasks) in EXPECTED.items():
         shown = task_states(s, name)
         if s.current_state("kafka_connect_connector_state", connector=name) != state:
