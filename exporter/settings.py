@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 
 class ConfigError(Exception):
@@ -238,3 +238,20 @@ class TLSConfig(StrictModel):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+class UsernamePassword(StrictModel):
+    """A username and a password given inline, by environment variable or by file (resolved at load time)."""
+
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
+        if secret is None:
+            raise ValueError("one of password, password_env or password_file is required")
+        object.__setattr__(self, "password", secret)
+        return self

@@ -12,22 +12,19 @@ from pydantic import ByteSize, Field, SecretStr, field_validator, model_validato
 
 from exporter.healer.config import AutohealConfig
 from exporter.offsets.config import KafkaConfig
-from exporter.settings import CommaList, Duration, StrictModel, TLSConfig, check_http_url, resolve_secret
+from exporter.settings import (
+    CommaList,
+    Duration,
+    StrictModel,
+    TLSConfig,
+    UsernamePassword,
+    check_http_url,
+    resolve_secret,
+)
 
 
-class BasicAuth(StrictModel):
-    username: str = Field(min_length=1)
-    password: SecretStr | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
-        if secret is None:
-            raise ValueError("one of password, password_env or password_file is required")
-        object.__setattr__(self, "password", secret)
-        return self
+class BasicAuth(UsernamePassword):
+    """HTTP basic auth against the Connect REST API."""
 
     @property
     def inline_secret(self) -> bool:

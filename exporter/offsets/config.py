@@ -6,28 +6,15 @@ The values map one to one onto librdkafka settings (``client_settings``); secret
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
-from exporter.settings import CommaList, Duration, StrictModel, TLSConfig, resolve_secret
+from exporter.settings import CommaList, Duration, StrictModel, TLSConfig, UsernamePassword
 
 
-class KafkaSasl(StrictModel):
+class KafkaSasl(UsernamePassword):
     mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    username: str = Field(min_length=1)
-    password: SecretStr | None = None
-    password_env: str | None = None
-    password_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _resolve(self) -> Self:
-        secret = resolve_secret(self.password, self.password_env, self.password_file, "password")
-        if secret is None:
-            raise ValueError("one of password, password_env or password_file is required")
-        object.__setattr__(self, "password", secret)
-        return self
 
 
 class KafkaConfig(StrictModel):
