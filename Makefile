@@ -62,9 +62,14 @@ lint-mypy: venv
 lint-docker: venv
 	$(VENV)/bin/hadolint Dockerfile
 
+# pytest-xdist worker processes for `make test`. Most tests wait on real processes and the network, not the CPU,
+# so 2 workers on 2 cores halve the run. Tests that share a Kafka cluster, or a module's Prometheus, stay in one
+# worker (tests/parallel.py). PYTEST_WORKERS=0 runs the suite serially.
+PYTEST_WORKERS ?= 2
+
 test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
 	@VENV=$(VENV) scripts/install-tools.sh --summary
-	$(VENV)/bin/python -m pytest tests --durations=15
+	$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 .PHONY: soak
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)

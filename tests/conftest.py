@@ -11,6 +11,7 @@ import pytest
 from exporter.connect import workers
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
+from tests import session_report
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
@@ -59,18 +60,53 @@ def sim() -> Iterator[SimThread]:
         yield handle
 
 
-# Integration (real Kafka) and e2e (real Prometheus) tests run last: the fast tests report first, and the
-# last Kafka version's JVMs, which pytest keeps until the session ends, no longer idle beside every unit
-# test on a 2-core machine. Stable, and after pytest's own grouping by session fixture parameters.
+# Serial runs put integration (real Kafka) and e2e (real Prometheus) tests last: the fast tests report first,
+# and the last Kafka version's JVMs, which pytest keeps until the session ends, do not idle beside every unit
+# test on a 2-core machine. Parallel runs (pytest-xdist, as `make test` runs) put them first instead: each
+# Kafka version is one long group, and handing out the longest work first keeps the workers busy to the end.
+# Stable, and after pytest's own grouping by session fixture parameters.
 _LAST = {"e2e": 1, "integration": 2}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
+    parallel = hasattr(config, "workerinput")
 
     def rank(item: pytest.Item) -> int:
         rel = item.path.relative_to(tests_dir) if tests_dir in item.path.parents else None
-        return _LAST.get(rel.parts[0], 0) if rel is not None and len(rel.parts) > 1 else 0
+        last = _LAST.get(rel.parts[0], 0) if rel is not None and len(rel.parts) > 1 else 0
+        return -last if parallel else last
 
     items.sort(key=rank)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    # Scopes that keep a Kafka version's cluster, or a module's fixtures, in one worker (tests/parallel.py).
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from tests.parallel import SharedFixtureScheduling
+
+    return SharedFixtureScheduling(config, log)
+
+
+# The end-of-session summary (tests/session_report.py). A pytest-xdist worker hands its sections to the
+# controller in workeroutput; the controller, or a serial run, prints them.
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["session_report"] = dict(session_report.SECTIONS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    session_report.merge(getattr(node, "workeroutput", {}).get("session_report", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for section, lines in session_report.SECTIONS.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)

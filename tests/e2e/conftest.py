@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import report
-
 _HERE = Path(__file__).parent
 
 
@@ -15,10 +13,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in item.path.parents:
             item.add_marker(pytest.mark.e2e)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if report.LINES:
-        terminalreporter.section("End to end: Prometheus, dashboards and alerts")
-        for line in report.LINES:
-            terminalreporter.write_line(line)

@@ -1,9 +1,11 @@
-"""What the end-to-end runs found, printed at the end of the pytest session (tests/e2e/conftest.py)."""
+"""What the end-to-end runs found, printed at the end of the pytest session (tests/session_report.py)."""
 
 from __future__ import annotations
 
-LINES: list[str] = []
+from tests import session_report
+
+SECTION = "End to end: Prometheus, dashboards and alerts"
 
 
 def add(line: str) -> None:
-    LINES.append(line)
+    session_report.add(SECTION, line)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import session_report
+
 from .kafka import fetch
 from .kafka.harness import ConnectCluster, HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
 from .kafka.rest import ConnectRest, wait_until
@@ -111,10 +113,8 @@ def kafka_version(kafka_env: KafkaEnvironment) -> tuple[int, int, int]:
     return (major, minor, patch)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _RUNS:
-        return
-    terminalreporter.section("Apache Kafka integration environments")
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """One summary line per Kafka environment this process ran (tests/session_report.py prints them)."""
     labels = (
         ("fetch", "fetch"),
         ("broker_start", "broker start"),
@@ -131,4 +131,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
         if run.logs:
             line += f"; logs kept in {run.logs}"
-        terminalreporter.write_line(line)
+        session_report.add("Apache Kafka integration environments", line)
+    _RUNS.clear()
