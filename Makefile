@@ -67,9 +67,19 @@ lint-docker: venv
 # worker (tests/parallel.py). PYTEST_WORKERS=0 runs the suite serially.
 PYTEST_WORKERS ?= 2
 
-test: venv tools kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
+# make test starts a missing Helm's first build (minutes of compiling) before anything else, in the background, so
+# it overlaps the rest of the run: the chart tests wait for it, and the recipe waits for it (or stops it) at the end.
+.PHONY: tools-background
+tools-background:
+	scripts/install-tools.sh --helm-background
+
+test: tools-background venv kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
 	@VENV=$(VENV) scripts/install-tools.sh --summary
-	$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
+	@trap 'scripts/install-tools.sh --stop-helm; exit 130' INT TERM; rc=0; \
+	echo "$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15"; \
+	$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 || rc=$$?; \
+	scripts/install-tools.sh --wait-helm || { [ $$rc -ne 0 ] || rc=1; }; \
+	exit $$rc
 
 .PHONY: soak
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)

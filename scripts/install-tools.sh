@@ -7,6 +7,13 @@
 # not used: the Go module proxy does not serve it; tests/project/test_alerts_dashboards.py enforces its rules.)
 #
 # Usage: scripts/install-tools.sh             install what is missing, then print the tools' versions
+#        scripts/install-tools.sh --helm-background
+#                                             the same, but a missing Helm is built in the background (make test:
+#                                             the first build, minutes of compiling, overlaps the rest of the run;
+#                                             tests/project/test_helm.py waits for it). PID, log and exit status in
+#                                             $KAFKA_CONNECT_EXPORTER_CACHE/bin/helm-build.{pid,log,status}
+#        scripts/install-tools.sh --wait-helm  wait for that background build; fail if it failed
+#        scripts/install-tools.sh --stop-helm  stop it (make test when interrupted)
 #        scripts/install-tools.sh --summary   only print the versions of every tool `make test` uses
 #                                             (Python and packages of note, Java, Maven, Prometheus tools,
 #                                             hadolint, Helm, chromium, the Kafka versions fetched)
@@ -117,12 +124,27 @@ version_of() {
 # compiles for several minutes; GOCACHE and the module cache (under the home directory) make re-builds quick.
 HELM_MODULE="helm.sh/helm/v3/cmd/helm"
 HELM_VERSION="v3.22.0"
+HELM_BUILD_PID="${BIN_DIR}/helm-build.pid"
+HELM_BUILD_LOG="${BIN_DIR}/helm-build.log"
+HELM_BUILD_STATUS="${BIN_DIR}/helm-build.status"
 
-install_helm() {
-    local helm="${BIN_DIR}/helm" gobin
+helm_is_current() {
     # `go version -m` reads the module version from the binary (a plain `go install` build does not stamp it
     # into `helm version`).
-    if [ -x "$helm" ] && [ "$(go_binary_version "$helm")" = "$HELM_VERSION" ]; then
+    [ -x "${BIN_DIR}/helm" ] && [ "$(go_binary_version "${BIN_DIR}/helm")" = "$HELM_VERSION" ]
+}
+
+# The PID of a background Helm build that is still running, or nothing.
+helm_build_running() {
+    local pid
+    pid="$(cat "$HELM_BUILD_PID" 2>/dev/null || true)"
+    [ -n "$pid" ] && [ ! -e "$HELM_BUILD_STATUS" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    return 0
+}
+
+install_helm() {
+    local helm="${BIN_DIR}/helm" gobin staging
+    if helm_is_current; then
         log "helm ${HELM_VERSION} already installed: ${helm}"
         return 0
     fi
@@ -130,11 +152,68 @@ install_helm() {
     [ -n "$gobin" ] || { [ -x /usr/local/go/bin/go ] && gobin=/usr/local/go/bin/go; }
     [ -n "$gobin" ] || die "helm not found and Go is not installed (needed for go install ${HELM_MODULE})"
     mkdir -p "$BIN_DIR"
+    # Built beside its final place and renamed in: whoever looks for helm sees no binary or a whole one.
+    staging="$(mktemp -d "${BIN_DIR}/.helm-build.XXXXXX")"
     log "go install ${HELM_MODULE}@${HELM_VERSION} -> ${BIN_DIR} (the first build takes minutes)"
-    GOBIN="$BIN_DIR" GOFLAGS="${GOFLAGS:-} -mod=mod" "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
-        || die "go install ${HELM_MODULE}@${HELM_VERSION} failed"
+    GOBIN="$staging" GOFLAGS="${GOFLAGS:-} -mod=mod" "$gobin" install "${HELM_MODULE}@${HELM_VERSION}" \
+        || { rm -rf "$staging"; die "go install ${HELM_MODULE}@${HELM_VERSION} failed"; }
+    mv -f "${staging}/helm" "$helm" && rm -rf "$staging"
     "$helm" version >/dev/null 2>&1 || die "helm is installed but does not run"
     log "helm: ${helm} ($(go_binary_version "$helm"))"
+}
+
+# make test: start a missing Helm's build and go on; the chart tests and --wait-helm wait for it.
+start_helm_build() {
+    local pid
+    if helm_is_current; then
+        log "helm ${HELM_VERSION} already installed: ${BIN_DIR}/helm"
+        return 0
+    fi
+    pid="$(helm_build_running)"
+    if [ -n "$pid" ]; then
+        log "helm ${HELM_VERSION} is already being built in the background (PID ${pid}, log ${HELM_BUILD_LOG})"
+        return 0
+    fi
+    mkdir -p "$BIN_DIR"
+    rm -f "$HELM_BUILD_STATUS"
+    # The build writes its exit status last, so "status file present" means finished, whatever the PID does.
+    # Its own session and process group: --stop-helm stops the build and every compiler it started.
+    setsid bash -c 'rc=0; "$1" --build-helm || rc=$?; echo "$rc" >"$2"' build-helm "$0" "$HELM_BUILD_STATUS" \
+        >"$HELM_BUILD_LOG" 2>&1 </dev/null &
+    echo $! >"$HELM_BUILD_PID"
+    log "building helm ${HELM_VERSION} in the background (PID $!, log ${HELM_BUILD_LOG}); the chart tests wait for it"
+}
+
+# An interrupted make test: stop the build's whole process group.
+stop_helm_build() {
+    local pid
+    pid="$(helm_build_running)"
+    [ -n "$pid" ] || return 0
+    log "stopping the background helm build (process group ${pid})"
+    kill -TERM -- "-${pid}" 2>/dev/null || true
+}
+
+# The end of make test: never leave the build running, and report how it ended.
+wait_helm_build() {
+    local pid waited=0 status
+    pid="$(helm_build_running)"
+    if [ -n "$pid" ]; then
+        log "waiting for the background helm build (PID ${pid})"
+        # Bounded: a first build takes minutes on 2 cores; 45 minutes means it is stuck.
+        while [ -n "$(helm_build_running)" ] && [ "$waited" -lt 2700 ]; do sleep 2; waited=$((waited + 2)); done
+        if [ -n "$(helm_build_running)" ]; then
+            stop_helm_build
+            die "the background helm build (PID ${pid}) did not end within 45 minutes; stopped it. Log: ${HELM_BUILD_LOG}"
+        fi
+    fi
+    if helm_is_current; then
+        log "helm: ${BIN_DIR}/helm ($(go_binary_version "${BIN_DIR}/helm"))"
+        return 0
+    fi
+    status="$(cat "$HELM_BUILD_STATUS" 2>/dev/null || echo none)"
+    [ "$status" != none ] || die "no helm in ${BIN_DIR} and no background build: run scripts/install-tools.sh"
+    tail -n 20 "$HELM_BUILD_LOG" >&2 || true
+    die "the background helm build failed (exit ${status}); log: ${HELM_BUILD_LOG}"
 }
 
 # ---- chromium (tests/web/test_status_page_browser.py, tests/integration/test_workers_real.py) -------------
@@ -191,7 +270,11 @@ PY
     version_of prometheus --version
     version_of amtool --version
     version_of hadolint --version
-    version_of helm version --short
+    if [ -n "$(helm_build_running)" ]; then
+        printf '  %-12s %s being built in the background (PID %s, log %s)\n' helm "$HELM_VERSION" "$(helm_build_running)" "$HELM_BUILD_LOG"
+    else
+        version_of helm version --short
+    fi
     # Debian's chromium wrapper prints a shell warning on stderr on some machines: the version is on stdout.
     if command -v chromium >/dev/null 2>&1; then
         printf '  %-12s %s (%s)\n' chromium "$(chromium --version 2>/dev/null | grep -m1 . || echo '?')" "$(command -v chromium)"
@@ -207,13 +290,16 @@ PY
     printf '  %-12s %s\n' kafka "${joined//,/, } in ${CACHE_DIR}/kafka"
 }
 
-if [ "${1:-}" = "--summary" ]; then
-    summary
-    exit 0
-fi
-
+case "${1:-}" in
+    --summary) summary; exit 0 ;;
+    --wait-helm) wait_helm_build; exit 0 ;;
+    --stop-helm) stop_helm_build; exit 0 ;;
+    --build-helm) install_helm; exit 0 ;;
+    --helm-background) start_helm_build ;;
+    "") install_helm ;;
+    *) die "unknown option: $1 (see the usage at the top of $0)" ;;
+esac
 install_prometheus
-install_helm
 install_chromium
 
 # Prove the tools run, not merely exist.

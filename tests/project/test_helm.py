@@ -6,8 +6,8 @@ unknown field fails), the ServiceMonitor and PrometheusRule against the Promethe
 in tests/project/data/prometheus-operator/, with sockets closed to prove no schema is fetched. The rendered
 configuration must load in the exporter's own config loader and the container's flags in its own parser.
 
-Helm comes from `make tools` ($KAFKA_CONNECT_EXPORTER_CACHE/bin/helm). Outside CI a missing helm skips with the
-reason; under CI=true it fails.
+Helm comes from `make tools` ($KAFKA_CONNECT_EXPORTER_CACHE/bin/helm); `make test` builds a missing one in the
+background and these tests wait for it. Outside CI a missing helm skips with the reason; under CI=true it fails.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from functools import cache
@@ -58,12 +59,38 @@ def _ids(values: Path | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- helm
+def wait_for_background_build(bin_dir: Path) -> None:
+    """Wait while `make test`'s background Helm build (scripts/install-tools.sh --helm-background) runs.
+
+    The build writes its exit status last: no status file and a live PID means it is still compiling.
+    """
+    pid_file, status = bin_dir / "helm-build.pid", bin_dir / "helm-build.status"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    # Bounded like the script's own wait: a first build takes minutes on 2 cores; 45 minutes means it is stuck.
+    deadline = time.monotonic() + 2700
+    while not status.exists() and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(2)
+
+
 @cache
 def helm() -> str:
     cached = TOOLS_BIN / "helm"
+    if not cached.is_file():
+        wait_for_background_build(TOOLS_BIN)
     found = str(cached) if cached.is_file() else shutil.which("helm")
     if found is None:
-        reason = f"helm not found in {TOOLS_BIN} or on PATH: `make tools` builds it"
+        log = TOOLS_BIN / "helm-build.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.is_file() else ""
+        reason = f"helm not found in {TOOLS_BIN} or on PATH: `make tools` builds it" + (
+            f"; the background build's log ends:\n{tail}" if tail else ""
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

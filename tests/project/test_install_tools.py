@@ -1,0 +1,132 @@
+"""scripts/install-tools.sh's background Helm build, which `make test` starts first so it overlaps the run.
+
+A stand-in `go` on PATH plays the compiler (the real first build takes minutes): it sleeps, then writes a helm
+binary, or fails. The cache directory is a temporary one, so the real cached Helm is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.kafka.rest import wait_until
+from tests.project.test_helm import wait_for_background_build
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "install-tools.sh"
+
+FAKE_GO = """#!/bin/sh
+# install: sleep, then write helm into $GOBIN (or fail); version -m: the module line the script reads.
+case "$1" in
+install)
+    sleep "${FAKE_GO_SLEEP:-0}"
+    [ -z "${FAKE_GO_FAIL:-}" ] || { echo "fake compile error" >&2; exit 1; }
+    printf '#!/bin/sh\\necho v3.22.0\\n' > "$GOBIN/helm" && chmod +x "$GOBIN/helm" ;;
+version) printf '%s: go1.26\\n\\tmod\\thelm.sh/helm/v3\\tv3.22.0\\n' "$3" ;;
+esac
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    for tool in ("promtool", "amtool", "chromium"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
+            pytest.skip(f"{tool} is not installed (make tools); the script would try to install it")
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    (fake_bin / "go").write_text(FAKE_GO)
+    (fake_bin / "go").chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "KAFKA_CONNECT_EXPORTER_CACHE": str(tmp_path / "cache"),
+    }
+
+
+def run(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        cwd=ROOT,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_helm_builds_in_the_background_and_wait_helm_reports_it(env: dict[str, str]) -> None:
+    bin_dir = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]) / "bin"
+    started = run(env, "--helm-background", FAKE_GO_SLEEP="4")
+    assert started.returncode == 0, started.stderr
+    assert "building helm v3.22.0 in the background" in started.stdout
+    pid = int((bin_dir / "helm-build.pid").read_text())
+    # The script returned while the build still runs: no helm yet, no status, the build alive.
+    assert alive(pid) and not (bin_dir / "helm").exists() and not (bin_dir / "helm-build.status").exists()
+    assert "being built in the background" in run(env, "--summary").stdout
+
+    waited = run(env, "--wait-helm")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert "helm: " in waited.stdout and "(v3.22.0)" in waited.stdout
+    assert (bin_dir / "helm-build.status").read_text().strip() == "0"
+    assert subprocess.run([bin_dir / "helm"], capture_output=True, text=True, check=True).stdout.strip() == "v3.22.0"
+    # Installed now: a second start builds nothing.
+    again = run(env, "--helm-background")
+    assert "already installed" in again.stdout and not list(bin_dir.glob(".helm-build.*"))
+
+
+def test_a_failed_background_build_fails_wait_helm_with_its_log(env: dict[str, str]) -> None:
+    assert run(env, "--helm-background", FAKE_GO_FAIL="1").returncode == 0
+    waited = run(env, "--wait-helm")
+    assert waited.returncode == 1
+    assert "the background helm build failed" in waited.stderr and "fake compile error" in waited.stderr
+
+
+def test_stop_helm_stops_the_build_and_its_children(env: dict[str, str]) -> None:
+    bin_dir = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]) / "bin"
+    assert run(env, "--helm-background", FAKE_GO_SLEEP="600").returncode == 0
+    pid = int((bin_dir / "helm-build.pid").read_text())
+    try:
+        assert run(env, "--stop-helm").returncode == 0
+        # The whole process group: the build's shell and the stand-in compiler's sleep.
+        wait_until(lambda: not alive(pid), timeout=30, what="the background build to stop")
+        group = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True, check=False)
+        wait_until(
+            lambda: subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, check=False).returncode == 1,
+            timeout=30,
+            what=f"the build's process group to be empty ({group.stdout.split()})",
+        )
+    finally:
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_the_chart_tests_wait_for_a_running_build(tmp_path: Path) -> None:
+    # What tests/project/test_helm.py does when make test's build has not finished: wait for the status file.
+    writer = subprocess.Popen(["sh", "-c", f"sleep 2; echo 0 > {tmp_path}/helm-build.status; sleep 30"])
+    try:
+        (tmp_path / "helm-build.pid").write_text(str(writer.pid))
+        began = time.monotonic()
+        wait_for_background_build(tmp_path)
+        assert (tmp_path / "helm-build.status").exists()
+        assert time.monotonic() - began >= 1.5  # it waited rather than returning at once
+    finally:
+        writer.kill()
+        writer.wait()
+    # A build that is gone (PID no longer alive) is not waited for.
+    (tmp_path / "helm-build.status").unlink()
+    wait_for_background_build(tmp_path)
