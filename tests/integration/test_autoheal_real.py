@@ -8,100 +8,15 @@ fix by creating the directory.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
-
-from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
-from exporter.connect.poller import ConnectPoller
-from exporter.healer.metrics import collect_autoheal
-from exporter.healer.runner import Healer
-from exporter.store import Store
-from tests.scrape import Scrape, parse_exposition
 
 from .kafka.harness import ConnectCluster
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+from .watch import FAST, eventually, watching
 
 pytestmark = pytest.mark.integration
-
-FAST: dict[str, Any] = {
-    "mode": "enforce",
-    "grace_period": "2s",
-    "backoff": {"initial": "2s", "max": "4s", "jitter": 0},
-    "stable_period": "1h",
-    "breaker": {"min_failed_tasks": 1000},  # these tests are about single connectors
-}
-
-
-class _Collector:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> list[Metric]:
-        return list(collect_autoheal(self.store.view))
-
-
-@dataclass
-class Handle:
-    store: Store
-    healer: Healer
-
-    def scrape(self) -> Scrape:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.store))
-        return parse_exposition(generate_latest(registry).decode())
-
-    def restarts(self, connector: str, outcome: str = "accepted") -> float:
-        return sum(
-            v
-            for _, v in self.scrape().samples(
-                "kafka_connect_autoheal_restarts_total", connector=connector, outcome=outcome
-            )
-        )
-
-
-@asynccontextmanager
-async def healing(connect: ConnectCluster, **overrides: Any) -> AsyncIterator[Handle]:
-    settings = {**FAST, **overrides}
-    cfg = ClusterConfig(name="real", urls=connect.urls, poll_interval=1.0, autoheal=settings)
-    store = Store(expected=["real"])
-    client = build_http_client(cfg)
-    poller = ConnectPoller(cfg, client)
-    healer = Healer([cfg], store, {cfg.name: client})
-    healer.attach()
-
-    async def poll_forever() -> None:
-        while True:
-            snap = await poller.poll()
-            store.publish_cluster(snap)
-            healer.step(snap)
-            await asyncio.sleep(1.0)
-
-    polling = asyncio.create_task(poll_forever())
-    try:
-        yield Handle(store, healer)
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await healer.stop()
-        await client.aclose()
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)
 
 
 def task_states(rest: ConnectRest, name: str) -> list[str]:
@@ -128,7 +43,7 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
     trace = connect_rest.status("heal-sink")["tasks"][0]["trace"]
     assert "Couldn't find or create file" in trace
 
-    async with healing(connect, max_attempts=50) as h:
+    async with watching(connect, {**FAST, "max_attempts": 50}) as h:
         # While the directory is missing, restarts are tried (backed off) and fail again.
         await eventually(lambda: h.restarts("heal-sink") >= 2, 60, "two restarts of the still-broken sink")
         assert task_states(connect_rest, "heal-sink") in (["FAILED"], ["RESTARTING"], ["RUNNING"])
@@ -138,7 +53,7 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
             lambda: out.exists() and out.read_text(encoding="utf-8") == "alpha\nbeta\n", 60, "records in the sink file"
         )
         healed_after = h.restarts("heal-sink")
-        await asyncio.sleep(5)
+        await h.after(5, rounds=5)
         assert h.restarts("heal-sink") == healed_after  # nothing more once it runs
         m = h.scrape()
         assert m.value("kafka_connect_autoheal_persistent_failures", connect_cluster="real") == 0
@@ -150,14 +65,14 @@ async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone
 ) -> None:
     failing_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
     await eventually(lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], 60, "the sink task to fail")
-    async with healing(connect, max_attempts=2) as h:
+    async with watching(connect, {**FAST, "max_attempts": 2}) as h:
         await eventually(
             lambda: h.scrape().value("kafka_connect_autoheal_persistent_failure", connector="cap-sink", task="0") == 1,
             90,
             "the sink to be marked a persistent failure",
         )
         assert h.restarts("cap-sink") == 2
-        await asyncio.sleep(12)  # several grace periods and backoffs later: still left alone
+        await h.after(12, rounds=8)  # several grace periods, backoffs and healer rounds later: still left alone
         assert h.restarts("cap-sink") == 2
         m = h.scrape()
         assert m.value("kafka_connect_autoheal_persistent_failures", connect_cluster="real") == 1
@@ -180,8 +95,8 @@ async def test_paused_and_stopped_connectors_are_never_touched(
     await eventually(
         lambda: connect_rest.status("paused-sink")["connector"]["state"] == "PAUSED", 60, "the connector to pause"
     )
-    async with healing(connect) as h:
-        await asyncio.sleep(15)  # many grace periods
+    async with watching(connect, FAST) as h:
+        await h.after(15, rounds=10)  # many grace periods and healer rounds
         assert h.scrape().samples("kafka_connect_autoheal_restarts_total") == []
         suppressed = h.scrape().samples("kafka_connect_autoheal_suppressed_total")
         assert suppressed and all(v == 0 for _, v in suppressed)  # not even considered

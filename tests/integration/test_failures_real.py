@@ -14,138 +14,22 @@ colon of the first line, and of the last line that starts with ``Caused by: ``).
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 
-from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
-from exporter.connect.poller import ConnectPoller
-from exporter.exposition import render_blocks
-from exporter.failures.metrics import FailuresRenderer
-from exporter.failures.tracker import FailureTracker
-from exporter.healer.metrics import collect_autoheal
 from exporter.healer.reading import HealerReading
-from exporter.healer.runner import Healer
-from exporter.model import ClusterSnapshot
-from exporter.store import Store
-from tests.scrape import Scrape, parse_exposition
+from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+from .watch import FAST, eventually, watching
 
 pytestmark = pytest.mark.integration
 
-FAST: dict[str, Any] = {
-    "mode": "enforce",
-    "grace_period": "2s",
-    "backoff": {"initial": "2s", "max": "4s", "jitter": 0},
-    "max_attempts": 50,
-    "stable_period": "1h",
-    "breaker": {"min_failed_tasks": 1000},  # these tests are about single connectors
-}
 STRING = "org.apache.kafka.connect.storage.StringConverter"
 JSON = "org.apache.kafka.connect.json.JsonConverter"
-
-
-class _Collector:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> list[Metric]:
-        return list(collect_autoheal(self.store.view))
-
-
-@dataclass
-class Watch:
-    store: Store
-    tracker: FailureTracker
-    healer: Healer | None
-    # Every task state each poll saw, per connector: the independent record the transition counts must equal.
-    seen: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
-
-    def scrape(self) -> Scrape:
-        """The failure families as the exporter renders them, and the healer's."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.store))
-        failures = b"".join(
-            b.header_text + b"".join(b.samples) for b in render_blocks(self.store.view, [FailuresRenderer()])
-        )
-        return parse_exposition(failures.decode() + generate_latest(registry).decode())
-
-    def observe(self, snap: ClusterSnapshot) -> None:
-        if snap.up:
-            for c in snap.connectors:
-                self.seen.setdefault(c.name, []).append((c.state, *(t.state for t in c.tasks)))
-
-    def changes(self, connector: str) -> dict[str, int]:
-        """Changes of the connector's or its tasks' states between consecutive polls, by new state."""
-        out: dict[str, int] = {}
-        polls = self.seen.get(connector, [])
-        for before, after in itertools.pairwise(polls):
-            for a, b in zip(before, after, strict=False):
-                if a != b:
-                    out[b] = out.get(b, 0) + 1
-        return out
-
-    def restarts(self, connector: str) -> float:
-        return sum(
-            v
-            for _, v in self.scrape().samples(
-                "kafka_connect_autoheal_restarts_total", connector=connector, outcome="accepted"
-            )
-        )
-
-
-@asynccontextmanager
-async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = None) -> AsyncIterator[Watch]:
-    cfg = ClusterConfig(name="real", urls=connect.urls, poll_interval=1.0, autoheal=autoheal or {"mode": "off"})
-    store = Store(expected=["real"])
-    client = build_http_client(cfg)
-    poller = ConnectPoller(cfg, client)
-    tracker = FailureTracker(store)
-    healer = None
-    if cfg.autoheal.enabled:
-        healer = Healer([cfg], store, {cfg.name: client})
-        healer.attach()
-    watch = Watch(store, tracker, healer)
-
-    async def poll_forever() -> None:
-        while True:
-            snap = await poller.poll()
-            store.publish_cluster(snap)  # what the daemon's poll job does, in its order
-            tracker.step(snap)
-            watch.observe(snap)
-            if healer is not None:
-                healer.step(snap)
-            await asyncio.sleep(1.0)
-
-    polling = asyncio.create_task(poll_forever())
-    try:
-        yield watch
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        if healer is not None:
-            await healer.stop()
-        await client.aclose()
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)
 
 
 def oracle(trace: str) -> tuple[str, str]:
@@ -229,7 +113,7 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
                 120,
                 "the failed task to move to the surviving worker and fail there",
             )
-            await asyncio.sleep(3)  # several polls of the moved task
+            await w.after(3, rounds=3)  # several polls of the moved task
             s = w.scrape()
             assert s.value("kafka_connect_failed_since_timestamp_seconds", connector="fi-sink", task="0") == since
             assert fingerprint_of(s, "fi-sink") == oracle(str(task(rest, "fi-sink")["trace"]))  # type: ignore[index]
