@@ -1,7 +1,9 @@
 """Fixtures that run real Apache Kafka + Kafka Connect (see kafka/harness.py) for every pinned version.
 
 One environment per version per session: ``kafka_env`` is session-scoped and parametrized over
-kafka/versions.txt, so pytest groups the tests by version and runs one cluster at a time.
+kafka/versions.txt, so pytest groups the tests by version. A serial run has one cluster at a time; `make test`'s
+pytest-xdist run keeps each version's tests in one worker (tests/parallel.py), so each version starts once and
+the versions run side by side.
 """
 
 from __future__ import annotations
