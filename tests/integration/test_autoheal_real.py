@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .kafka.harness import ConnectCluster
-from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+from .kafka.rest import ConnectRest, file_sink, file_source
 from .watch import FAST, eventually, watching
 
 pytestmark = pytest.mark.integration
@@ -24,21 +24,13 @@ def task_states(rest: ConnectRest, name: str) -> list[str]:
     return [t["state"] for t in resp.json().get("tasks", [])] if resp.status_code == 200 else []
 
 
-def failing_sink(rest: ConnectRest, name: str, out: Path, topic: str) -> None:
-    rest.create_connector(name, {"connector.class": FILE_SINK, "file": str(out), "topics": topic, "tasks.max": "1"})
-
-
 async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
-    source_file = tmp_path / "in.txt"
-    source_file.write_text("alpha\nbeta\n", encoding="utf-8")
     out_dir = tmp_path / "not-yet"
     out = out_dir / "out.txt"
-    connect_rest.create_connector(
-        "heal-src", {"connector.class": FILE_SOURCE, "file": str(source_file), "topic": "heal-lines", "tasks.max": "1"}
-    )
-    failing_sink(connect_rest, "heal-sink", out, "heal-lines")
+    file_source(connect_rest, "heal-src", tmp_path / "in.txt", "heal-lines", "alpha\nbeta\n")
+    file_sink(connect_rest, "heal-sink", out, "heal-lines")
     await eventually(lambda: task_states(connect_rest, "heal-sink") == ["FAILED"], 60, "the sink task to fail")
     trace = connect_rest.status("heal-sink")["tasks"][0]["trace"]
     assert "Couldn't find or create file" in trace
@@ -63,7 +55,7 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
 async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
-    failing_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
+    file_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
     await eventually(lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], 60, "the sink task to fail")
     async with watching(connect, {**FAST, "max_attempts": 2}) as h:
         await eventually(
@@ -83,8 +75,8 @@ async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone
 async def test_paused_and_stopped_connectors_are_never_touched(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
-    failing_sink(connect_rest, "paused-sink", tmp_path / "gone-a" / "out.txt", "paused-lines")
-    failing_sink(connect_rest, "stopped-sink", tmp_path / "gone-b" / "out.txt", "stopped-lines")
+    file_sink(connect_rest, "paused-sink", tmp_path / "gone-a" / "out.txt", "paused-lines")
+    file_sink(connect_rest, "stopped-sink", tmp_path / "gone-b" / "out.txt", "stopped-lines")
     for name in ("paused-sink", "stopped-sink"):
         await eventually(lambda name=name: task_states(connect_rest, name) == ["FAILED"], 60, f"{name} to fail")
     connect_rest.pause("paused-sink")

@@ -25,7 +25,7 @@ import pytest
 from tests.scrape import Scrape, parse_exposition
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment, free_port
-from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, wait_until
+from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, file_sink, file_source, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -127,17 +127,22 @@ def rest_states(rest: ConnectRest) -> dict[str, dict[str, Any]]:
     return {n: e["status"] for n, e in rest.connectors_expanded("status").items()}
 
 
-def file_source(rest: ConnectRest, name: str, path: Path, topic: str, **extra: str) -> None:
-    path.write_text("one\ntwo\n", encoding="utf-8")
-    rest.create_connector(
-        name, {"connector.class": FILE_SOURCE, "file": str(path), "topic": topic, "tasks.max": "1", **extra}
-    )
+def running_pipelines_and_a_busy_worker(
+    connect: ConnectCluster, rest: ConnectRest, tmp_path: Path, prefix: str
+) -> tuple[dict[str, dict[str, Any]], list[int], int]:
+    """Two sources and a 2-task sink, all RUNNING: their statuses, the tasks each worker runs, and the index of
+    the busiest worker.
 
-
-def file_sink(rest: ConnectRest, name: str, path: Path, topic: str, tasks: int = 1) -> None:
-    rest.create_connector(
-        name, {"connector.class": FILE_SINK, "file": str(path), "topics": topic, "tasks.max": str(tasks)}
-    )
+    The set-up of the killed-worker tests, which kill that worker (it runs tasks).
+    """
+    file_source(rest, f"{prefix}source", tmp_path / "in.txt", f"{prefix}lines")
+    file_sink(rest, f"{prefix}sink", tmp_path / "out.txt", f"{prefix}lines", tasks=2)
+    file_source(rest, f"{prefix}source-2", tmp_path / "in2.txt", f"{prefix}lines-2")
+    for n, k in ((f"{prefix}source", 1), (f"{prefix}sink", 2), (f"{prefix}source-2", 1)):
+        rest.wait_for_state(n, "RUNNING", task_state="RUNNING", tasks=k)
+    status = rest_states(rest)
+    owned = [sum(t["worker_id"] == wid for st in status.values() for t in st["tasks"]) for wid in connect.worker_ids]
+    return status, owned, max(range(2), key=lambda i: owned[i])
 
 
 def polls_done(s: Scrape) -> float:
@@ -355,14 +360,7 @@ def test_exporter_follows_lifecycle_and_forgets_deleted_connectors(
 def test_killed_worker_fail_over_and_task_move(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
-    file_source(connect_rest, "d-source", tmp_path / "in.txt", "d-lines")
-    file_sink(connect_rest, "d-sink", tmp_path / "out.txt", "d-lines", tasks=2)
-    file_source(connect_rest, "d-source-2", tmp_path / "in2.txt", "d-lines-2")
-    for n, k in (("d-source", 1), ("d-sink", 2), ("d-source-2", 1)):
-        connect_rest.wait_for_state(n, "RUNNING", task_state="RUNNING", tasks=k)
-    status = rest_states(connect_rest)
-    owned = [sum(t["worker_id"] == wid for st in status.values() for t in st["tasks"]) for wid in connect.worker_ids]
-    victim = max(range(2), key=lambda i: owned[i])  # kill a worker that runs tasks
+    status, _, victim = running_pipelines_and_a_busy_worker(connect, connect_rest, tmp_path, "d-")
     survivor = 1 - victim
     dead_id, dead_url = connect.worker_ids[victim], connect.urls[victim]
     moved = {(n, str(t["id"])) for n, st in status.items() for t in st["tasks"] if t["worker_id"] == dead_id}

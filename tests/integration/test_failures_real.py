@@ -23,13 +23,15 @@ from exporter.healer.reading import HealerReading
 from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster
-from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
+from .kafka.rest import ConnectRest, file_sink, file_source
 from .watch import FAST, eventually, watching
 
 pytestmark = pytest.mark.integration
 
 STRING = "org.apache.kafka.connect.storage.StringConverter"
 JSON = "org.apache.kafka.connect.json.JsonConverter"
+# What the sources read: plain lines, which a JsonConverter with schemas cannot parse.
+PLAIN = "hello world\nnot json at all\n"
 
 
 def oracle(trace: str) -> tuple[str, str]:
@@ -51,19 +53,6 @@ def task_state(rest: ConnectRest, name: str) -> str | None:
     return None if t is None else str(t["state"])
 
 
-def lines_source(rest: ConnectRest, name: str, path: Path, topic: str, **extra: str) -> None:
-    path.write_text("hello world\nnot json at all\n", encoding="utf-8")
-    rest.create_connector(
-        name, {"connector.class": FILE_SOURCE, "file": str(path), "topic": topic, "tasks.max": "1", **extra}
-    )
-
-
-def file_sink(rest: ConnectRest, name: str, out: Path, topic: str, **extra: str) -> None:
-    rest.create_connector(
-        name, {"connector.class": FILE_SINK, "file": str(out), "topics": topic, "tasks.max": "1", **extra}
-    )
-
-
 def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str] | None:
     found = s.samples("kafka_connect_failure_info", connector=connector, task=task)
     return (found[0][0]["exception"], found[0][0]["root_cause"]) if found else None
@@ -72,7 +61,7 @@ def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str
 async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
-    lines_source(connect_rest, "fi-src", tmp_path / "in.txt", "fi-lines")
+    file_source(connect_rest, "fi-src", tmp_path / "in.txt", "fi-lines", PLAIN)
     file_sink(connect_rest, "fi-sink", tmp_path / "missing-dir" / "out.txt", "fi-lines")
     await eventually(lambda: task_state(connect_rest, "fi-sink") == "FAILED", 60, "the sink task to fail")
     first = task(connect_rest, "fi-sink")
@@ -129,7 +118,7 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
     # Plain strings (StringConverter) on the topic, read by a JsonConverter that expects schema + payload.
-    lines_source(connect_rest, "bd-src", tmp_path / "plain.txt", "bd-lines", **{"value.converter": STRING})
+    file_source(connect_rest, "bd-src", tmp_path / "plain.txt", "bd-lines", PLAIN, **{"value.converter": STRING})
     file_sink(
         connect_rest,
         "bd-sink",
@@ -138,7 +127,7 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
         **{"value.converter": JSON, "value.converter.schemas.enable": "true"},
     )
     out_dir = tmp_path / "not-yet"
-    lines_source(connect_rest, "fx-src", tmp_path / "fx.txt", "fx-lines")
+    file_source(connect_rest, "fx-src", tmp_path / "fx.txt", "fx-lines", PLAIN)
     file_sink(connect_rest, "fx-sink", out_dir / "out.txt", "fx-lines")
     await eventually(lambda: task_state(connect_rest, "bd-sink") == "FAILED", 60, "the bad-data sink to fail")
     await eventually(lambda: task_state(connect_rest, "fx-sink") == "FAILED", 60, "the file sink to fail")

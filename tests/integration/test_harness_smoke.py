@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment, port_in_use
-from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, wait_until
+from .kafka.rest import FILE_SOURCE, ConnectRest, file_sink, file_source, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +26,8 @@ def _state_keys(version: tuple[int, int, int]) -> set[str]:
 
 def _file_pipeline(rest: ConnectRest, tmp_path: Path, prefix: str) -> tuple[Path, Path]:
     source_file, sink_file = tmp_path / "in.txt", tmp_path / "out.txt"
-    source_file.write_text("alpha\nbeta\n", encoding="utf-8")
-    topic = f"{prefix}-lines"
-    rest.create_connector(
-        f"{prefix}-source",
-        {"connector.class": FILE_SOURCE, "file": str(source_file), "topic": topic, "tasks.max": "1"},
-    )
-    rest.create_connector(
-        f"{prefix}-sink",
-        {"connector.class": FILE_SINK, "file": str(sink_file), "topics": topic, "tasks.max": "1"},
-    )
+    file_source(rest, f"{prefix}-source", source_file, f"{prefix}-lines", "alpha\nbeta\n")
+    file_sink(rest, f"{prefix}-sink", sink_file, f"{prefix}-lines")
     return source_file, sink_file
 
 

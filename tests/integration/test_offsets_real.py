@@ -22,7 +22,7 @@ import yaml
 from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster, KafkaEnvironment
-from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest, wait_until
+from .kafka.rest import ConnectRest, file_sink, file_source, wait_until
 from .test_exporter_real import Exporter, exporter, wait_scrape
 
 pytestmark = pytest.mark.integration
@@ -66,13 +66,8 @@ def value(s: Scrape, name: str, connector: str, topic: str) -> float | None:
 
 def pipeline(rest: ConnectRest, source_file: Path, sink_file: Path, topic: str, prefix: str) -> tuple[str, str]:
     source, sink = f"{prefix}-src", f"{prefix}-sink"
-    source_file.touch()
-    rest.create_connector(
-        source, {"connector.class": FILE_SOURCE, "file": str(source_file), "topic": topic, "tasks.max": "1"}
-    )
-    rest.create_connector(
-        sink, {"connector.class": FILE_SINK, "file": str(sink_file), "topics": topic, "tasks.max": "1"}
-    )
+    file_source(rest, source, source_file, topic, text="")  # the tests append the records
+    file_sink(rest, sink, sink_file, topic)
     rest.wait_for_state(source, "RUNNING", task_state="RUNNING", tasks=1)
     rest.wait_for_state(sink, "RUNNING", task_state="RUNNING", tasks=1)
     return source, sink

@@ -22,16 +22,18 @@ from tests.scrape import Scrape
 
 from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest
-from .test_exporter_real import exporter, file_sink, file_source, rest_states, wait_scrape
+from .test_exporter_real import (
+    exporter,
+    polls_done,
+    rest_states,
+    running_pipelines_and_a_busy_worker,
+    wait_scrape,
+)
 
 pytestmark = pytest.mark.integration
 
 REACHABLE = "kafka_connect_worker_reachable"
 ON_LOST = "kafka_connect_connector_tasks_on_lost_workers"
-
-
-def polls(s: Scrape) -> float:
-    return sum(v for _, v in s.samples("kafka_connect_exporter_polls_total", connect_cluster="default"))
 
 
 def on_lost(s: Scrape) -> dict[str, float]:
@@ -42,14 +44,7 @@ def test_a_killed_worker_is_lost_while_connect_still_reports_its_tasks_running(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
     assert all(re.match(r"^127\.\d+\.\d+\.\d+:\d+$", w) for w in connect.worker_ids), connect.worker_ids
-    file_source(connect_rest, "w-source", tmp_path / "in.txt", "w-lines")
-    file_sink(connect_rest, "w-sink", tmp_path / "out.txt", "w-lines", tasks=2)
-    file_source(connect_rest, "w-source-2", tmp_path / "in2.txt", "w-lines-2")
-    for n, k in (("w-source", 1), ("w-sink", 2), ("w-source-2", 1)):
-        connect_rest.wait_for_state(n, "RUNNING", task_state="RUNNING", tasks=k)
-    status = rest_states(connect_rest)
-    owned = [sum(t["worker_id"] == wid for st in status.values() for t in st["tasks"]) for wid in connect.worker_ids]
-    victim = max(range(2), key=lambda i: owned[i])  # kill a worker that runs tasks
+    status, owned, victim = running_pipelines_and_a_busy_worker(connect, connect_rest, tmp_path, "w-")
     survivor = 1 - victim
     dead_id, live_id = connect.worker_ids[victim], connect.worker_ids[survivor]
     on_dead = {(n, t["id"]) for n, st in status.items() for t in st["tasks"] if t["worker_id"] == dead_id}
@@ -70,7 +65,7 @@ def test_a_killed_worker_is_lost_while_connect_still_reports_its_tasks_running(
 
         connect.kill_worker(victim)
         killed_at = time.monotonic()
-        polls_at_kill = polls(ex.scrape())
+        polls_at_kill = polls_done(ex.scrape())
         scrapes: list[tuple[float, Scrape]] = []
 
         def lost(s: Scrape) -> bool:
@@ -88,7 +83,7 @@ def test_a_killed_worker_is_lost_while_connect_still_reports_its_tasks_running(
         # Within two poll intervals, counted in the exporter's own polls (as test_exporter_real counts its lag), so
         # a loaded machine that slows the scrapes cannot break it: the poll in flight at the kill may have probed
         # the worker just before it died; the one after it cannot miss it (a killed worker refuses at once).
-        lag_polls = polls(s) - polls_at_kill
+        lag_polls = polls_done(s) - polls_at_kill
         assert 0 <= lag_polls <= 2, f"lost only after {lag_polls} polls ({lost_after:.1f}s)"
         print(f"killed worker lost after {lag_polls:g} polls, {lost_after:.1f}s")
         assert on_lost(s) == {n: float(k) for n, k in per_connector.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -173,3 +174,18 @@ class ConnectRest:
         if task_state:
             desc += f" with {tasks if tasks is not None else 'all'} tasks {task_state}"
         return wait_until(probe, timeout=timeout, what=desc)
+
+
+def file_source(rest: ConnectRest, name: str, path: Path, topic: str, text: str = "one\ntwo\n", **config: str) -> None:
+    """A one-task FileStreamSource reading ``text``, written to ``path`` first, into ``topic``."""
+    path.write_text(text, encoding="utf-8")
+    rest.create_connector(
+        name, {"connector.class": FILE_SOURCE, "file": str(path), "topic": topic, "tasks.max": "1", **config}
+    )
+
+
+def file_sink(rest: ConnectRest, name: str, path: Path, topic: str, tasks: int = 1, **config: str) -> None:
+    """A FileStreamSink writing ``topic`` to ``path`` (a missing directory makes its tasks fail in start())."""
+    rest.create_connector(
+        name, {"connector.class": FILE_SINK, "file": str(path), "topics": topic, "tasks.max": str(tasks), **config}
+    )
