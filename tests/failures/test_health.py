@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from exporter.failures.health import HEALTHS, connector_health
-from exporter.model import Connector, Task
+from exporter.model import Connector
+from tests.failures.connectors import conn
 
 
 def c(state: str, *tasks: str, tasks_max: int | None = None) -> Connector:
-    return Connector(
-        name="x",
-        type="sink",
-        class_name=None,
-        state=state,
-        worker_id="w:1",
-        tasks=tuple(Task(i, s, "w:1") for i, s in enumerate(tasks)),
-        tasks_max=tasks_max,
-    )
+    return conn("x", state, *tasks, tasks_max=tasks_max)
 
 
 @pytest.mark.parametrize(

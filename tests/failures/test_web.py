@@ -9,20 +9,9 @@ from exporter.failures.web import TIMELINE_ROWS, failures_section
 from exporter.healer.policy import TargetKey
 from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.healer.web import autoheal_section
-from exporter.model import ClusterSnapshot, Connector, SourceKind, Task
+from exporter.model import ClusterSnapshot, SourceKind
 from exporter.store import View
-
-
-def conn(name: str, state: str, *tasks: str, tasks_max: int | None = None) -> Connector:
-    return Connector(
-        name=name,
-        type="sink",
-        class_name=None,
-        state=state,
-        worker_id="w:1",
-        tasks=tuple(Task(i, s, "w:1") for i, s in enumerate(tasks)),
-        tasks_max=tasks_max,
-    )
+from tests.failures.connectors import conn
 
 
 def view() -> View:
