@@ -54,6 +54,13 @@ class PacedWorld:
 
         sim.cluster.offsets = recording  # type: ignore[method-assign]
 
+    def reader_for(self, cluster: ClusterConfig, client: httpx.AsyncClient, store: Store) -> OffsetsReader:
+        """The reader under test, on this world's clock and sleep."""
+        self.reader = OffsetsReader(
+            cluster, client, store, clock=self.clock.time, monotonic=self.clock.time, sleep=self.sleep
+        )
+        return self.reader
+
     async def sleep(self, seconds: float) -> None:
         for _ in range(3):
             await asyncio.sleep(0)
@@ -80,9 +87,7 @@ async def test_5000_connectors_stay_within_the_rate_bound_and_every_one_is_read(
         store = Store(["c"])
         async with build_http_client(cluster) as client:
             await snapshot_into(store, cluster, client)
-            reader = world.reader = OffsetsReader(
-                cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep
-            )
+            reader = world.reader_for(cluster, client, store)
             runs = 0
             seen: set[str] = set()
             run_starts = []
@@ -124,9 +129,7 @@ async def test_few_connectors_are_spread_over_the_interval_after_the_first_run(s
     store = Store(["c"])
     async with build_http_client(cluster) as client:
         await snapshot_into(store, cluster, client)
-        reader = world.reader = OffsetsReader(
-            cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep
-        )
+        reader = world.reader_for(cluster, client, store)
         await reader.run()  # first run: at the rate bound, so the first reading comes at once
         first = [t for t, _ in world.arrivals]
         assert first[-1] - first[0] == pytest.approx(0.6)
@@ -146,9 +149,7 @@ async def test_change_detection_and_sink_sums(sim: SimThread) -> None:
     store = Store(["c"])
     async with build_http_client(cluster) as client:
         await snapshot_into(store, cluster, client)
-        reader = world.reader = OffsetsReader(
-            cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep
-        )
+        reader = world.reader_for(cluster, client, store)
         await reader.run()
         first_read = world.clock.time()
 
