@@ -24,16 +24,9 @@ import pytest
 from tests.e2e import report
 from tests.e2e.evaluate import Evaluation, Expect, Phase, evaluate, missing_alerts, wait_for_alerts
 from tests.e2e.grafana import Dashboard, Target
-from tests.e2e.prometheus import PrometheusServer, prometheus_binary, wait_for
+from tests.e2e.prometheus import PrometheusServer, wait_for
 from tests.e2e.test_real_offsets_e2e import OFFSETS_PANEL_FAMILIES
-from tests.e2e.world import exporter_process, keep_logs
-from tests.integration.kafka import fetch
-from tests.integration.kafka.harness import (
-    HarnessError,
-    KafkaEnvironment,
-    install_signal_handlers,
-    start_environment,
-)
+from tests.e2e.world import exporter_process, real_kafka
 from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
 from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
 
@@ -41,12 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 CLUSTER = "real"
 PHASE_TIMEOUT = 120.0  # a killed worker's tasks are reported stale until the group notices
-
-
-def cached_version() -> str | None:
-    """The newest pinned Kafka version whose jars are complete in the cache (`make kafka` fetches them)."""
-    complete = [v for v in fetch.pinned_versions() if fetch.is_complete(v)]
-    return complete[-1] if complete else None
 
 
 def connect_target(t: Target) -> bool:
@@ -72,21 +59,10 @@ class RealRun:
 
 @pytest.fixture(scope="module")
 def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealRun]:
-    if prometheus_binary() is None:
-        pytest.fail("prometheus not found: install Debian's prometheus package (make tools)")
-    version = cached_version()
-    if version is None:
-        pytest.skip("no Apache Kafka jars in the cache; `make kafka` fetches them")
     workdir = tmp_path_factory.mktemp("e2e-real")
-    install_signal_handlers()  # SIGTERM/SIGHUP stop the JVMs before the test process dies
     began = time.monotonic()
-    try:
-        env: KafkaEnvironment = start_environment(version)
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    failed_before = request.session.testsfailed
-    clean = False
-    try:
+    with real_kafka(request, workdir, "real-kafka") as env:
+        version = env.version
         source = workdir / "lines.txt"
         source.write_text("alpha\nbeta\n", encoding="utf-8")
         with env.connect.rest(0) as rest:
@@ -164,12 +140,6 @@ def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                 + ", ".join(f"{p.name} {p.end - p.start:.0f}s" for p in run.phases)
             )
             yield run
-            clean = request.session.testsfailed == failed_before
-    finally:
-        failed = not clean
-        _, saved = env.close(keep_logs=failed, reason="an end-to-end test failed" if failed else "")
-        if failed:
-            print(f"\ne2e logs kept in {keep_logs(workdir, 'real-kafka')}; Kafka logs in {saved}")
 
 
 def test_alerts_fire_for_real_workers(real: RealRun) -> None:

@@ -29,10 +29,8 @@ from exporter.families import (
 from tests.e2e import report
 from tests.e2e.evaluate import Evaluation, Expect, Phase, evaluate, missing_alerts, wait_for_alerts
 from tests.e2e.grafana import Dashboard
-from tests.e2e.prometheus import PrometheusServer, prometheus_binary, wait_for
-from tests.e2e.world import exporter_process, keep_logs
-from tests.integration.kafka import fetch
-from tests.integration.kafka.harness import HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
+from tests.e2e.prometheus import PrometheusServer, wait_for
+from tests.e2e.world import exporter_process, real_kafka
 from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
 from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
 
@@ -62,101 +60,98 @@ def committed(base: str, sink: str) -> int | None:
 
 @pytest.fixture(scope="module")
 def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OffsetsRun]:
-    if prometheus_binary() is None:
-        pytest.fail("prometheus not found: install Debian's prometheus package (make tools)")
-    complete = [v for v in fetch.pinned_versions() if fetch.is_complete(v)]
-    if not complete:
-        pytest.skip("no Apache Kafka jars in the cache; `make kafka` fetches them")
-    version = complete[-1]
     workdir = tmp_path_factory.mktemp("e2e-offsets")
-    install_signal_handlers()
-    try:
-        env: KafkaEnvironment = start_environment(version)
-    except HarnessError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    failed_before = request.session.testsfailed
-    clean = False
-    source, pipe = workdir / "in.txt", workdir / "out.pipe"
-    feeder: threading.Thread | None = None
-    os.mkfifo(pipe)
-    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # lets the sink open it; never read
-    try:
-        source.write_text("".join(f"first {i}\n" for i in range(10)), encoding="utf-8")
-        with env.connect.rest(0) as rest:
-            rest.create_connector("feed-src", {"connector.class": FILE_SOURCE, "file": str(source), "topic": "feed"})
-            rest.create_connector(
-                "stuck-sink", {"connector.class": FILE_SINK, "file": str(pipe), "topics": "feed", "tasks.max": "1"}
-            )
-            rest.wait_for_state("stuck-sink", "RUNNING", task_state="RUNNING", tasks=1)
-            base = env.connect.urls[0]
-            wait_until(lambda: committed(base, "stuck-sink") == 10, timeout=60, what="the first records committed")
-            with source.open("a", encoding="utf-8") as f:  # ~600 KiB: far beyond the pipe's buffer
-                f.writelines(f"{i} {'x' * 200}\n" for i in range(3000))
+    with real_kafka(request, workdir, "real-offsets") as env:
+        version = env.version
+        source, pipe = workdir / "in.txt", workdir / "out.pipe"
+        feeder: threading.Thread | None = None
+        os.mkfifo(pipe)
+        reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # lets the sink open it; never read
+        try:
+            source.write_text("".join(f"first {i}\n" for i in range(10)), encoding="utf-8")
+            with env.connect.rest(0) as rest:
+                rest.create_connector(
+                    "feed-src", {"connector.class": FILE_SOURCE, "file": str(source), "topic": "feed"}
+                )
+                rest.create_connector(
+                    "stuck-sink", {"connector.class": FILE_SINK, "file": str(pipe), "topics": "feed", "tasks.max": "1"}
+                )
+                rest.wait_for_state("stuck-sink", "RUNNING", task_state="RUNNING", tasks=1)
+                base = env.connect.urls[0]
+                wait_until(lambda: committed(base, "stuck-sink") == 10, timeout=60, what="the first records committed")
+                with source.open("a", encoding="utf-8") as f:  # ~600 KiB: far beyond the pipe's buffer
+                    f.writelines(f"{i} {'x' * 200}\n" for i in range(3000))
 
-            def settled() -> bool:
-                before = committed(base, "stuck-sink")
-                time.sleep(3.0)  # three offset flush intervals of the harness's workers
-                return before is not None and before == committed(base, "stuck-sink") and before < 3010
+                def settled() -> bool:
+                    before = committed(base, "stuck-sink")
+                    time.sleep(3.0)  # three offset flush intervals of the harness's workers
+                    return before is not None and before == committed(base, "stuck-sink") and before < 3010
 
-            wait_until(settled, timeout=90, interval=0.1, what="the sink to block and stop committing")
-            rest.create_connector(
-                "moving-sink",
-                {"connector.class": FILE_SINK, "file": str(workdir / "out.txt"), "topics": "feed", "tasks.max": "1"},
-            )
-            rest.wait_for_state("moving-sink", "RUNNING", task_state="RUNNING", tasks=1)
-        config = {
-            "clusters": [
-                {
-                    "name": CLUSTER,
-                    "urls": env.connect.urls,
-                    "poll_interval": "1s",
-                    "offsets_interval": "1s",
-                    "offsets_max_rate": 20,
-                    "kafka": {"bootstrap_servers": env.broker.bootstrap, "request_timeout": "5s"},
-                }
-            ]
-        }
-        feeding = threading.Event()
+                wait_until(settled, timeout=90, interval=0.1, what="the sink to block and stop committing")
+                rest.create_connector(
+                    "moving-sink",
+                    {
+                        "connector.class": FILE_SINK,
+                        "file": str(workdir / "out.txt"),
+                        "topics": "feed",
+                        "tasks.max": "1",
+                    },
+                )
+                rest.wait_for_state("moving-sink", "RUNNING", task_state="RUNNING", tasks=1)
+            config = {
+                "clusters": [
+                    {
+                        "name": CLUSTER,
+                        "urls": env.connect.urls,
+                        "poll_interval": "1s",
+                        "offsets_interval": "1s",
+                        "offsets_max_rate": 20,
+                        "kafka": {"bootstrap_servers": env.broker.bootstrap, "request_timeout": "5s"},
+                    }
+                ]
+            }
+            feeding = threading.Event()
 
-        def feed() -> None:  # records keep arriving: the moving sink commits them, the stuck one lags further
-            i = 0
-            while not feeding.wait(0.5):
-                with source.open("a", encoding="utf-8") as f:
-                    f.write(f"more {i}\n")
-                i += 1
+            def feed() -> None:  # records keep arriving: the moving sink commits them, the stuck one lags further
+                i = 0
+                while not feeding.wait(0.5):
+                    with source.open("a", encoding="utf-8") as f:
+                        f.write(f"more {i}\n")
+                    i += 1
 
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
-        with (
-            exporter_process("offsets", workdir, config) as exporter,
-            PrometheusServer(workdir / "prometheus", [exporter.address], RULE_FILES) as prom,
-        ):
-            wait_for(lambda: list(prom.targets_up().values()) == ["up"], 30, "Prometheus to scrape the exporter")
-            run = OffsetsRun(
-                prom,
-                [],
-                [Expect("KafkaConnectSinkStalled", "stalled", {"connect_cluster": CLUSTER, "connector": "stuck-sink"})],
-            )
-            run.phases.append(Phase("stalled", time.time()))
-            wait_for_alerts(prom, run.expected, run.phases[-1], PHASE_TIMEOUT)
-            took = run.phases[-1].end - run.phases[-1].start
-            report.add(f"real Kafka {version} offsets: stalled sink pending in {took:.0f}s")
-            # The alert may go pending at once; the phase lasts until Prometheus also has a committed rate (two
-            # samples of a moving counter), so the dashboard's rate() queries have data inside it.
-            moving = f'rate({SINK_COMMITTED_OFFSETS.sample_name}{{connect_cluster="{CLUSTER}"}}[30s]) > 0'
-            wait_for(lambda: prom.query(moving) or None, 60, "a committed records/s in Prometheus")
-            run.phases[-1].end = time.time()
-            yield run
-            clean = request.session.testsfailed == failed_before
-    finally:
-        if feeder is not None:
-            feeding.set()
-            feeder.join(5)
-        os.close(reader)
-        failed = not clean
-        _, saved = env.close(keep_logs=failed, reason="an end-to-end test failed" if failed else "")
-        if failed:
-            print(f"\ne2e logs kept in {keep_logs(workdir, 'real-offsets')}; Kafka logs in {saved}")
+            feeder = threading.Thread(target=feed, daemon=True)
+            feeder.start()
+            with (
+                exporter_process("offsets", workdir, config) as exporter,
+                PrometheusServer(workdir / "prometheus", [exporter.address], RULE_FILES) as prom,
+            ):
+                wait_for(lambda: list(prom.targets_up().values()) == ["up"], 30, "Prometheus to scrape the exporter")
+                run = OffsetsRun(
+                    prom,
+                    [],
+                    [
+                        Expect(
+                            "KafkaConnectSinkStalled",
+                            "stalled",
+                            {"connect_cluster": CLUSTER, "connector": "stuck-sink"},
+                        )
+                    ],
+                )
+                run.phases.append(Phase("stalled", time.time()))
+                wait_for_alerts(prom, run.expected, run.phases[-1], PHASE_TIMEOUT)
+                took = run.phases[-1].end - run.phases[-1].start
+                report.add(f"real Kafka {version} offsets: stalled sink pending in {took:.0f}s")
+                # The alert may go pending at once; the phase lasts until Prometheus also has a committed rate (two
+                # samples of a moving counter), so the dashboard's rate() queries have data inside it.
+                moving = f'rate({SINK_COMMITTED_OFFSETS.sample_name}{{connect_cluster="{CLUSTER}"}}[30s]) > 0'
+                wait_for(lambda: prom.query(moving) or None, 60, "a committed records/s in Prometheus")
+                run.phases[-1].end = time.time()
+                yield run
+        finally:
+            if feeder is not None:
+                feeding.set()
+                feeder.join(5)
+            os.close(reader)
 
 
 def test_sink_stalled_goes_pending_for_a_blocked_real_sink(stalled: OffsetsRun) -> None:

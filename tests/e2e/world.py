@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
-from tests.e2e.prometheus import die_with_parent, free_port, wait_for
+from tests.e2e.prometheus import die_with_parent, free_port, prometheus_binary, wait_for
+from tests.integration.kafka import fetch
+from tests.integration.kafka.harness import HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED_LOGS_DIR = ROOT / ".cache" / "test-logs"
@@ -184,3 +187,32 @@ def keep_logs(workdir: Path, label: str) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     return dest
+
+
+@contextlib.contextmanager
+def real_kafka(request: pytest.FixtureRequest, workdir: Path, label: str) -> Iterator[KafkaEnvironment]:
+    """A broker and 2 workers of the newest pinned Kafka version in the cache, for a module's end-to-end run.
+
+    Fails without Prometheus, skips without Kafka jars. Stopped at the end; when a test of the module failed (or
+    the set-up did), the run's logs are kept in .cache/test-logs/ and the harness keeps Kafka's.
+    """
+    if prometheus_binary() is None:
+        pytest.fail("prometheus not found: install Debian's prometheus package (make tools)")
+    complete = [v for v in fetch.pinned_versions() if fetch.is_complete(v)]
+    if not complete:
+        pytest.skip("no Apache Kafka jars in the cache; `make kafka` fetches them")
+    install_signal_handlers()  # SIGTERM/SIGHUP stop the JVMs before the test process dies
+    try:
+        env = start_environment(complete[-1])
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    failed_before = request.session.testsfailed
+    clean = False
+    try:
+        yield env
+        clean = request.session.testsfailed == failed_before
+    finally:
+        failed = not clean
+        _, saved = env.close(keep_logs=failed, reason="an end-to-end test failed" if failed else "")
+        if failed:
+            print(f"\ne2e logs kept in {keep_logs(workdir, label)}; Kafka logs in {saved}")
