@@ -21,7 +21,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from functools import cache
@@ -59,37 +58,25 @@ def _ids(values: Path | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- helm
-def wait_for_background_build(bin_dir: Path) -> None:
-    """Wait while `make test`'s background Helm build (scripts/install-tools.sh --helm-background) runs.
-
-    The build writes its exit status last: no status file and a live PID means it is still compiling.
-    """
-    pid_file, status = bin_dir / "helm-build.pid", bin_dir / "helm-build.status"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    # Bounded like the script's own wait: a first build takes minutes on 2 cores; 45 minutes means it is stuck.
-    deadline = time.monotonic() + 2700
-    while not status.exists() and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(2)
-
-
 @cache
 def helm() -> str:
     cached = TOOLS_BIN / "helm"
-    if not cached.is_file():
-        wait_for_background_build(TOOLS_BIN)
+    build = ""
+    if not cached.is_file() and (TOOLS_BIN / "helm-build.pid").is_file():
+        # make test builds a missing Helm in the background: wait for it as the script does, and say how it ended.
+        proc = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "install-tools.sh"), "--wait-helm"],
+            env={**os.environ, "KAFKA_CONNECT_EXPORTER_CACHE": str(TOOLS_BIN.parent)},
+            capture_output=True,
+            text=True,
+            timeout=3000,  # the script gives up on a build after 45 minutes
+            check=False,
+        )
+        build = proc.stderr.strip()
     found = str(cached) if cached.is_file() else shutil.which("helm")
     if found is None:
-        log = TOOLS_BIN / "helm-build.log"
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.is_file() else ""
         reason = f"helm not found in {TOOLS_BIN} or on PATH: `make tools` builds it" + (
-            f"; the background build's log ends:\n{tail}" if tail else ""
+            f"; the background build:\n{build}" if build else ""
         )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)

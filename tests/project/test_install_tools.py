@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.kafka.rest import wait_until
-from tests.project.test_helm import wait_for_background_build
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install-tools.sh"
@@ -113,20 +111,3 @@ def test_stop_helm_stops_the_build_and_its_children(env: dict[str, str]) -> None
     finally:
         if alive(pid):
             os.killpg(pid, signal.SIGKILL)
-
-
-def test_the_chart_tests_wait_for_a_running_build(tmp_path: Path) -> None:
-    # What tests/project/test_helm.py does when make test's build has not finished: wait for the status file.
-    writer = subprocess.Popen(["sh", "-c", f"sleep 2; echo 0 > {tmp_path}/helm-build.status; sleep 30"])
-    try:
-        (tmp_path / "helm-build.pid").write_text(str(writer.pid))
-        began = time.monotonic()
-        wait_for_background_build(tmp_path)
-        assert (tmp_path / "helm-build.status").exists()
-        assert time.monotonic() - began >= 1.5  # it waited rather than returning at once
-    finally:
-        writer.kill()
-        writer.wait()
-    # A build that is gone (PID no longer alive) is not waited for.
-    (tmp_path / "helm-build.status").unlink()
-    wait_for_background_build(tmp_path)
