@@ -66,6 +66,7 @@ lint-docker: venv
 # so 2 workers on 2 cores halve the run. Tests that share a Kafka cluster, or a module's Prometheus, stay in one
 # worker (tests/parallel.py). PYTEST_WORKERS=0 runs the suite serially.
 PYTEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 # make test starts a missing Helm's first build (minutes of compiling) before anything else, in the background, so
 # it overlaps the rest of the run: the chart tests wait for it, and the recipe waits for it (or stops it) at the end.
@@ -76,8 +77,7 @@ tools-background:
 test: tools-background venv kafka lint ## Everything CI runs: tools, Kafka jars, lint, then the whole test suite
 	@VENV=$(VENV) scripts/install-tools.sh --summary
 	@trap 'scripts/install-tools.sh --stop-helm; exit 130' INT TERM; rc=0; \
-	echo "$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15"; \
-	$(VENV)/bin/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 || rc=$$?; \
+	echo "$(PYTEST)"; $(PYTEST) || rc=$$?; \
 	scripts/install-tools.sh --wait-helm || { [ $$rc -ne 0 ] || rc=1; }; \
 	exit $$rc
 
