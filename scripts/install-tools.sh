@@ -193,7 +193,7 @@ stop_helm_build() {
     kill -TERM -- "-${pid}" 2>/dev/null || true
 }
 
-# The end of make test: never leave the build running, and report how it ended.
+# The chart tests, and the end of make test (which never leaves the build running): wait, and say how it ended.
 wait_helm_build() {
     local pid waited=0 status
     pid="$(helm_build_running)"
