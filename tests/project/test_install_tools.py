@@ -1,7 +1,8 @@
 """scripts/install-tools.sh's background Helm build, which `make test` starts first so it overlaps the run.
 
-A stand-in `go` on PATH plays the compiler (the real first build takes minutes): it sleeps, then writes a helm
-binary, or fails. The cache directory is a temporary one, so the real cached Helm is never touched.
+A stand-in `go` on PATH plays the compiler (the real first build takes minutes): it holds until the test creates
+its release file, then writes a helm binary, or fails, so no test depends on how fast the machine is. The cache
+directory is a temporary one, so the real cached Helm is never touched.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install-tools.sh"
 
 FAKE_GO = """#!/bin/sh
-# install: sleep, then write helm into $GOBIN (or fail); version -m: the module line the script reads.
+# install: hold until $FAKE_GO_HOLD exists (if set; 10 minutes at most), then write helm into $GOBIN (or fail).
+# version -m: the module line the script reads.
 case "$1" in
 install)
-    sleep "${FAKE_GO_SLEEP:-0}"
+    i=0
+    while [ -n "${FAKE_GO_HOLD:-}" ] && [ ! -e "$FAKE_GO_HOLD" ] && [ "$i" -lt 6000 ]; do sleep 0.1; i=$((i + 1)); done
     [ -z "${FAKE_GO_FAIL:-}" ] || { echo "fake compile error" >&2; exit 1; }
     printf '#!/bin/sh\\necho v3.22.0\\n' > "$GOBIN/helm" && chmod +x "$GOBIN/helm" ;;
 version) printf '%s: go1.26\\n\\tmod\\thelm.sh/helm/v3\\tv3.22.0\\n' "$3" ;;
@@ -69,7 +72,8 @@ def alive(pid: int) -> bool:
 
 def test_helm_builds_in_the_background_and_wait_helm_reports_it(env: dict[str, str]) -> None:
     bin_dir = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]) / "bin"
-    started = run(env, "--helm-background", FAKE_GO_SLEEP="4")
+    release = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]).parent / "release"
+    started = run(env, "--helm-background", FAKE_GO_HOLD=str(release))
     assert started.returncode == 0, started.stderr
     assert "building helm v3.22.0 in the background" in started.stdout
     pid = int((bin_dir / "helm-build.pid").read_text())
@@ -77,9 +81,28 @@ def test_helm_builds_in_the_background_and_wait_helm_reports_it(env: dict[str, s
     assert alive(pid) and not (bin_dir / "helm").exists() and not (bin_dir / "helm-build.status").exists()
     assert "being built in the background" in run(env, "--summary").stdout
 
-    waited = run(env, "--wait-helm")
-    assert waited.returncode == 0, waited.stdout + waited.stderr
-    assert "helm: " in waited.stdout and "(v3.22.0)" in waited.stdout
+    # --wait-helm waits while the build is held, and returns once it ends.
+    waiter = subprocess.Popen(
+        ["bash", str(SCRIPT), "--wait-helm"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert waiter.stdout is not None
+        assert "waiting for the background helm build" in waiter.stdout.readline()
+        assert waiter.poll() is None
+        release.touch()
+        out, err = waiter.communicate(timeout=120)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 0, out + err
+    assert "helm: " in out and "(v3.22.0)" in out
     assert (bin_dir / "helm-build.status").read_text().strip() == "0"
     assert subprocess.run([bin_dir / "helm"], capture_output=True, text=True, check=True).stdout.strip() == "v3.22.0"
     # Installed now: a second start builds nothing.
@@ -96,7 +119,8 @@ def test_a_failed_background_build_fails_wait_helm_with_its_log(env: dict[str, s
 
 def test_stop_helm_stops_the_build_and_its_children(env: dict[str, str]) -> None:
     bin_dir = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]) / "bin"
-    assert run(env, "--helm-background", FAKE_GO_SLEEP="600").returncode == 0
+    never = Path(env["KAFKA_CONNECT_EXPORTER_CACHE"]).parent / "never-created"
+    assert run(env, "--helm-background", FAKE_GO_HOLD=str(never)).returncode == 0
     pid = int((bin_dir / "helm-build.pid").read_text())
     try:
         assert run(env, "--stop-helm").returncode == 0
