@@ -33,6 +33,7 @@ from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.failures.web import failures_section
 from exporter.metrics import MetricGroup
+from exporter.model import ClusterSnapshot
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reader import OffsetsReader, forget_cluster
 from exporter.offsets.web import offsets_section
@@ -146,14 +147,37 @@ class Daemon:
         self.add_page_section(offsets_section)
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
-        if any(c.autoheal.enabled for c in self.config.clusters):
+        if self._wants_healer(self.config):
             self._attach_healer()
+        self._heal_cloud()
+
+    @staticmethod
+    def _wants_healer(config: Config) -> bool:
+        cloud = config.confluent_cloud
+        return any(c.autoheal.enabled for c in config.clusters) or (cloud is not None and cloud.autoheal.enabled)
+
+    def _heal_cloud(self) -> None:
+        """Hand the managed clusters to the healer (their mode is published even when off)."""
+        if self.healer is None or self.cloud is None:
+            return
+        from exporter.cloud.heal import managed_clusters
+
+        cloud = self.cloud
+        urls = {name: cloud.connectors_url(name) for name in cloud.clusters}
+        for managed in managed_clusters(cloud.config, cloud.http, urls):
+            self.healer.add_managed(managed)
+
+    def _cloud_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        """The one-way steps after each Cloud status snapshot: failure tracking, then auto-heal."""
+        self.failures.step(snapshot)
+        if self.healer is not None:
+            self.healer.step(snapshot)  # returns at once; restarts run in the healer's own task
 
     def _attach_cloud(self, config: CloudConfig) -> None:
         from exporter.cloud.metrics import collect_cloud
         from exporter.cloud.source import CloudSource
 
-        cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self.failures.step)
+        cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self._cloud_snapshot)
         for job in cloud.jobs():
             self.add_job(job.id, job.interval, job.run)
         if collect_cloud not in self.exposition.groups:
@@ -287,14 +311,19 @@ class Daemon:
             if cluster.name in fresh:
                 self.clients[cluster.name] = fresh[cluster.name]
                 self._add_cluster(cluster, client=fresh[cluster.name])
+        new_healer = False
         if self.healer is not None:
             await self.healer.reconfigure(new.clusters)
-        elif any(c.autoheal.enabled for c in new.clusters):
+        elif self._wants_healer(new):
             self._attach_healer()
-        if new.confluent_cloud != old.confluent_cloud:
+            new_healer = True
+        cloud_changed = new.confluent_cloud != old.confluent_cloud
+        if cloud_changed:
             await self._detach_cloud(keep=names)
             if new.confluent_cloud is not None:
                 self._attach_cloud(new.confluent_cloud)
+        if cloud_changed or new_healer:
+            self._heal_cloud()
         self.store.publish(new.series_budget())
         for client in retired:  # after the healer let go of them
             await client.aclose()
@@ -314,6 +343,8 @@ class Daemon:
 
         for job in cloud.jobs():
             self.remove_job(job.id)
+        if self.healer is not None:
+            await self.healer.remove_managed(cloud.clusters)  # before its client closes
         await cloud.aclose()
         for name in cloud.clusters:
             if name not in keep:

@@ -303,7 +303,7 @@ AUTOHEAL_RESTARTS = Family(
     "kafka_connect_autoheal_restarts",
     "counter",
     "Restarts the healer decided on, by target kind (connector, task) and outcome (accepted, conflict, "
-    "not_found, error, not_addressable; dry_run when only logged).",
+    "not_found, error, not_addressable, unsupported; dry_run when only logged).",
     (CLUSTER, "connector", "kind", "outcome"),
 )
 AUTOHEAL_SUPPRESSED = Family(

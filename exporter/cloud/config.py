@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from exporter.healer.config import DEFAULT_SKIP, AutohealConfig, SkipRule
 from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
 
 DEFAULT_API_URL = "https://api.confluent.cloud"
@@ -40,6 +41,28 @@ API_REQUESTS_PER_MINUTE = 300
 _ENV_ID = re.compile(r"^env-[A-Za-z0-9]+$")
 _LKC_ID = re.compile(r"^lkc-[A-Za-z0-9]+$")
 _LCC_ID = re.compile(r"^lcc-[A-Za-z0-9]+$")
+
+
+# Managed connectors report a failure a restart cannot fix as the task state USER_ACTIONABLE_ERROR (a bad
+# credential, a missing bucket). The healer sees a managed target's first line as "<STATE>: <message>".
+CLOUD_DEFAULT_SKIP: tuple[SkipRule, ...] = (
+    SkipRule(name="user-actionable", first_line=r"^USER_ACTIONABLE_ERROR\b"),
+    *DEFAULT_SKIP,
+)
+
+
+class CloudAutohealConfig(AutohealConfig):
+    """``confluent_cloud.autoheal``: the keys and semantics of ``clusters[].autoheal``, for every watched Kafka
+    cluster's managed connectors. The default skip rules add ``user-actionable``; ``scope`` can only be
+    ``cluster`` (there are no workers to stand beside)."""
+
+    skip: list[SkipRule] = Field(default_factory=lambda: list(CLOUD_DEFAULT_SKIP))
+
+    @model_validator(mode="after")
+    def _cluster_scope(self) -> Self:
+        if self.scope != "cluster" or self.worker_id is not None:
+            raise ValueError("managed connectors have no workers of ours: scope must be cluster, without worker_id")
+        return self
 
 
 class CloudClusterConfig(StrictModel):
@@ -117,6 +140,8 @@ class CloudConfig(StrictModel):
     # Client-side budget for all requests of this exporter to Confluent Cloud, both APIs together.
     max_requests_per_minute: int = Field(default=240, ge=1, le=API_REQUESTS_PER_MINUTE)
     max_retries: int = Field(default=3, ge=0, le=10)
+    # Restarts of FAILED / SYSTEM_ERROR managed connectors (docs/autoheal.md, "Confluent Cloud").
+    autoheal: CloudAutohealConfig = CloudAutohealConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -195,6 +220,7 @@ def quickstart_overrides(
     clusters: list[str] | None,
     api_url: str | None = None,
     metrics_url: str | None = None,
+    autoheal_mode: str | None = None,
 ) -> dict[str, Any]:
     """Dotted-key overrides for ``load_config(overrides=…)`` from the ``--ccloud.*`` flags."""
     out: dict[str, Any] = {}
@@ -210,4 +236,8 @@ def quickstart_overrides(
         out["confluent_cloud.api_url"] = api_url
     if metrics_url:
         out["confluent_cloud.metrics_url"] = metrics_url
+    if autoheal_mode is not None:
+        if not environment:
+            raise ValueError("--ccloud.autoheal.mode needs --ccloud.environment and --ccloud.cluster")
+        out["confluent_cloud.autoheal.mode"] = autoheal_mode
     return out

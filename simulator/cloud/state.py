@@ -108,6 +108,11 @@ class CloudState:
         self.page_token_ttl: float = 300.0
         self.timestamp_millis = True  # "…:00.000Z" as in the spec; False gives "…:00Z"
         self.requests: list[LoggedRequest] = []
+        # POST …/restart: RESTARTING for this long, then RUNNING, or failing again for a connector in ``sticky``.
+        self.restart_delay: float = 30.0
+        self.restart_status: int | None = None  # 404/405: an account without the (Preview) restart endpoint
+        self.sticky: dict[tuple[str, str, str], tuple[str, str, list[tuple[str, str]]]] = {}
+        self._restarting: dict[tuple[str, str, str], float] = {}
         self._recent: dict[str, deque[float]] = {"metrics": deque(), "connect": deque()}
         self._ids = itertools.count(1)
 
@@ -195,6 +200,41 @@ class CloudState:
                 c.tasks = [
                     SimTask(i, t, "") if isinstance(t, str) else SimTask(i, t[0], t[1]) for i, t in enumerate(tasks)
                 ]
+
+    def fail_after_restart(self, env: str, cluster: str, name: str, sticky: bool = True) -> None:
+        """Every restart of the connector ends in its current failure again (a cause a restart cannot fix)."""
+        with self.lock:
+            key = (env, cluster, name)
+            if not sticky:
+                self.sticky.pop(key, None)
+                return
+            c = self.connectors[key]
+            self.sticky[key] = (c.state, c.trace or "", [(t.state, t.trace or "") for t in c.tasks])
+
+    def restart(self, env: str, cluster: str, name: str) -> None:
+        """What ``POST …/restart`` does: the connector and every task go RESTARTING (asynchronous, 202)."""
+        with self.lock:
+            c = self.connectors[(env, cluster, name)]
+            c.state, c.trace = "RESTARTING", ""
+            for t in c.tasks:
+                t.state, t.trace = "RESTARTING", ""
+            self._restarting[(env, cluster, name)] = self.clock()
+
+    def settle(self) -> None:
+        """Finish the restarts that have run ``restart_delay``: RUNNING, or the sticky failure again."""
+        with self.lock:
+            now = self.clock()
+            for key, at in list(self._restarting.items()):
+                if now < at + self.restart_delay:
+                    continue
+                del self._restarting[key]
+                if key not in self.connectors:
+                    continue
+                sticky = self.sticky.get(key)
+                if sticky is None:
+                    self.set_state(*key, "RUNNING", tasks=["RUNNING"] * len(self.connectors[key].tasks))
+                else:
+                    self.set_state(*key, sticky[0], tasks=list(sticky[2]), trace=sticky[1])
 
     def delete_connector(self, env: str, cluster: str, name: str) -> SimConnector:
         """Gone from the Connect API at once; its metric data stops at the current minute."""
