@@ -273,6 +273,14 @@ CLOUD_NEWEST_BUCKET = Family(
     " cluster, for all metrics. Absent until the first minute is counted.",
     (CLUSTER,),
 )
+CLOUD_LATE = Family(
+    "kafka_connect_cloud_late",
+    "counter",
+    "What the Metrics API added to minute buckets after the exporter first counted them, found by re-reading the"
+    " last revision_window of counted minutes, in the metric's unit (records or bytes). Already included in the"
+    " throughput counters; without the re-read it would have been lost.",
+    (CLUSTER, "metric"),
+)
 CLOUD_API_UP = Family(
     "kafka_connect_cloud_api_up",
     "gauge",
@@ -288,7 +296,13 @@ CLOUD_API_ERRORS = Family(
     ("api", "reason"),
 )
 
-CLOUD_FAMILIES: tuple[Family, ...] = (*CLOUD_THROUGHPUT.values(), CLOUD_NEWEST_BUCKET, CLOUD_API_UP, CLOUD_API_ERRORS)
+CLOUD_FAMILIES: tuple[Family, ...] = (
+    *CLOUD_THROUGHPUT.values(),
+    CLOUD_NEWEST_BUCKET,
+    CLOUD_LATE,
+    CLOUD_API_UP,
+    CLOUD_API_ERRORS,
+)
 
 # -- auto-heal -------------------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class CloudReading:
     clusters: tuple[str, ...]  # every configured managed cluster (connect_cluster label)
     series: tuple[ThroughputSeries, ...] = ()
     newest_bucket: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # (cluster, metric) -> what minutes gained after they were first counted (re-read within revision_window).
+    late: Mapping[tuple[str, str], float] = field(default_factory=lambda: MappingProxyType({}))
     # api -> up, for the APIs asked so far, in exposition order.
     api_up: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     # (api, reason) -> failed requests: every api and reason, zeros included, in exposition order.

@@ -25,9 +25,9 @@ import structlog
 
 from exporter.cloud.clock import Clock, SystemClock
 from exporter.cloud.config import MAX_PT1M_WINDOW, METRIC_PREFIX, CloudClusterConfig, CloudConfig
-from exporter.cloud.counters import Ledger, Owner, Window
+from exporter.cloud.counters import Commit, Ledger, Owner, Window
 from exporter.cloud.http import REASONS, Api, CloudHttp, CloudRequestError
-from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_page, query_body
+from exporter.cloud.query import BadResponse, batches, iso, parse_descriptors, parse_page, query_body
 from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
@@ -79,6 +79,7 @@ class CloudSource:
             delay=config.metrics_delay,
             max_backfill=config.max_backfill,
             max_window=MAX_PT1M_WINDOW,
+            revision=config.revision_window,
         )
         self.clusters = {c.label: _ClusterState(env, c) for env, c in config.cluster_envs()}
         self._metrics_lock = asyncio.Lock()
@@ -278,8 +279,17 @@ class CloudSource:
                     points = await self._fetch(window, sorted(owners))
                     # Up before the counts it answered are committed: the status job may publish any time.
                     self.http.health.ok(Api.METRICS)
-                added = self.ledger.commit(window, points, known)
-                log.debug("ccloud_counted", metric=metric, start=window.start, end=window.end, points=added)
+                done = self.ledger.commit(window, points, known)
+                self._report(done)
+                log.debug(
+                    "ccloud_counted",
+                    metric=metric,
+                    start=window.start,
+                    first_new=window.first_new,
+                    end=window.end,
+                    points=done.added,
+                    late=len(done.late),
+                )
         except CloudRequestError as exc:
             failure = exc
         except BadResponse as exc:
@@ -293,6 +303,28 @@ class CloudSource:
             # Windows not committed stay behind the cursor and are asked for again next cycle.
             self.http.health.failed(Api.METRICS, failure)
         self.publish()
+
+    def _report(self, done: Commit) -> None:
+        for r in done.late:
+            log.info(
+                "ccloud_minute_grew",
+                connector_id=r.connector_id,
+                metric=r.metric,
+                minute=iso(r.minute),
+                counted=r.counted,
+                now=r.now,
+                added=r.now - r.counted,
+            )
+        for r in done.shrunk:
+            log.warning(
+                "ccloud_minute_shrank",
+                connector_id=r.connector_id,
+                metric=r.metric,
+                minute=iso(r.minute),
+                counted=r.counted,
+                now=r.now,
+                hint="counters never go down: the difference is ignored",
+            )
 
     async def _fetch(self, window: Window, ids: list[str]) -> dict[str, dict[int, float]]:
         """All points of one window for all watched connectors; raises unless every page of every batch
@@ -345,6 +377,7 @@ class CloudSource:
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
             newest_bucket=MappingProxyType(newest),
+            late=MappingProxyType(self.ledger.late_totals(self.clusters, active)),
             api_up=MappingProxyType({api: up[api] for api in APIS if api in up}),
             api_errors=MappingProxyType({(api, r): errors.get((api, r), 0) for api in APIS for r in REASONS}),
             metrics_interval=self.config.metrics_interval,

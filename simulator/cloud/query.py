@@ -257,7 +257,7 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
             for minute in range(first, int(end), MINUTE):
                 if minute < start or minute > visible_before:
                     continue
-                v = c.value(short, minute)
+                v = state.served(c, short, minute)
                 if v is None:
                     continue
                 key = start if gsize == 0 else (minute // gsize) * gsize

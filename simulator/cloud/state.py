@@ -96,6 +96,11 @@ class CloudState:
         self.api_key = api_key
         self.api_secret = api_secret
         self.latency = latency  # a minute bucket is visible once now >= its start + latency
+        # Minutes that grow after first publication: at first only (1 - late_share) of a minute is served,
+        # the rest from ``late_after`` seconds after the minute became visible (the docs: recent minutes may
+        # be incomplete). 0: every minute is complete when it appears.
+        self.late_share = 0.0
+        self.late_after = 300.0
         self.rate_limits = {"metrics": metrics_rate_limit, "connect": connect_rate_limit}
         self.environments: dict[str, set[str]] = {}
         self.connectors: dict[tuple[str, str, str], SimConnector] = {}  # (env, lkc, name)
@@ -319,6 +324,17 @@ class CloudState:
     def requests_to(self, api: str, path_suffix: str = "") -> list[LoggedRequest]:
         with self.lock:
             return [r for r in self.requests if r.api == api and r.path.endswith(path_suffix)]
+
+    def served(self, c: SimConnector, metric: str, minute: int) -> float | None:
+        """The minute's value as the API serves it now (None: not published yet, or no data)."""
+        with self.lock:
+            now = self.clock()
+            if minute > now - self.latency:
+                return None
+            v = c.value(metric, minute)
+            if v is None or not self.late_share or now >= minute + self.latency + self.late_after:
+                return v
+            return float(int(v * (1.0 - self.late_share)))
 
     # -- expected values (for tests: the sum of what the API will ever serve) ----------------------------
 

@@ -138,6 +138,18 @@ def two_connectors(state: CloudState) -> None:
     )
 
 
+def iso_minute(ts: int) -> str:
+    from exporter.cloud.query import iso
+
+    return iso(ts)
+
+
+def parse_iso(text: str) -> int:
+    from exporter.cloud.query import parse_timestamp
+
+    return parse_timestamp(text)
+
+
 def first_bucket() -> int:
     """The first minute the source counts: the newest final one at its first poll (delay 240 s)."""
     return int((T0 - 240) // 60 * 60)
@@ -172,13 +184,18 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
     assert counter(m, "received_records", "lcc-s3sink1", "s3-sink") == expected
     assert expected > 60 * 1000  # the irregular series really was summed, not a constant
 
-    # Every /query window is contiguous with the previous one of the same metric: nothing asked twice.
+    # Every /query window re-reads the 10 minutes counted before it (never before the first one) and ends one
+    # new minute later than the previous one of the same metric.
     windows: dict[str, list[str]] = {}
     for r in env.state.requests_to("metrics", "/query"):
         windows.setdefault(r.body["aggregations"][0]["metric"], []).append(r.body["intervals"][0])
+    first = iso_minute(first_bucket())
     for metric, intervals in windows.items():
         spans = [i.split("/") for i in intervals]
-        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), metric
+        assert all(parse_iso(b[1]) - parse_iso(a[1]) == 60 for a, b in itertools.pairwise(spans)), metric
+        assert all(
+            parse_iso(b[0]) == max(parse_iso(a[1]) - 600, parse_iso(first)) for a, b in itertools.pairwise(spans)
+        )
         assert len(spans) == 60, metric  # one query per metric per new minute, none for repeated polls
 
 
@@ -585,3 +602,76 @@ async def test_daemon_serves_managed_connectors_beside_self_managed_ones(sim: An
     sent = scrape.value("kafka_connect_cloud_sent_records_total", connector="orders-src")
     assert sent is not None and sent >= 60.0 and sent % 60 == 0  # whole final minutes (the wall clock moves)
     assert scrape.value("kafka_connect_cloud_api_up", api="metrics") == 1.0
+
+
+async def test_minutes_that_grow_after_counting_are_completed_exactly_once_across_an_outage(cloud: Any) -> None:
+    """The simulated API first serves 70 % of each minute and the rest 3 minutes later, across pages of one
+    connector each; a 6-minute outage of the Metrics API falls in the middle. Every counter ends at the sum of
+    what the API serves for the counted minutes now, and the late counter at what those minutes gained."""
+
+    def setup(state: CloudState) -> None:
+        two_connectors(state)
+        state.late_share = 0.3
+        state.late_after = 180.0
+        state.max_groups_per_page = 1  # two connectors: every window answers in two pages
+
+    env = await cloud(setup)
+    for i in range(40):
+        if i == 15:
+            env.state.set_outage("metrics", 503)
+        if i == 21:
+            env.state.set_outage("metrics", None)
+        await env.cycle(status=i % 2 == 0)
+        if i % 5 == 0:
+            await env.source.poll_metrics()  # a repeated poll in the same instant
+        env.clock.advance(60)
+    env.clock.advance(-60)  # back to the last poll: what the API served then
+    m = env.scrape()
+    newest = int(m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)])
+    minutes = range(first_bucket(), newest + 60, 60)
+    assert len(minutes) == 40
+    state = env.state
+    late_expected = 0.0
+    polls = [T0 + 60 * i for i in range(40) if not 15 <= i <= 20]  # the successful metrics polls
+
+    def first_value(t: int, full: float) -> float:
+        # A minute is first read at the first successful poll once it is final (4 minutes after it began);
+        # it is complete if it has been public (3 minutes after it began) for 3 more minutes by then.
+        read = min(p for p in polls if (p - 240) // 60 * 60 >= t)
+        return full if read >= t + 360 else float(int(full * 0.7))
+
+    for metric, cid, name in (
+        ("sent_records", "lcc-orders1", "orders-src"),
+        ("received_records", "lcc-s3sink1", "s3-sink"),
+    ):
+        conn = state.by_id(cid)
+        assert conn is not None
+        served = [state.served(conn, metric, t) or 0.0 for t in minutes]
+        first_seen = [first_value(t, conn.value(metric, t) or 0.0) for t in minutes]
+        assert first_seen.count(conn.value(metric, minutes[20])) >= 5  # the outage's older minutes
+        assert counter(m, metric, cid, name) == sum(served)
+        late_expected_metric = sum(served) - sum(first_seen)
+        assert late_expected_metric > 0
+        late = m[key("kafka_connect_cloud_late_total", connect_cluster=CLUSTER, metric=metric)]
+        assert late == late_expected_metric
+        late_expected += late
+        # Everything but the newest 3 minutes has grown to its full value by now.
+        assert served[:-3] == [conn.value(metric, t) for t in minutes][:-3]
+    assert late_expected > 0
+
+
+async def test_a_minute_that_shrinks_is_logged_once_and_never_lowers_a_counter(cloud: Any) -> None:
+    env = await cloud(two_connectors)
+    for _ in range(3):
+        await env.cycle()
+        env.clock.advance(60)
+    before = counter(env.scrape(), "sent_records", "lcc-orders1", "orders-src")
+    assert before == 300.0
+    env.state.set_value("lcc-orders1", "sent_records", first_bucket(), 40)  # revised down after counting
+    with capture_logs() as logs:
+        for _ in range(3):
+            await env.cycle()
+            env.clock.advance(60)
+    shrank = [e for e in logs if e["event"] == "ccloud_minute_shrank"]
+    assert len(shrank) == 1 and shrank[0]["counted"] == 100.0 and shrank[0]["now"] == 40.0
+    assert counter(env.scrape(), "sent_records", "lcc-orders1", "orders-src") == 600.0  # 3 new minutes, no drop
