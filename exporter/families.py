@@ -465,7 +465,8 @@ SINK_LAG_RECORDS = Family(
     "kafka_connect_sink_lag_records",
     "gauge",
     "Records the sink has not committed yet: end offset minus committed offset from the Kafka brokers, summed"
-    " over the topic's partitions, never negative (needs clusters[].kafka).",
+    " over the topic's partitions, never negative (needs clusters[].kafka); for a Confluent Cloud managed sink,"
+    " the Metrics API's consumer_lag_offsets of its consumer group, newest minute.",
     (CLUSTER, "connector", "topic"),
 )
 OFFSETS_ERRORS = Family(

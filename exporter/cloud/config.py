@@ -144,6 +144,8 @@ class CloudConfig(StrictModel):
     # Client-side budget for all requests of this exporter to Confluent Cloud, both APIs together.
     max_requests_per_minute: int = Field(default=240, ge=1, le=API_REQUESTS_PER_MINUTE)
     max_retries: int = Field(default=3, ge=0, le=10)
+    # One consumer_lag_offsets query per Kafka cluster per metrics_interval for its sink connectors' groups.
+    sink_lag: bool = True
     # Restarts of FAILED / SYSTEM_ERROR managed connectors (docs/autoheal.md, "Confluent Cloud").
     autoheal: CloudAutohealConfig = CloudAutohealConfig()
 

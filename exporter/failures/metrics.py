@@ -15,6 +15,7 @@ tests/failures/test_metrics.py checks the bytes against a prometheus_client rend
 
 from __future__ import annotations
 
+from exporter.cloud.reading import CloudReading
 from exporter.failures.health import connector_health
 from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
@@ -73,9 +74,11 @@ class FailuresRenderer(FastGroup):
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(FailuresReading) or FailuresReading()
         offsets = view.reading(OffsetsReading) or OffsetsReading()
+        cloud = view.reading(CloudReading)
         kept: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
-            key = (view.clusters[name], reading.clusters.get(name), offsets.stalled(name))
+            stalled = offsets.stalled(name) | (cloud.stalled_sinks(name) if cloud is not None else frozenset())
+            key = (view.clusters[name], reading.clusters.get(name), stalled)
             hit = self._clusters.get(name)
             if hit is not None and hit[0][0] is key[0] and hit[0][1] is key[1] and hit[0][2] == key[2]:
                 kept[name] = hit

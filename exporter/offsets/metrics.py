@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from prometheus_client.utils import floatToGoString
 
+from exporter.cloud.reading import CloudReading
 from exporter.families import (
     CONNECTOR_OFFSET_PARTITIONS,
     CONNECTOR_OFFSETS_LAST_CHANGE,
@@ -72,6 +73,19 @@ def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = 
     return tuple("".join(lines).encode() for lines in families)
 
 
+def cloud_lag_samples(reading: CloudReading) -> bytes:
+    """Managed sinks' lag (Confluent Cloud consumer_lag_offsets), in the same family as self-managed sinks'."""
+    esc = escape_label_value
+    lines = []
+    for cluster in sorted(reading.lag):
+        for connector in sorted(reading.lag[cluster]):
+            topics = reading.lag[cluster][connector]
+            p = f'connect_cluster="{esc(cluster)}",connector="{esc(connector)}"'
+            for topic in sorted(topics):
+                lines.append(f'{SINK_LAG_RECORDS.name}{{{p},topic="{esc(topic)}"}} {_num(float(topics[topic]))}\n')
+    return "".join(lines).encode()
+
+
 class OffsetsRenderer(FastGroup):
     """Sample::
 
@@ -85,8 +99,11 @@ class OffsetsRenderer(FastGroup):
 
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(OffsetsReading)
-        if reading is None:
+        cloud = view.reading(CloudReading)
+        cloud_lag = cloud_lag_samples(cloud) if cloud is not None else b""
+        if reading is None and not cloud_lag:
             return []
+        reading = reading or OffsetsReading()
         kept: dict[str, tuple[ClusterOffsets, frozenset[str] | None, tuple[bytes, ...]]] = {}
         for name in sorted(reading.clusters):
             c = reading.clusters[name]
@@ -99,6 +116,10 @@ class OffsetsRenderer(FastGroup):
                 kept[name] = (c, present, cluster_offsets_samples(c, present))
         self._clusters = kept
         per_cluster = [samples for _, _, samples in kept.values()]
-        return [
+        families = [
             FamilySamples(f, f.help, tuple(s[i] for s in per_cluster if s[i])) for i, f in enumerate(OFFSETS_FAMILIES)
         ]
+        if cloud_lag:
+            i = OFFSETS_FAMILIES.index(SINK_LAG_RECORDS)
+            families[i] = FamilySamples(SINK_LAG_RECORDS, SINK_LAG_RECORDS.help, (*families[i].samples, cloud_lag))
+        return families

@@ -118,6 +118,10 @@ class CloudState:
         self.restart_status: int | None = None  # 404/405: an account without the (Preview) restart endpoint
         self.sticky: dict[tuple[str, str, str], tuple[str, str, list[tuple[str, str]]]] = {}
         self._restarting: dict[tuple[str, str, str], float] = {}
+        # io.confluent.kafka.server/consumer_lag_offsets: (lkc, consumer group, topic, partition) -> the values
+        # set, each from a minute on; and the Kafka clusters whose lag our key may not read (403).
+        self.lag: dict[tuple[str, str, str, int], list[tuple[int, float]]] = {}
+        self.lag_forbidden: set[str] = set()
         self._recent: dict[str, deque[float]] = {"metrics": deque(), "connect": deque()}
         self._ids = itertools.count(1)
 
@@ -240,6 +244,29 @@ class CloudState:
                     self.set_state(*key, "RUNNING", tasks=["RUNNING"] * len(self.connectors[key].tasks))
                 else:
                     self.set_state(*key, sticky[0], tasks=list(sticky[2]), trace=sticky[1])
+
+    def set_lag(
+        self, cluster: str, group: str, topic: str, partition: int, value: float, *, since: float | None = None
+    ) -> None:
+        """The consumer group's lag on one partition from the current minute (or ``since``) on: a gauge per minute."""
+        with self.lock:
+            minute = int((self.clock() if since is None else since) // MINUTE) * MINUTE
+            series = self.lag.setdefault((cluster, group, topic, partition), [])
+            series[:] = [(m, v) for m, v in series if m < minute]
+            series.append((minute, float(value)))
+
+    def set_sink_lag(
+        self, env: str, cluster: str, name: str, per_topic: Mapping[str, float], *, since: float | None = None
+    ) -> None:
+        """A managed sink's lag per topic (on partition 0), under its consumer group ``connect-<lcc id>``."""
+        with self.lock:
+            c = self.connectors[(env, cluster, name)]
+            for topic, value in per_topic.items():
+                self.set_lag(cluster, f"connect-{c.id}", topic, 0, value, since=since)
+
+    def lag_series(self, clusters: list[str]) -> dict[tuple[str, str, str, int], list[tuple[int, float]]]:
+        with self.lock:
+            return {k: list(v) for k, v in self.lag.items() if k[0] in clusters}
 
     def delete_connector(self, env: str, cluster: str, name: str) -> SimConnector:
         """Gone from the Connect API at once; its metric data stops at the current minute."""

@@ -24,6 +24,7 @@ from structlog.testing import capture_logs
 from exporter import logs
 from exporter.cloud.config import CloudConfig
 from exporter.cloud.metrics import collect_cloud
+from exporter.cloud.reading import CloudReading
 from exporter.cloud.source import CloudSource
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
@@ -162,7 +163,7 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
         for minute in range(first_bucket() - 600, T0 + 3 * 3600, 60):  # irregular per-minute deltas
             state.set_value("lcc-s3sink1", "received_records", minute, rng.randint(0, 5000))
 
-    env = await cloud(setup)
+    env = await cloud(setup, sink_lag=False)
     # Polls every 20 s (three per minute, so consecutive polls see overlapping data), plus a second
     # poll at the very same instant now and then.
     for i in range(180):
@@ -200,7 +201,7 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
 
 
 async def test_outage_of_several_minutes_is_backfilled_on_recovery(cloud: Any) -> None:
-    env = await cloud(two_connectors)
+    env = await cloud(two_connectors, sink_lag=False)
     for _ in range(10):
         await env.cycle()
         env.clock.advance(60)
@@ -231,7 +232,7 @@ async def test_outage_of_several_minutes_is_backfilled_on_recovery(cloud: Any) -
 
 
 async def test_timeouts_are_retried_then_counted_and_recovered(cloud: Any) -> None:
-    env = await cloud(two_connectors, request_timeout=0.2)
+    env = await cloud(two_connectors, request_timeout=0.2, sink_lag=False)
     await env.cycle()
     env.state.set_outage("metrics", 200, delay=0.5)  # answers too late, every time
     env.clock.advance(60)
@@ -375,7 +376,7 @@ async def test_request_budget_whatever_the_number_of_connectors(cloud: Any) -> N
 
 
 async def test_401_and_403_set_up_to_zero_and_log_once_per_change(cloud: Any) -> None:
-    env = await cloud(two_connectors)
+    env = await cloud(two_connectors, sink_lag=False)
     await env.cycle()
     env.clock.advance(60)
     env.state.api_secret = "rotated-elsewhere"  # the key is revoked while the exporter runs
@@ -675,3 +676,128 @@ async def test_a_minute_that_shrinks_is_logged_once_and_never_lowers_a_counter(c
     shrank = [e for e in logs if e["event"] == "ccloud_minute_shrank"]
     assert len(shrank) == 1 and shrank[0]["counted"] == 100.0 and shrank[0]["now"] == 40.0
     assert counter(env.scrape(), "sent_records", "lcc-orders1", "orders-src") == 600.0  # 3 new minutes, no drop
+
+
+# -- managed sink lag and stalled sinks -----------------------------------------------------------------------
+
+LAG = "io.confluent.kafka.server/consumer_lag_offsets"
+
+
+def render(env: Env) -> Any:
+    """The lag and health families as the daemon serves them (the same renderers), parsed."""
+    from exporter.exposition import render_blocks
+    from exporter.failures.metrics import FailuresRenderer
+    from exporter.offsets.metrics import OffsetsRenderer
+    from tests.scrape import parse_exposition
+
+    blocks = render_blocks(env.store.view, [OffsetsRenderer(), FailuresRenderer(), collect_cloud])
+    return parse_exposition(b"".join(b.header_text + b"".join(b.samples) for b in blocks).decode())
+
+
+def lag_of(s: Any, connector: str, topic: str) -> float | None:
+    value: float | None = s.value(
+        "kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector=connector, topic=topic
+    )
+    return value
+
+
+def sinks_with_lag(state: CloudState) -> None:
+    two_connectors(state)
+    state.add_connector(ENV, LKC, "pg-sink", type="sink", connector_id="lcc-pgsink1", created_at=T0 - 7200)
+    group = "connect-lcc-s3sink1"
+    state.set_lag(LKC, group, "orders", 0, 70, since=T0 - 3600)
+    state.set_lag(LKC, group, "orders", 1, 50, since=T0 - 3600)
+    state.set_lag(LKC, group, "payments", 0, 0, since=T0 - 3600)
+    state.set_lag(LKC, "connect-lcc-other99", "orders", 0, 999, since=T0 - 3600)  # not one of ours
+    state.set_lag(LKC, "connect-lcc-orders1", "orders", 0, 5, since=T0 - 3600)  # a source has no sink group
+
+
+async def test_managed_sink_lag_is_one_query_per_cluster_in_the_shared_family(cloud: Any) -> None:
+    env = await cloud(sinks_with_lag)
+    for _ in range(3):
+        await env.cycle()
+        env.clock.advance(60)
+    s = render(env)
+    assert (
+        s.value("kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="orders") == 120
+    )
+    assert (
+        s.value("kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="payments") == 0
+    )
+    assert s.label_values("kafka_connect_sink_lag_records", "connector") == {"s3-sink"}  # pg-sink: no data, absent
+    queries = [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG]
+    assert len(queries) == 3  # one per cycle for the cluster's two sinks
+    flt = queries[0].body["filter"]
+    assert flt["filters"][0] == {"field": "resource.kafka.id", "op": "EQ", "value": LKC}
+    assert sorted(f["value"] for f in flt["filters"][1]["filters"]) == ["connect-lcc-pgsink1", "connect-lcc-s3sink1"]
+    assert queries[0].body["group_by"] == ["metric.consumer_group_id", "metric.topic"]
+
+    env.state.set_lag(LKC, "connect-lcc-s3sink1", "orders", 1, 10, since=T0 - 3600)
+    await env.cycle()
+    assert lag_of(render(env), "s3-sink", "orders") == 80
+
+
+async def test_a_403_for_the_lag_metric_is_logged_once_and_everything_else_keeps_working(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)
+        state.lag_forbidden.add(LKC)
+
+    env = await cloud(setup)
+    with capture_logs() as logs:
+        for _ in range(4):
+            await env.cycle()
+            env.clock.advance(60)
+    assert [e["event"] for e in logs].count("ccloud_sink_lag_forbidden") == 1
+    queries = [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG]
+    assert [q.status for q in queries] == [403]  # not asked again within the hour
+    s = render(env)
+    assert s.samples("kafka_connect_sink_lag_records") == []
+    m = env.scrape()
+    assert m[key("kafka_connect_cloud_api_up", api="metrics")] == 1.0
+    assert counter(m, "sent_records", "lcc-orders1", "orders-src") == 400.0
+
+    env.state.lag_forbidden.clear()  # granted later: asked again after an hour
+    env.clock.advance(3600)
+    await env.cycle()
+    assert (
+        render(env).value(
+            "kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="orders"
+        )
+        == 120
+    )
+
+
+async def test_sink_lag_can_be_turned_off(cloud: Any) -> None:
+    env = await cloud(sinks_with_lag, sink_lag=False)
+    await env.cycle()
+    assert [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG] == []
+    assert render(env).samples("kafka_connect_sink_lag_records") == []
+
+
+async def test_a_running_sink_with_lag_that_receives_nothing_for_15_minutes_is_degraded(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)  # s3-sink receives 40 records a minute; pg-sink nothing
+        state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 300}, since=T0 - 3600)
+
+    env = await cloud(setup)
+
+    def health(connector: str) -> str | None:
+        samples = render(env).samples("kafka_connect_connector_health", connect_cluster=CLUSTER, connector=connector)
+        return next((labels["health"] for labels, v in samples if v == 1), None)
+
+    for _ in range(14):
+        await env.cycle()
+        env.clock.advance(60)
+    assert health("pg-sink") == "healthy"  # 14 counted minutes without records: not yet
+    await env.cycle()
+    await env.cycle()
+    env.clock.advance(60)
+    await env.cycle()
+    assert health("pg-sink") == "degraded"
+    assert health("s3-sink") == "healthy"  # receiving, lag or not
+    assert env.store.view.reading(CloudReading).stalled_sinks(CLUSTER) == frozenset({"pg-sink"})  # type: ignore[union-attr]
+
+    env.state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 0}, since=T0 - 3600)  # caught up: nothing waits
+    env.clock.advance(60)
+    await env.cycle()
+    assert health("pg-sink") == "healthy"
