@@ -63,8 +63,6 @@ def failures_section(view: View) -> str:
     rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
     for name in sorted(view.clusters):
         snap = view.clusters[name]
-        if not snap.up:
-            continue
         cluster = reading.clusters.get(name)
         by_connector: dict[str, list[Failure]] = {}
         for f in cluster.failures if cluster is not None else ():
