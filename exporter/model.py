@@ -231,6 +231,17 @@ def hold_last_known(snapshot: ClusterSnapshot, previous: ClusterSnapshot | None,
     )
 
 
+def last_seen(snapshot: ClusterSnapshot | None, now: float) -> str | None:
+    """ "last seen N minutes ago" for the last known state a failed cycle holds; None for current content (or
+    none). For every page table that shows a down cluster's connectors, workers or offsets."""
+    if snapshot is None or not snapshot.stale or snapshot.seen_at is None:
+        return None
+    minutes = int(max(0.0, now - snapshot.seen_at) // 60)
+    if minutes < 1:
+        return "last seen less than a minute ago"
+    return f"last seen {minutes} minute{'s' if minutes != 1 else ''} ago"
+
+
 def tasks_on(connector: Connector, worker_ids: frozenset[str]) -> int:
     """How many of the connector's tasks the statuses place on one of ``worker_ids`` (e.g. impaired workers)."""
     return sum(1 for t in connector.tasks if t.worker_id in worker_ids) if worker_ids else 0
