@@ -31,6 +31,7 @@ from exporter.families import (
     CLOUD_API_ERRORS,
     CLOUD_API_UP,
     CLOUD_CONNECTOR_STATES,
+    CLOUD_LATE,
     CLOUD_NEWEST_BUCKET,
     CLOUD_TASK_STATES,
     CLOUD_THROUGHPUT,
@@ -1338,6 +1339,74 @@ def exporter() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------- cloud
+def managed_stalled(sel: str) -> str:
+    """RUNNING managed sinks with lag that received nothing over the rate interval (KafkaConnectManagedSinkStalled
+    asks the same over 15 minutes)."""
+    return (
+        f"(sum by ({KEY}) ({SINK_LAG_RECORDS.sample_name}{{{sel}}}) > 0)"
+        f" and on ({KEY}) (sum by ({KEY}) (increase({CLOUD_THROUGHPUT['received_records'].sample_name}"
+        f"{{{sel}}}[$__rate_interval])) == 0)"
+        f' and on ({KEY}) ({CONNECTOR_STATE.sample_name}{{{sel}, state="RUNNING"}} == 1)'
+    )
+
+
+def cloud_lag_and_heal_panels(sel: str) -> list[Panel]:
+    """Managed sinks' lag and stalls, and what auto-heal did to managed connectors."""
+    return [
+        row("Sink lag, stalls and auto-heal"),
+        stat(
+            "Managed sinks not receiving",
+            "RUNNING managed sinks with lag whose received_records did not grow over the rate interval. Over 15 "
+            "counted minutes that is a stalled sink: its health is degraded and KafkaConnectManagedSinkStalled "
+            "fires 5 minutes later.",
+            "none",
+            [target(f"count({managed_stalled(sel)}) or vector(0)", "stalled")],
+            w=6,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        timeseries(
+            "Lag per managed sink",
+            "Records waiting for each managed sink connector: Confluent Cloud's consumer_lag_offsets of its consumer "
+            "group connect-<lcc id>, summed over its topics (confluent_cloud.sink_lag). Lag that grows while "
+            "records in is zero is a stalled sink.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, connector) ({SINK_LAG_RECORDS.sample_name}{{{sel}}})",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=18,
+        ),
+        stat(
+            "Auto-heal persistent failures",
+            "Managed connectors and tasks auto-heal gave up on (attempt cap reached): they need a human, then "
+            "POST /-/autoheal/retry. Absent when confluent_cloud.autoheal is off.",
+            "none",
+            [target(f"sum({AUTOHEAL_PERSISTENT_FAILURES.sample_name}{{{JIC}}}) or vector(0)", "persistent")],
+            w=6,
+            steps=((None, "green"), (1, "red")),
+        ),
+        timeseries(
+            "Auto-heal restarts",
+            "Restarts auto-heal sent to managed connectors (one POST …/restart restarts the connector and all its "
+            "tasks), by connector and outcome: accepted, error, not_found, unsupported (the account lacks the "
+            "restart endpoint: auto-heal stopped on the cluster), dry_run.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, connector, outcome) (increase({AUTOHEAL_RESTARTS.sample_name}{{{sel}, "
+                    f'kind="connector"}}[$__rate_interval]))',
+                    "{{connect_cluster}} {{connector}} {{outcome}}",
+                )
+            ],
+            w=18,
+            bars=True,
+            stack=True,
+        ),
+    ]
+
+
 def cloud() -> dict[str, Any]:
     sel = JIC + ', connector=~"$connector"'
     panels: list[Panel] = [
@@ -1425,6 +1494,21 @@ def cloud() -> dict[str, Any]:
         ),
         row("Throughput"),
         *cloud_throughput_panels(sel, "{{connect_cluster}} {{connector}}", w=12),
+        timeseries(
+            "Late data",
+            "What the Metrics API added to minutes after the exporter first counted them, per second, by metric "
+            "(re-read over confluent_cloud.revision_window and added to the counters above). It is what counting "
+            "each minute only once would have lost; if it keeps growing, raise revision_window.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, metric) (rate({CLOUD_LATE.sample_name}{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{metric}}",
+                )
+            ],
+            w=12,
+        ),
+        *cloud_lag_and_heal_panels(sel),
         table(
             "Managed connectors",
             "Current state of each selected managed connector.",
@@ -1456,8 +1540,9 @@ def cloud() -> dict[str, Any]:
     return dashboard(
         "confluent-cloud-connectors",
         "Kafka Connect / Confluent Cloud connectors",
-        "Confluent Cloud managed connectors: records and bytes in and out, dead-letter records, data freshness and "
-        "the health of the Confluent Cloud APIs the exporter reads.",
+        "Confluent Cloud managed connectors: records and bytes in and out, dead-letter records, late data, sink lag "
+        "and stalls, auto-heal restarts, data freshness and the health of the Confluent Cloud APIs the exporter "
+        "reads.",
         variables,
         panels,
     )
