@@ -117,6 +117,8 @@ class CloudSource:
         self._lag_failing: dict[str, str | None] = {}  # cluster -> the last failure logged (once per change)
         # connector id -> end of the newest minute with received records (stall detection).
         self._received_until: dict[str, int] = {}
+        # connector id -> start of the minutes read back at start-up for stall detection (never counted).
+        self._looked_back: dict[str, int] = {}
         self._missing_metrics: frozenset[str] = frozenset()
         for name, st in self.clusters.items():
             store.expect(name)
@@ -346,6 +348,7 @@ class CloudSource:
             self.http.health.failed(Api.METRICS, failure)
         if self.config.sink_lag:
             await self._poll_lag()
+            await self._look_back(owners)
         self.publish()
 
     # -- managed sink lag ----------------------------------------------------------------------------------
@@ -422,6 +425,35 @@ class CloudSource:
             out.setdefault(sinks[group], {})[topic] = value
         return out
 
+    async def _look_back(self, owners: dict[str, Owner]) -> None:
+        """Once per sink, after its first counted minute: read received_records of the STALLED_AFTER_SECONDS before
+        it (not counted), so a sink that stopped before it was first watched (before the exporter started, say)
+        is seen stalled at once rather than 15 minutes later."""
+        metric = "received_records"
+        if metric not in self._active_metrics():
+            return
+        due: dict[int, list[str]] = {}  # first counted minute -> sinks
+        for st in self.clusters.values():
+            for c in st.connectors or ():
+                cid = c.connector_id
+                if cid is None or not _is_sink(c) or cid not in owners or cid in self._looked_back:
+                    continue
+                since = self.ledger.since.get((cid, metric))
+                if since is not None:
+                    due.setdefault(since, []).append(cid)
+        for since, ids in sorted(due.items()):
+            start = since - int(STALLED_AFTER_SECONDS)
+            try:
+                points = await self._fetch(Window(metric, start, since, 0), ids)
+            except (CloudRequestError, BadResponse) as exc:
+                log.debug("ccloud_look_back_failed", error=str(exc))  # asked again next cycle
+                return
+            for cid in ids:
+                self._looked_back[cid] = start
+                moved = [ts + MINUTE for ts, v in points.get(cid, {}).items() if v > 0]
+                if moved:
+                    self._received_until[cid] = max(self._received_until.get(cid, 0), *moved)
+
     def _stalled(self, name: str) -> frozenset[str]:
         """RUNNING sinks of the cluster with lag whose received_records did not grow for STALLED_AFTER_SECONDS
         of counted minutes (needs received_records among the metrics, and the lag)."""
@@ -439,6 +471,7 @@ class CloudSource:
             since = self.ledger.since.get((c.connector_id, metric))
             if since is None:
                 continue  # not counted yet
+            since = min(since, self._looked_back.get(c.connector_id, since))
             quiet_from = max(since, self._received_until.get(c.connector_id, since))
             if counted_until - quiet_from >= STALLED_AFTER_SECONDS:
                 out.add(c.name)

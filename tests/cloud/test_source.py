@@ -823,16 +823,23 @@ async def test_sink_lag_can_be_turned_off(cloud: Any) -> None:
     assert render(env).samples("kafka_connect_sink_lag_records") == []
 
 
+def health_of(env: Env, connector: str) -> str | None:
+    samples = render(env).samples("kafka_connect_connector_health", connect_cluster=CLUSTER, connector=connector)
+    return next((labels["health"] for labels, v in samples if v == 1), None)
+
+
 async def test_a_running_sink_with_lag_that_receives_nothing_for_15_minutes_is_degraded(cloud: Any) -> None:
     def setup(state: CloudState) -> None:
-        sinks_with_lag(state)  # s3-sink receives 40 records a minute; pg-sink nothing
+        sinks_with_lag(state)  # s3-sink receives 40 records a minute
         state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 300}, since=T0 - 3600)
+        state.connector(ENV, LKC, "pg-sink").rates = {"received_records": 10}
+        for minute in range(first_bucket(), T0 + 3600, 60):  # nothing from the first counted minute on
+            state.set_value("lcc-pgsink1", "received_records", minute, 0)
 
     env = await cloud(setup)
 
     def health(connector: str) -> str | None:
-        samples = render(env).samples("kafka_connect_connector_health", connect_cluster=CLUSTER, connector=connector)
-        return next((labels["health"] for labels, v in samples if v == 1), None)
+        return health_of(env, connector)
 
     for _ in range(14):
         await env.cycle()
@@ -850,3 +857,25 @@ async def test_a_running_sink_with_lag_that_receives_nothing_for_15_minutes_is_d
     env.clock.advance(60)
     await env.cycle()
     assert health("pg-sink") == "healthy"
+
+
+async def test_a_sink_quiet_since_before_the_exporter_started_is_stalled_at_once(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)  # pg-sink has received nothing for two hours
+        state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 300}, since=T0 - 3600)
+
+    env = await cloud(setup)
+    await env.cycle()
+    assert health_of(env, "pg-sink") == "degraded"
+    assert health_of(env, "s3-sink") == "healthy"  # it received records in the 15 minutes read back
+    m = env.scrape()
+    assert counter(m, "received_records", "lcc-s3sink1", "s3-sink") == 40.0  # what was read back is not counted
+    back = [
+        r
+        for r in env.state.requests_to("metrics", "/query")
+        if r.body["intervals"][0].endswith(iso_minute(first_bucket()))
+    ]
+    assert len(back) == 1 and "lcc-pgsink1" in json.dumps(back[0].body["filter"])
+    await env.cycle()
+    # 5 metrics, the lag and the look-back, then (the same minute again) the lag only: no second look-back.
+    assert len(env.state.requests_to("metrics", "/query")) == 5 + 1 + 1 + 1
