@@ -375,3 +375,49 @@ async def test_retry_endpoint_and_page_section_through_the_daemon() -> None:
                 timeout=20,
                 what="a second restart after the retry",
             )
+
+
+async def test_a_reload_turns_managed_auto_heal_on_and_off() -> None:
+    state = CloudState(api_secret=SECRET)
+    state.restart_delay = 0.05
+    state.add_connector(ENV, LKC, "pg-cdc", tasks=["RUNNING"])
+    state.set_state(ENV, LKC, "pg-cdc", "FAILED", tasks=[("SYSTEM_ERROR", "Internal error")])
+    async with CloudSimulator(state) as sim:
+
+        def config(autoheal: dict[str, Any] | None) -> Any:
+            cloud: dict[str, Any] = {
+                "api_key": "SIMKEY0123456789",
+                "api_secret": SECRET,
+                "api_url": sim.url,
+                "metrics_url": sim.url,
+                "environments": [{"id": ENV, "clusters": [{"id": LKC, "name": CLUSTER}]}],
+                "status_interval": 0.2,
+            }
+            if autoheal is not None:
+                cloud["autoheal"] = autoheal
+            return build_config({"web": {"listen_address": "127.0.0.1:0"}, "confluent_cloud": cloud})
+
+        async with running_daemon(config(None)) as ex:
+            await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster=CLUSTER) == 1.0, what="status")
+            assert ex.daemon.healer is None
+            ex.daemon.loader = lambda: config({"mode": "enforce", "grace_period": "200ms"})
+            assert await ex.daemon.reload()
+            await ex.wait_for(
+                lambda s: (
+                    s.value(
+                        "kafka_connect_autoheal_restarts_total",
+                        connect_cluster=CLUSTER,
+                        connector="pg-cdc",
+                        kind="connector",
+                        outcome="accepted",
+                    )
+                    == 1.0
+                ),
+                timeout=20,
+                what="a restart once a reload turned auto-heal on",
+            )
+            ex.daemon.loader = lambda: config({"mode": "off"})
+            assert await ex.daemon.reload()
+            s = await ex.scrape()
+            assert s.value("kafka_connect_autoheal_mode", connect_cluster=CLUSTER, mode="off") == 1.0
+            assert s.samples("kafka_connect_autoheal_restarts_total") == []
