@@ -879,3 +879,34 @@ async def test_a_sink_quiet_since_before_the_exporter_started_is_stalled_at_once
     await env.cycle()
     # 5 metrics, the lag and the look-back, then (the same minute again) the lag only: no second look-back.
     assert len(env.state.requests_to("metrics", "/query")) == 5 + 1 + 1 + 1
+
+
+async def test_growing_minutes_are_counted_once_across_a_restart_of_the_api(cloud: Any) -> None:
+    """The API process goes away (connections refused) and comes back on the same address, while minutes keep
+    growing after publication: every counter ends at what the API serves for the counted minutes, once."""
+
+    def setup(state: CloudState) -> None:
+        two_connectors(state)
+        state.late_share = 0.5
+        state.late_after = 120.0
+
+    env = await cloud(setup, sink_lag=False)
+    port = int(env.sim.url.rsplit(":", 1)[1])
+    for i in range(20):
+        if i == 8:
+            await env.sim.stop()
+        if i == 12:
+            env.sim = CloudSimulator(env.state, port=port)
+            await env.sim.start()
+        await env.cycle()
+        env.clock.advance(60)
+    env.clock.advance(-60)  # the last poll's time
+    m = env.scrape()
+    newest = int(m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)])
+    minutes = range(first_bucket(), newest + 60, 60)
+    assert len(minutes) == 20
+    conn = env.state.by_id("lcc-orders1")
+    assert conn is not None
+    served = sum(env.state.served(conn, "sent_records", t) or 0.0 for t in minutes)
+    assert counter(m, "sent_records", "lcc-orders1", "orders-src") == served
+    assert served == 100 * 19 + 50  # all but the newest minute complete by now
