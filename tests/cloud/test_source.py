@@ -892,14 +892,17 @@ async def test_growing_minutes_are_counted_once_across_a_restart_of_the_api(clou
 
     env = await cloud(setup, sink_lag=False)
     port = int(env.sim.url.rsplit(":", 1)[1])
-    for i in range(20):
-        if i == 8:
-            await env.sim.stop()
-        if i == 12:
-            env.sim = CloudSimulator(env.state, port=port)
-            await env.sim.start()
-        await env.cycle()
-        env.clock.advance(60)
+    again = CloudSimulator(env.state, port=port)
+    try:
+        for i in range(20):
+            if i == 8:
+                await env.sim.stop()
+            if i == 12:
+                await again.start()
+            await env.cycle()
+            env.clock.advance(60)
+    finally:
+        await again.stop()
     env.clock.advance(-60)  # the last poll's time
     m = env.scrape()
     newest = int(m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)])
