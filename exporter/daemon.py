@@ -38,6 +38,7 @@ from exporter.metrics import MetricGroup
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reader import OffsetsReader, forget_cluster
 from exporter.offsets.web import offsets_section
+from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
@@ -125,6 +126,9 @@ class Daemon:
             open_paths = frozenset({"/healthz"}) if config.web.open_healthz else frozenset()
             self.web_security = WebSecurity(config.web.config_file, open_paths=open_paths)
         self._web_watch: asyncio.Task[None] | None = None
+        # Warnings that repeat every cycle, shared by the sources: logged once, then summarised, always counted.
+        self.warnings = RepeatLimiter()
+        self._warnings_published = 0
 
         for cluster in config.clusters:
             self._add_cluster(cluster)
@@ -138,7 +142,7 @@ class Daemon:
         if client is None:
             client = build_http_client(cluster)
         self.clients[cluster.name] = client
-        poller = ConnectPoller(cluster, client, clock=self.clock)
+        poller = ConnectPoller(cluster, client, clock=self.clock, warnings=self.warnings)
         self.pollers[cluster.name] = poller
         self.store.expect(cluster.name)
         self.add_job(
@@ -149,7 +153,7 @@ class Daemon:
         )
         if cluster.offsets_enabled:
             # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
-            reader = OffsetsReader(cluster, client, self.store, clock=self.clock)
+            reader = OffsetsReader(cluster, client, self.store, clock=self.clock, warnings=self.warnings)
             self.offsets_readers[cluster.name] = reader
             self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
 
@@ -249,6 +253,13 @@ class Daemon:
             self._running.discard(task)
             if self._job_tasks.get(job_id) is task:
                 del self._job_tasks[job_id]
+            self._publish_warnings()
+
+    def _publish_warnings(self) -> None:
+        total = sum(self.warnings.counts.values())
+        if total != self._warnings_published:
+            self._warnings_published = total
+            self.store.publish(self.warnings.reading())
 
     # -- reload --------------------------------------------------------------------------------------------
 

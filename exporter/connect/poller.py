@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -46,6 +47,7 @@ from exporter.model import (
     Worker,
     WorkerState,
 )
+from exporter.repeats import RepeatLimiter
 from exporter.transport import RequestFailed, request_json
 
 log = structlog.get_logger("exporter.connect")
@@ -77,10 +79,13 @@ class ConnectPoller:
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.client = client
         self.clock = clock
+        # A worker that never answers fails every cycle: logged once, then summarised (and always counted).
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._preferred = 0  # index of the worker that answered the status request last time
         self._plugins: tuple[Plugin, ...] = ()
         self._plugins_at: float | None = None
@@ -196,8 +201,10 @@ class ConnectPoller:
 
     def _record(self, error: PollError, errors: list[PollError]) -> None:
         errors.append(error)
-        log.warning(
+        self.warnings.warn(
+            log,
             "poll_failed",
+            (self.cluster.name, urlsplit(error.url).netloc, error.reason),  # per worker, whatever the path
             cluster=self.cluster.name,
             url=error.url,
             reason=error.reason.value,

@@ -29,6 +29,7 @@ from exporter.model import ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError, BrokerOffsets
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.repeats import RepeatLimiter
 from exporter.store import Store
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
 
@@ -68,6 +69,7 @@ class OffsetsReader:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         brokers: BrokerOffsets | None = None,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.client = client
@@ -78,6 +80,7 @@ class OffsetsReader:
         if brokers is None and cluster.kafka is not None:
             brokers = BrokerOffsets(cluster.kafka)
         self.brokers = brokers
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._known: dict[str, _Known] = {}
         self._after: str | None = None  # the last connector read: the next run continues after it
         self._errors: Counter[str] = Counter()
@@ -201,7 +204,14 @@ class OffsetsReader:
                 return
             except BadResponse as exc:
                 self._errors["bad_response"] += 1
-                log.warning("offsets_failed", cluster=self.name, connector=connector.name, error=str(exc))
+                self.warnings.warn(
+                    log,
+                    "offsets_failed",
+                    (self.name, connector.name),
+                    cluster=self.name,
+                    connector=connector.name,
+                    error=str(exc),
+                )
                 return
             self._remember(connector, parsed)
         finally:
@@ -252,7 +262,14 @@ class OffsetsReader:
             self._broker_up = False
             self._broker_errors[exc.reason] += 1
             self._lag = {}  # no lag is better than stale lag
-            log.warning("kafka_end_offsets_failed", cluster=self.name, reason=exc.reason, error=str(exc))
+            self.warnings.warn(
+                log,
+                "kafka_end_offsets_failed",
+                (self.name, exc.reason),
+                cluster=self.name,
+                reason=exc.reason,
+                error=str(exc),
+            )
             return
         self._broker_up = True
         lag: dict[str, dict[str, int]] = {}
