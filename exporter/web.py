@@ -14,7 +14,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.exposition import Exposition
-from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line
+from exporter.model import RUNNING, ClusterSnapshot, SourceKind, WorkerState, first_line
 from exporter.store import Store, View
 
 PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
@@ -89,11 +89,13 @@ def _age(ts: float | None, now: float) -> str:
 def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
     e = html.escape
     workers_up = sum(1 for w in snap.workers if w.reachable)
+    # Confluent Cloud runs the workers and shows none of them: there is no count to give.
+    workers = "managed" if snap.kind is SourceKind.CLOUD else f"{workers_up}/{len(snap.workers)}"
     problem = snap.errors[-1].message if snap.errors else ""
     status = "up" if snap.up else "DOWN"
     return (
         f"<tr class={'ok' if snap.up else 'bad'}><td>{e(snap.cluster)}</td><td>{e(snap.kind.value)}</td>"
-        f"<td>{status}</td><td>{workers_up}/{len(snap.workers)}</td><td>{len(snap.connectors)}</td>"
+        f"<td>{status}</td><td>{workers}</td><td>{len(snap.connectors)}</td>"
         f"<td>{_age(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
     )
 
