@@ -1,7 +1,8 @@
 """Command line: ``kafka-connect-exporter [run|check-config|demo] [flags]``.
 
-Flags follow the Prometheus exporter convention (``--web.listen-address``). Configuration errors print
-one line per problem and exit with code 2.
+Flags follow the Prometheus exporter convention (``--web.listen-address``). An operator's mistake never ends
+in a traceback: configuration errors (``exporter.checks.review``, shared by ``run`` and ``check-config``) print one
+line per problem and exit with code 2; a listen address that cannot be bound prints one line and exits with 1.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from exporter.settings import ConfigError, parse_duration
 
 COMMANDS = {
     "run": "run the exporter (the default)",
-    "check-config": "validate the configuration and print it with secrets masked",
+    "check-config": "run every check run runs, warn on likely mistakes, print the configuration (secrets masked)",
     "demo": "start an embedded simulated Connect cluster and the exporter against it",
 }
 EXIT_CONFIG = 2
