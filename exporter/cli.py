@@ -29,7 +29,7 @@ from exporter.settings import ConfigError, parse_duration
 COMMANDS = {
     "run": "run the exporter (the default)",
     "check-config": "run every check run runs, warn on likely mistakes, print the configuration (secrets masked)",
-    "demo": "start an embedded simulated Connect cluster and the exporter against it",
+    "demo": "simulated Connect workers and Confluent Cloud with the exporter watching them (demo --help)",
 }
 EXIT_CONFIG = 2
 EXIT_LISTEN = 1
