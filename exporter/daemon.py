@@ -35,6 +35,7 @@ from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.failures.web import failures_section
 from exporter.metrics import MetricGroup
+from exporter.offsets.brokers import EndOffsets
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reader import OffsetsReader, forget_cluster
 from exporter.offsets.web import offsets_section
@@ -95,11 +96,14 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
+        brokers: Callable[[ClusterConfig], EndOffsets | None] | None = None,
     ) -> None:
-        """``loader`` re-reads the configuration (file, environment, flags) for ``reload``."""
+        """``loader`` re-reads the configuration (file, environment, flags) for ``reload``. ``brokers`` gives a
+        cluster's end offsets from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
         self.config = config
         self.clock = clock
         self.loader = loader
+        self._brokers = brokers
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
@@ -159,7 +163,14 @@ class Daemon:
         )
         if cluster.offsets_enabled:
             # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
-            reader = OffsetsReader(cluster, client, self.store, clock=self.clock, warnings=self.warnings)
+            reader = OffsetsReader(
+                cluster,
+                client,
+                self.store,
+                clock=self.clock,
+                warnings=self.warnings,
+                brokers=self._brokers(cluster) if self._brokers is not None else None,
+            )
             self.offsets_readers[cluster.name] = reader
             self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
 

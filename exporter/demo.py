@@ -2,8 +2,8 @@
 Cloud organisation, and the exporter watching both, in one process. Needs no Java and no network beyond loopback.
 
 What it shows: connectors and tasks failing, pausing, moving and coming back; auto-heal deciding restarts (dry-run
-unless ``--autoheal.mode enforce``); a worker that stops answering for a while (``WORKER_LOSS``); managed Cloud
-connectors in every state.
+unless ``--autoheal.mode enforce``); a worker that stops answering for a while (``WORKER_LOSS``); sink lag from
+simulated topics and a sink that stops committing (``STALLED_SINK``); managed Cloud connectors in every state.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import structlog
 from exporter.checks import review
 from exporter.config import load_config, split_host_port
 from exporter.logs import configure
+from exporter.offsets.reading import STALLED_AFTER_SECONDS
 from exporter.settings import ConfigError, format_duration, parse_duration
 from simulator.cloud.demo import demo_config as demo_cloud_config
 from simulator.cloud.demo import start_demo_cloud
@@ -27,6 +28,7 @@ from simulator.connect.scenario import Scenario
 from simulator.connect.server import SimConnectServer
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
+from simulator.kafka import SimTopics
 
 DEMO_LISTEN = "127.0.0.1:9838"
 STEP_SECONDS = 5.0
@@ -35,6 +37,10 @@ GRACE_SECONDS = 15.0  # auto-heal waits this long on a FAILED target (1m outside
 # One of the three workers stops answering its REST port for a while, every few minutes: its work goes on, but
 # the exporter cannot reach it (kafka_connect_worker_up 0, connectors with tasks on it degraded).
 LOST_WORKER = 2
+# A sink that keeps RUNNING but never commits again: lag grows (kafka_connect_sink_lag_records), and once its
+# offsets stood still for the stall window it is degraded (stalled) on the page and in the metrics.
+STALLED_SINK = "search-es-sink"
+OFFSETS_SECONDS = 30.0
 WORKER_LOSS = (12, 24, 48)  # (first lost at step, back at step, cycle length) in scenario steps
 PROG = "kafka-connect-exporter demo"
 
@@ -146,17 +152,24 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
             quickstart_autoheal=autoheal,
         )
         # Requests time out before the short demo cycle's deadline, as a well-set-up cluster's do.
-        clusters = [c.model_copy(update={"request_timeout": c.poll_interval * 0.8}) for c in config.clusters]
+        # Offsets every 30s rather than 2m, so sink lag shows within a minute of the start.
+        clusters = [
+            c.model_copy(update={"request_timeout": c.poll_interval * 0.8, "offsets_interval": OFFSETS_SECONDS})
+            for c in config.clusters
+        ]
         config = config.model_copy(update={"clusters": clusters})
         findings = review(config)
         findings.raise_errors()
         for warning in findings.warnings:
             log.warning("config_warning", problem=warning)
-        daemon = Daemon(config)
+        topics = SimTopics(cluster, stalled=[STALLED_SINK])
+        topics.step()
+        daemon = Daemon(config, brokers=lambda c: topics if c.name == "demo" else None)
         loss = WorkerLoss(server) if args.worker_loss else None
 
         async def step() -> None:
             scenario.step()
+            topics.step()
             if loss is not None:
                 await loss.step()
 
@@ -184,6 +197,8 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
             f"  simulated Connect workers: {', '.join(urls)}\n"
             f'  simulated Confluent Cloud APIs: {cloud_url} (managed connectors: connect_cluster="ccloud-demo")\n'
             f"{heal}\n{loss_line}"
+            f"  sink {STALLED_SINK} stops committing: its lag grows, and after "
+            f"{format_duration(STALLED_AFTER_SECONDS)} of unmoved offsets it is called stalled\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

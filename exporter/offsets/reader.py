@@ -26,7 +26,7 @@ from exporter.connect.client import connector_path
 from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
-from exporter.offsets.brokers import BrokerError, BrokerOffsets
+from exporter.offsets.brokers import BrokerError, BrokerOffsets, EndOffsets
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.repeats import RepeatLimiter
@@ -68,7 +68,7 @@ class OffsetsReader:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        brokers: BrokerOffsets | None = None,
+        brokers: EndOffsets | None = None,
         warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
@@ -79,7 +79,7 @@ class OffsetsReader:
         self.sleep = sleep
         if brokers is None and cluster.kafka is not None:
             brokers = BrokerOffsets(cluster.kafka)
-        self.brokers = brokers
+        self.brokers: EndOffsets | None = brokers
         self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._known: dict[str, _Known] = {}
         self._after: str | None = None  # the last connector read: the next run continues after it

@@ -1,5 +1,6 @@
 """``kafka-connect-exporter demo`` shows every capability: auto-heal (dry-run unless asked), a worker that stops
-answering, Confluent Cloud connectors."""
+answering, sink lag and a sink that stops committing (its stall: tests/offsets/test_reader.py), Confluent Cloud
+connectors."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_demo_heals_in_dry_run_by_default_and_shows_cloud_connectors() -> None:
                 _mode(s, "demo") == "dry-run"
                 and len(s.label_values("kafka_connect_connector_state", "connector")) >= 10
                 and s.value("kafka_connect_up", connect_cluster="ccloud-demo") == 1.0
+                and (s.value("kafka_connect_sink_lag_records", connector="search-es-sink", topic="products") or 0) > 0
             ),
             timeout=60,
         )
@@ -36,6 +38,8 @@ def test_demo_heals_in_dry_run_by_default_and_shows_cloud_connectors() -> None:
     assert proc.returncode == 0, stderr[-2000:]
     assert "auto-heal: dry-run" in stdout and "--autoheal.mode enforce" in stdout
     assert "stops answering for a minute every 4 minutes" in stdout
+    assert "sink search-es-sink stops committing" in stdout
+    assert scrape.value("kafka_connect_kafka_up", connect_cluster="demo") == 1.0
     cloud = {c for c in scrape.label_values("kafka_connect_connector_state", "connector")} & {
         "snowflake-sink",
         "s3-archive",
