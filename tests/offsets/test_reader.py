@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.config import build_config
 from exporter.connect.client import build_http_client
@@ -367,3 +368,31 @@ async def test_simulated_topics_give_lag_and_a_sink_that_stops_committing_is_sta
     assert reading.clusters["c"].brokers_configured and reading.clusters["c"].brokers_up
     # Its offsets stand still from the first read (minute 0): stalled from the read 15 minutes later on.
     assert stalled_after == [15, 16]
+
+
+async def test_a_rate_too_low_for_the_stall_window_is_warned_once_with_brokers_only() -> None:
+    sim_cluster = SimCluster(version="3.9.0", worker_count=1)
+    for i in range(10):
+        sim_cluster.add_connector(f"s{i}", "sink", config={"topics": f"t{i}"})
+    topics = SimTopics(sim_cluster)
+    topics.step()
+    with connect_in_thread(sim_cluster) as sim:
+        # 0.01 requests/s reads 8 connectors in the 15-minute stall window; the cluster has 10.
+        cluster = cluster_config(sim.urls, offsets_interval="1m", offsets_max_rate=0.01)
+        store = Store(["c"])
+        async with build_http_client(cluster) as client:
+            await snapshot_into(store, cluster, client)
+            for brokers, expected in ((topics, 1), (None, 0)):
+                world = PacedWorld(sim)
+                world.reader = reader = OffsetsReader(
+                    cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
+                    brokers=brokers,
+                )  # fmt: skip
+                with capture_logs() as logs:
+                    for _ in range(3):
+                        await reader.run()
+                warned = [e for e in logs if e["event"] == "offsets_slower_than_stall_window"]
+                assert len(warned) == expected, logs
+                if expected:
+                    assert warned[0]["connectors"] == 10 and warned[0]["readable"] == 8
+                    assert reader.warnings.counts["offsets_slower_than_stall_window"] == 3
