@@ -3,7 +3,8 @@
 The daemon owns one APScheduler ``AsyncIOScheduler`` with one interval job per source: no overlapping
 runs of a job, missed runs coalesced. Each job has its own deadline, so a hung cluster never delays another
 cluster, the healer or ``/metrics``. Optional features (auto-heal, Confluent Cloud) attach themselves
-through ``add_job``, ``add_metrics_group``, ``add_page_section`` and ``add_closer``.
+through ``add_job``, ``add_route`` and ``add_closer``; readers (metric groups, page sections) register in
+``exporter.features``.
 """
 
 from __future__ import annotations
@@ -29,16 +30,12 @@ from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
-from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
-from exporter.failures.web import failures_section
-from exporter.metrics import MetricGroup
-from exporter.offsets.metrics import OffsetsRenderer
+from exporter.features import PAGE_SECTIONS, metric_groups
 from exporter.offsets.reader import OffsetsReader, forget_cluster
-from exporter.offsets.web import offsets_section
 from exporter.settings import ConfigError
 from exporter.store import Store
-from exporter.web import PageSection, Route, create_app
+from exporter.web import Route, create_app
 from exporter.web_security import WebSecurity
 
 if TYPE_CHECKING:
@@ -85,7 +82,7 @@ class Daemon:
         self.clock = clock
         self.loader = loader
         self.store = Store(expected=[c.name for c in config.clusters])
-        self.exposition = Exposition(self.store)
+        self.exposition = Exposition(self.store, metric_groups())
         self.pollers: dict[str, ConnectPoller] = {}
         self.offsets_readers: dict[str, OffsetsReader] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
@@ -95,8 +92,6 @@ class Daemon:
         self._job_tasks: dict[str, asyncio.Task[None]] = {}
         # Failure fingerprints, failed-since, transitions and health: a one-way step on every snapshot.
         self.failures = FailureTracker(self.store)
-        self._page_sections: list[PageSection] = []
-        self._lead_sections: list[PageSection] = [failures_section]  # the fleet view leads the status page
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -139,37 +134,27 @@ class Daemon:
             self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
 
     def _attach_features(self) -> None:
-        """Optional features wire themselves in here (each import is cheap and side-effect free)."""
-        self.add_metrics_group(FailuresRenderer())
-        # Offsets: renders nothing until a cluster's reader publishes (a reload may turn them on).
-        self.add_metrics_group(OffsetsRenderer())
-        self.add_page_section(offsets_section)
+        """Optional sources wire themselves in here; every reader is registered in ``exporter.features``."""
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
         if any(c.autoheal.enabled for c in self.config.clusters):
             self._attach_healer()
 
     def _attach_cloud(self, config: CloudConfig) -> None:
-        from exporter.cloud.metrics import collect_cloud
         from exporter.cloud.source import CloudSource
 
         cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self.failures.step)
         for job in cloud.jobs():
             self.add_job(job.id, job.interval, job.run)
-        if collect_cloud not in self.exposition.groups:
-            self.add_metrics_group(collect_cloud)
 
     def _attach_healer(self) -> None:
-        from exporter.healer.metrics import collect_autoheal
         from exporter.healer.runner import Healer
-        from exporter.healer.web import autoheal_section, retry_handler
+        from exporter.healer.web import retry_handler
 
         # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
         # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
         healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
         healer.attach()
-        self.add_metrics_group(collect_autoheal)
-        self.add_page_section(autoheal_section)
         if self._runner is None:
             self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
         else:  # aiohttp's routes are fixed once serving
@@ -191,12 +176,6 @@ class Daemon:
         task = self._job_tasks.get(job_id)
         if task is not None:
             task.cancel()
-
-    def add_metrics_group(self, group: MetricGroup) -> None:
-        self.exposition.add_group(group)
-
-    def add_page_section(self, section: PageSection) -> None:
-        self._page_sections.append(section)
 
     def add_route(self, route: Route) -> None:
         self._routes.append(route)
@@ -344,9 +323,7 @@ class Daemon:
             self.store,
             self.exposition,
             telemetry_path=self.config.web.telemetry_path,
-            # One section that reads the list when the page is built: a reload may attach auto-heal.
-            page_sections=[lambda view: "".join(section(view) for section in self._page_sections)],
-            lead_sections=self._lead_sections,
+            page_sections=PAGE_SECTIONS,
             routes=self._routes,
         )
         security = self.web_security

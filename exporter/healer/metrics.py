@@ -23,7 +23,7 @@ from exporter.families import (
 )
 from exporter.healer.policy import REASONS
 from exporter.healer.reading import HealerReading
-from exporter.metrics import metric_family
+from exporter.render import metric_family
 from exporter.store import View
 
 MODES: tuple[str, ...] = ("off", "dry-run", "enforce")

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.exposition import Block, render_blocks
 from exporter.failures.history import History, advance, cluster_failures
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.reading import FailuresReading
@@ -23,6 +22,7 @@ from exporter.offsets.reading import (
     OffsetsReading,
     OffsetsStatus,
 )
+from exporter.render import Block, Collected, render_blocks
 from exporter.store import Store, View
 from simulator.connect.state import task_trace
 from tests.failures.oracle import collect_failures
@@ -105,7 +105,7 @@ def text(blocks: list[Block], *, openmetrics: bool = False) -> bytes:
 def test_fast_renderer_matches_prometheus_client(polls: int, last_up: bool) -> None:
     view = view_after(polls, last_up)
     fast = render_blocks(view, [FailuresRenderer()])
-    oracle = render_blocks(view, [collect_failures])
+    oracle = render_blocks(view, [Collected(collect_failures)])
     assert text(fast) == text(oracle)
     assert text(fast, openmetrics=True) == text(oracle, openmetrics=True)
     assert b"kafka_connect_connector_health{" in text(fast)
@@ -120,7 +120,7 @@ def test_cached_lines_follow_new_readings() -> None:
     again = text(render_blocks(view_after(4), [renderer]))
     later = text(render_blocks(view_after(5), [renderer]))
     assert first == again and later != first
-    assert later == text(render_blocks(view_after(5), [collect_failures]))
+    assert later == text(render_blocks(view_after(5), [Collected(collect_failures)]))
 
 
 def offsets_for(cluster: str, connector: str, *, lag: int, unchanged_for: float) -> OffsetsReading:
@@ -167,7 +167,7 @@ def test_a_stalled_sink_is_degraded(lag: int, unchanged_for: float, health: str)
     render_blocks(view, [renderer])  # cached lines must follow the new offsets reading
     fast = text(render_blocks(stalled, [renderer]))
     assert health_of(fast, name) == health
-    assert fast == text(render_blocks(stalled, [collect_failures]))
+    assert fast == text(render_blocks(stalled, [Collected(collect_failures)]))
 
 
 @settings(max_examples=3, deadline=None)

@@ -22,12 +22,12 @@ from prometheus_client.core import Metric
 from exporter.connect.client import build_http_client
 from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
-from exporter.exposition import render_blocks
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.runner import Healer
 from exporter.model import ClusterSnapshot
+from exporter.render import render_blocks
 from exporter.store import Store
 from tests.scrape import Scrape, parse_exposition
 

@@ -21,17 +21,14 @@ import pytest
 from exporter import __version__
 from exporter.budget import SeriesBudget
 from exporter.cloud.http import REASONS
-from exporter.cloud.metrics import collect_cloud
 from exporter.cloud.reading import CloudReading, ThroughputSeries
 from exporter.cloud.source import APIS
 from exporter.config_reading import ConfigReading
-from exporter.exposition import Rendered, render_blocks
-from exporter.failures.metrics import FailuresRenderer
+from exporter.exposition import Rendered
 from exporter.failures.reading import ClusterFailures, Failure, FailuresReading
-from exporter.healer.metrics import collect_autoheal
+from exporter.features import metric_groups
 from exporter.healer.policy import TargetKey
 from exporter.healer.reading import ClusterHealReading, HealerReading
-from exporter.metrics import core_groups
 from exporter.model import (
     ClusterSnapshot,
     Connector,
@@ -43,8 +40,8 @@ from exporter.model import (
     Worker,
     WorkerState,
 )
-from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.render import render_blocks
 from exporter.store import View
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -237,9 +234,9 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
 
 
 def render(openmetrics: bool, budget: SeriesBudget | None = None) -> bytes:
-    """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
-    groups = [*core_groups(), collect_cloud, collect_autoheal, FailuresRenderer(), OffsetsRenderer()]
-    rendered = Rendered(7, render_blocks(golden_view(budget), groups))
+    """The snapshot part of /metrics for the golden view (the process metrics change all the time), rendered
+    by the groups the daemon serves, in its order."""
+    rendered = Rendered(7, render_blocks(golden_view(budget), metric_groups()))
     text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
     assert text.count(BUILD.encode()) == 1
     return text.replace(BUILD.encode(), BUILD_PLACEHOLDER.encode())

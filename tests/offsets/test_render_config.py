@@ -11,13 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import build_config
 from exporter.connect.parse import BadResponse
-from exporter.exposition import family_block
 from exporter.families import OFFSETS_FAMILIES
 from exporter.model import ClusterSnapshot, Connector, SourceKind
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.parse import offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.offsets.web import offsets_section
+from exporter.render import family_block
 from exporter.settings import ConfigError
 from exporter.store import Store
 

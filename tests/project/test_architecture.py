@@ -21,7 +21,12 @@ SETTINGS_LEAF = "exporter.settings"
 MAY_IMPORT_SIMULATOR = {"exporter.demo", "exporter.cli"}
 # Readers see only snapshots and typed readings; the modules that talk to the network are the sources'.
 READERS = (
-    "exporter.metrics",
+    "exporter.connect.metrics",
+    "exporter.connect.web",
+    "exporter.own_metrics",
+    "exporter.render",
+    "exporter.page",
+    "exporter.features",
     "exporter.exposition",
     "exporter.web",
     "exporter.cloud.metrics",
