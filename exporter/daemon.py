@@ -1,8 +1,15 @@
-"""Assembly and lifecycle: config → pollers (scheduled by APScheduler) → store → web.
+"""Assembly and lifecycle: config → sources (scheduled by APScheduler) → store → readers and web.
 
 The daemon owns one APScheduler ``AsyncIOScheduler`` with one interval job per source: no overlapping
 runs of a job, missed runs coalesced. Each job has its own deadline, so a hung cluster never delays another
-cluster, the healer or ``/metrics``. Optional features (auto-heal, Confluent Cloud) attach themselves
+cluster, the healer or ``/metrics``. A job returns what it read (snapshots and readings) and the daemon alone
+publishes it (``publish``); the steps that derive readings from the snapshots subscribe to the store in one order:
+
+1. the failure tracker (``FailuresReading``, from every snapshot, Connect and Cloud);
+2. the offsets readers (each notes its cluster's newest snapshot: its next run reads the connectors it names);
+3. the healer (notes the snapshot and wakes the cluster's round; a round's ``HealerReading`` comes back through
+   ``publish``).
+ Optional features (auto-heal, Confluent Cloud) attach themselves
 through ``add_job``, ``add_route`` and ``add_closer``; readers (metric groups, page sections) register in
 ``exporter.features``.
 """
@@ -13,7 +20,7 @@ import asyncio
 import datetime as dt
 import gc
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -32,7 +39,8 @@ from exporter.deadline import within
 from exporter.exposition import Exposition
 from exporter.failures.tracker import FailureTracker
 from exporter.features import PAGE_SECTIONS, metric_groups
-from exporter.offsets.reader import OffsetsReader, forget_cluster
+from exporter.model import ClusterSnapshot
+from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.settings import ConfigError
 from exporter.store import Store
 from exporter.web import Route, create_app
@@ -44,7 +52,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("exporter")
 
-JobFunc = Callable[[], Awaitable[None]]
+# A job returns what it read, in the order to publish it: snapshots (``ClusterSnapshot``) and readings.
+JobFunc = Callable[[], Awaitable[Sequence[object]]]
 # Grace on top of a job's own deadline before the daemon cancels it outright.
 JOB_GRACE_SECONDS = 5.0
 
@@ -84,14 +93,17 @@ class Daemon:
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store, metric_groups())
         self.pollers: dict[str, ConnectPoller] = {}
-        self.offsets_readers: dict[str, OffsetsReader] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
         self.cloud: CloudSource | None = None
         self._jobs: dict[str, tuple[float, float, JobFunc]] = {}
         self._job_tasks: dict[str, asyncio.Task[None]] = {}
-        # Failure fingerprints, failed-since, transitions and health: a one-way step on every snapshot.
-        self.failures = FailureTracker(self.store)
+        # The derived steps, in this order (see the module's docstring).
+        self.failures = FailureTracker()
+        self.offsets = Offsets()
+        self.store.derive(self.failures.step)
+        self.store.derive(self.offsets.step)
+        self.store.derive(self._heal)
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -108,8 +120,7 @@ class Daemon:
 
         for cluster in config.clusters:
             self._add_cluster(cluster)
-        self.store.publish(config.series_budget())
-        self.store.publish(ConfigReading(last_reload_successful=True, last_success=clock()))
+        self.publish(config.series_budget(), ConfigReading(last_reload_successful=True, last_success=clock()))
         if config.web.enable_lifecycle:
             self.add_route(("POST", "/-/reload", self._reload_handler))
         self._attach_features()
@@ -128,10 +139,15 @@ class Daemon:
             deadline=cluster.deadline,
         )
         if cluster.offsets_enabled:
-            # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
-            reader = OffsetsReader(cluster, client, self.store, clock=self.clock)
-            self.offsets_readers[cluster.name] = reader
-            self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
+            # Its own job, through the cluster's client; the connector list comes from the cluster's snapshots.
+            reader = OffsetsReader(cluster, client, clock=self.clock)
+            self.offsets.add(reader)
+            self.add_job(
+                offsets_job_id(cluster.name),
+                cluster.offsets_interval,
+                partial(self._read_offsets, reader),
+                deadline=reader.deadline,
+            )
 
     def _attach_features(self) -> None:
         """Optional sources wire themselves in here; every reader is registered in ``exporter.features``."""
@@ -143,7 +159,10 @@ class Daemon:
     def _attach_cloud(self, config: CloudConfig) -> None:
         from exporter.cloud.source import CloudSource
 
-        cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self.failures.step)
+        cloud = self.cloud = CloudSource(config)
+        for name in cloud.clusters:
+            self.store.expect(name)
+        self.publish(cloud.reading())
         for job in cloud.jobs():
             self.add_job(job.id, job.interval, job.run)
 
@@ -151,9 +170,9 @@ class Daemon:
         from exporter.healer.runner import Healer
         from exporter.healer.web import retry_handler
 
-        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
+        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _heal.
         # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
-        healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
+        healer = self.healer = Healer(self.config.clusters, self.publish, self.clients, clock=self.clock)
         healer.attach()
         if self._runner is None:
             self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
@@ -183,16 +202,31 @@ class Daemon:
     def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
 
-    # -- jobs ------------------------------------------------------------------------------------------
+    # -- publishing ----------------------------------------------------------------------------------
 
-    async def _poll_connect(self, poller: ConnectPoller) -> None:
-        snapshot = await poller.poll()
-        if self.pollers.get(poller.cluster.name) is not poller:
-            return  # a reload replaced or removed the cluster while this poll ran
-        self.store.publish_cluster(snapshot)
-        self.failures.step(snapshot)
+    def publish(self, *items: object) -> None:
+        """The one way into the store: snapshots (then the derived steps run) and readings, in order."""
+        for item in items:
+            if isinstance(item, ClusterSnapshot):
+                self.store.publish_cluster(item)
+            elif item is not None:
+                self.store.publish(item)
+
+    def _heal(self, snapshot: ClusterSnapshot) -> None:
         if self.healer is not None:
             self.healer.step(snapshot)  # returns at once: restarts never delay this job or the next poll
+
+    # -- jobs ------------------------------------------------------------------------------------------
+
+    async def _poll_connect(self, poller: ConnectPoller) -> Sequence[object]:
+        snapshot = await poller.poll()
+        if self.pollers.get(poller.cluster.name) is not poller:
+            return ()  # a reload replaced or removed the cluster while this poll ran
+        return (snapshot,)
+
+    async def _read_offsets(self, reader: OffsetsReader) -> Sequence[object]:
+        reading = await self.offsets.run(reader)
+        return () if reading is None else (reading,)
 
     async def _run_job(self, job_id: str, deadline: float, func: JobFunc) -> None:
         task = asyncio.current_task()
@@ -200,7 +234,7 @@ class Daemon:
         self._running.add(task)
         self._job_tasks[job_id] = task
         try:
-            await within(deadline + JOB_GRACE_SECONDS, func())
+            self.publish(*await within(deadline + JOB_GRACE_SECONDS, func()))
         except TimeoutError:
             log.error("job_overran", job=job_id, deadline_seconds=deadline)
         except asyncio.CancelledError:
@@ -235,12 +269,12 @@ class Daemon:
                 for client in fresh.values():
                     await client.aclose()
                 previous = self.store.view.reading(ConfigReading)
-                self.store.publish(ConfigReading(False, previous.last_success if previous else 0.0))
+                self.publish(ConfigReading(False, previous.last_success if previous else 0.0))
                 log.error("config_reload_failed", error=str(exc), error_type=type(exc).__name__)
                 await self.exposition.caught_up()
                 return False
             await self._apply(new, changed, fresh)
-            self.store.publish(ConfigReading(True, self.clock()))
+            self.publish(ConfigReading(True, self.clock()))
             # Scrapes serve the newest finished rendering: once this returns, none serves a removed cluster.
             await self.exposition.caught_up()
             return True
@@ -254,13 +288,13 @@ class Daemon:
         for name in sorted(changed & set(self.pollers)):
             self.remove_job(connect_job_id(name))
             del self.pollers[name]
-            if self.offsets_readers.pop(name, None) is not None:
+            if name in self.offsets.readers:
                 self.remove_job(offsets_job_id(name))
-                forget_cluster(self.store, name)  # its offsets series vanish; a replacement starts afresh
+                self.publish(self.offsets.remove(name))  # its offsets series vanish; a replacement starts afresh
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render
-                self.failures.forget(name)
+                self.publish(self.failures.forget(name))
         self.config = new.model_copy(update={"web": old.web, "log": old.log})
         for cluster in new.clusters:
             if cluster.name in fresh:
@@ -274,7 +308,7 @@ class Daemon:
             await self._detach_cloud(keep=names)
             if new.confluent_cloud is not None:
                 self._attach_cloud(new.confluent_cloud)
-        self.store.publish(new.series_budget())
+        self.publish(new.series_budget())
         for client in retired:  # after the healer let go of them
             await client.aclose()
         log.info(
@@ -297,7 +331,7 @@ class Daemon:
         for name in cloud.clusters:
             if name not in keep:
                 self.store.remove_cluster(name)
-                self.failures.forget(name)
+                self.publish(self.failures.forget(name))
         self.store.discard(CloudReading)
 
     async def _reload_handler(self, _: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -45,13 +46,15 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
         )
         daemon = Daemon(config)
 
-        async def step() -> None:
+        async def step() -> Sequence[object]:
             scenario.step()
+            return ()  # moves the simulated world on; nothing to publish
 
         daemon.add_job("demo:scenario", STEP_SECONDS, step)
 
-        async def cloud_step() -> None:
+        async def cloud_step() -> Sequence[object]:
             cloud_scenario.step()
+            return ()
 
         daemon.add_job("demo:ccloud-scenario", STEP_SECONDS, cloud_step)
         await daemon.start()

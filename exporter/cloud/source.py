@@ -1,4 +1,4 @@
-"""The Confluent Cloud source: scheduled jobs that read both APIs and publish to the store.
+"""The Confluent Cloud source: scheduled jobs that read both APIs and return what they read (the daemon publishes).
 
 - one status job per watched Kafka cluster: ``GET /connect/v1/environments/{env}/clusters/{lkc}/
   connectors?expand=id,info,status`` → one ``ClusterSnapshot(kind=CLOUD)`` per cycle;
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import quote
@@ -32,7 +32,6 @@ from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
 from exporter.model import ClusterSnapshot, Connector, ErrorReason, PollError, PollStats, SourceKind
-from exporter.store import Store
 
 log = structlog.get_logger("exporter.cloud")
 
@@ -44,7 +43,7 @@ DESCRIPTOR_REFRESH = 6 * 3600.0
 class CloudJob(NamedTuple):
     id: str
     interval: float
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[Sequence[object]]]  # returns the snapshot and readings to publish, in order
 
 
 class _ClusterState:
@@ -62,15 +61,10 @@ class CloudSource:
     def __init__(
         self,
         config: CloudConfig,
-        store: Store,
         clock: Clock | None = None,
-        *,
-        on_snapshot: Callable[[ClusterSnapshot], None] | None = None,
     ) -> None:
-        """``on_snapshot``: a one-way step called with each status snapshot right after it is published."""
+        """Its clusters (``clusters``) are what the store should expect; ``reading()`` is the first reading."""
         self.config = config
-        self.store = store
-        self.on_snapshot = on_snapshot
         self.clock = clock or SystemClock()
         self.http = CloudHttp(config, self.clock)
         self.metrics: tuple[str, ...] = tuple(config.metrics)
@@ -85,26 +79,28 @@ class CloudSource:
         self._status_locks = {name: asyncio.Lock() for name in self.clusters}
         self._descriptors_at: float | None = None
         self._missing_metrics: frozenset[str] = frozenset()
-        for name in self.clusters:
-            store.expect(name)
-        self.publish()
 
     def jobs(self) -> list[CloudJob]:
         out = [
             CloudJob(f"ccloud-status:{name}", self.config.status_interval, self._status_job(name))
             for name in self.clusters
         ]
-        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self.poll_metrics))
+        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self._metrics_job))
         return out
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    def _status_job(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            await self.poll_status(name)
+    def _status_job(self, name: str) -> Callable[[], Awaitable[Sequence[object]]]:
+        async def run() -> Sequence[object]:
+            snapshot = await self.poll_status(name)
+            return () if snapshot is None else (snapshot, self.reading())
 
         return run
+
+    async def _metrics_job(self) -> Sequence[object]:
+        reading = await self.poll_metrics()
+        return () if reading is None else (reading,)
 
     # -- status ----------------------------------------------------------------------------------------
 
@@ -175,11 +171,7 @@ class CloudSource:
             last_success=st.last_success,
             status_url=url,
         )
-        self.store.publish_cluster(snapshot)
-        if self.on_snapshot is not None:
-            self.on_snapshot(snapshot)
         self._rewatch()
-        self.publish()
         return snapshot
 
     # -- which connectors are counted --------------------------------------------------------------------
@@ -213,11 +205,13 @@ class CloudSource:
 
     # -- throughput --------------------------------------------------------------------------------------
 
-    async def poll_metrics(self) -> None:
+    async def poll_metrics(self) -> CloudReading | None:
+        """One throughput cycle; the reading after it, or None when it had nothing to do (another cycle was
+        running, or no cluster's connectors are known yet)."""
         if self._metrics_lock.locked():
-            return
+            return None
         async with self._metrics_lock:
-            await self._poll_metrics()
+            return await self._poll_metrics()
 
     def _active_metrics(self) -> tuple[str, ...]:
         return tuple(m for m in self.config.metrics if m not in self._missing_metrics)
@@ -246,12 +240,12 @@ class CloudSource:
         self._missing_metrics = missing
         self._descriptors_at = now
 
-    async def _poll_metrics(self) -> None:
+    async def _poll_metrics(self) -> CloudReading | None:
         owners, known = self.watched()
         if not known:
             # No cluster's connectors are known yet (the first status poll has not answered): committing
             # now would move the cursors past minutes that nobody was asked about.
-            return
+            return None
         dropped = self.ledger.watch(owners)
         if dropped:
             log.info("ccloud_connectors_gone", connector_ids=sorted(dropped))
@@ -292,7 +286,7 @@ class CloudSource:
         else:
             # Windows not committed stay behind the cursor and are asked for again next cycle.
             self.http.health.failed(Api.METRICS, failure)
-        self.publish()
+        return self.reading()
 
     async def _fetch(self, window: Window, ids: list[str]) -> dict[str, dict[int, float]]:
         """All points of one window for all watched connectors; raises unless every page of every batch
@@ -330,9 +324,9 @@ class CloudSource:
                     continue
                 raise
 
-    # -- publishing --------------------------------------------------------------------------------------
+    # -- the reading -------------------------------------------------------------------------------------
 
-    def publish(self) -> None:
+    def reading(self) -> CloudReading:
         active = self._active_metrics()
         newest = {}
         for name in self.clusters:
@@ -340,7 +334,7 @@ class CloudSource:
             if ts is not None:
                 newest[name] = ts
         up, errors = self.http.health.up(), self.http.health.errors
-        reading = CloudReading(
+        return CloudReading(
             metrics=active,
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
@@ -350,13 +344,3 @@ class CloudSource:
             metrics_interval=self.config.metrics_interval,
             metrics_delay=self.config.metrics_delay,
         )
-        self.store.publish(reading)
-
-
-def build_cloud_jobs(
-    config: CloudConfig, store: Store, clock: Clock | None = None
-) -> tuple[CloudSource, list[CloudJob]]:
-    """The source (close it with ``await source.aclose()`` at shutdown) and its jobs to schedule:
-    ``(job id, interval seconds, coroutine function)``. Call from within the running event loop."""
-    source = CloudSource(config, store, clock)
-    return source, source.jobs()

@@ -1,9 +1,10 @@
-"""The failure tracker: a one-way step on each new snapshot that publishes a ``FailuresReading``.
+"""The failure tracker: a step on each new snapshot that returns the ``FailuresReading`` of every cluster.
 
-The daemon's poll jobs (Kafka Connect and Confluent Cloud) hand each snapshot to ``step`` right after
-publishing it; the tracker advances that cluster's history (``exporter.failures.history``) and publishes the
-reading of every cluster. It never reads the store back. Histories live in memory: a restarted exporter
-starts counting again, and failed-since is then the first poll of the new process that saw the failure.
+It subscribes to the store's snapshots (``Store.derive``, first of the derived steps): each snapshot, Kafka
+Connect or Confluent Cloud, advances that cluster's history (``exporter.failures.history``) and the reading it
+returns is published by the store in the same call. It never reads the store. Histories live in memory: a
+restarted exporter starts counting again, and failed-since is then the first poll of the new process that saw
+the failure.
 """
 
 from __future__ import annotations
@@ -13,27 +14,26 @@ from types import MappingProxyType
 from exporter.failures.history import History, advance, cluster_failures
 from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.model import ClusterSnapshot
-from exporter.store import Store
 
 
 class FailureTracker:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self) -> None:
         self._histories: dict[str, History] = {}
         self._clusters: dict[str, ClusterFailures] = {}
 
-    def step(self, snapshot: ClusterSnapshot) -> None:
-        """Fold one new snapshot in and publish; cheap enough to run in the poll job."""
+    def step(self, snapshot: ClusterSnapshot) -> FailuresReading:
+        """Fold one new snapshot in; cheap enough to run in the poll job."""
         history = advance(self._histories.get(snapshot.cluster, History()), snapshot)
         self._histories[snapshot.cluster] = history
         self._clusters[snapshot.cluster] = cluster_failures(history, snapshot)
-        self._store.publish(FailuresReading(MappingProxyType(dict(self._clusters))))
+        return FailuresReading(MappingProxyType(dict(self._clusters)))
 
-    def forget(self, cluster: str) -> None:
-        """A reload removed the cluster: drop its history and its part of the reading."""
+    def forget(self, cluster: str) -> FailuresReading | None:
+        """A reload removed the cluster: drop its history; the reading without it, if it had a part."""
         self._histories.pop(cluster, None)
-        if self._clusters.pop(cluster, None) is not None:
-            self._store.publish(FailuresReading(MappingProxyType(dict(self._clusters))))
+        if self._clusters.pop(cluster, None) is None:
+            return None
+        return FailuresReading(MappingProxyType(dict(self._clusters)))
 
     def history(self, cluster: str) -> History:
         return self._histories.get(cluster, History())

@@ -1,8 +1,8 @@
 """The healer's event loop side: one decision round per new snapshot of each enabled cluster.
 
-Data flows one way: the daemon's poll job hands each new snapshot to ``Healer.step`` right after publishing
-it, and the healer publishes its own ``HealerReading`` into the store; it never reads the store back.
-``step`` only notes the snapshot and wakes the cluster's round task, so the poll job is never blocked;
+Data flows one way: ``Healer.step`` subscribes to the store's snapshots (``Store.derive``, the last derived step),
+and each round's ``HealerReading`` goes to the ``publish`` function the daemon hands the healer; it never reads the
+store. ``step`` only notes the snapshot and wakes the cluster's round task, so the poll job is never blocked;
 snapshots that arrive while a round is sending restarts are coalesced into the newest one. Rounds of one
 cluster never overlap, and a slow or failing cluster never delays another.
 """
@@ -39,7 +39,6 @@ from exporter.healer.policy import (
 )
 from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.model import ClusterSnapshot, SourceKind
-from exporter.store import Store
 
 log = structlog.get_logger("exporter.healer")
 
@@ -84,33 +83,27 @@ class Healer:
 
     Wiring (daemon)::
 
-        healer = Healer(config.clusters, store, clients, clock=clock)  # clients: the pollers' own, by cluster
+        healer = Healer(config.clusters, daemon.publish, clients, clock=clock)  # clients: the pollers' own
         healer.attach()                       # publishes the first HealerReading
-        daemon.add_metrics_group(collect_autoheal)
+        store.derive(healer.step)             # each new snapshot; rounds publish through ``publish``
         daemon.add_closer(healer.stop)
-        # in each Connect cluster's poll job, after store.publish_cluster(snapshot):
-        healer.step(snapshot)
     """
 
     def __init__(
         self,
         clusters: Iterable[ClusterConfig],
-        store: Store,
+        publish: Callable[[HealerReading], None],
         http_clients: Mapping[str, httpx.AsyncClient],
         clock: Callable[[], float] | None = None,
     ) -> None:
-        """``http_clients``: each enabled cluster's client, shared with its poller; the caller closes them
-        after ``stop()``."""
-        self._store = store
+        """``publish``: where each new reading goes (the daemon's). ``http_clients``: each enabled cluster's
+        client, shared with its poller; the caller closes them after ``stop()``."""
+        self._publish_reading = publish
         self._clock: Callable[[], float] = clock if clock is not None else _wall_clock
         self._all = list(clusters)
         self._http_clients = http_clients
         self._clusters: dict[str, _Cluster] = {}
         self._started = False
-
-    @property
-    def enabled(self) -> bool:
-        return any(c.autoheal.enabled for c in self._all)
 
     def attach(self) -> None:
         """Set up the enabled clusters and publish the first reading; no event loop needed. Each cluster's
@@ -421,7 +414,7 @@ class Healer:
         return HealerReading(clusters=MappingProxyType(clusters))
 
     def _publish(self) -> None:
-        self._store.publish(self.reading())
+        self._publish_reading(self.reading())
 
     # For tests and the status page: the policy state of one cluster.
     def state(self, name: str) -> PolicyState:

@@ -125,11 +125,12 @@ def test_cloud_error_states_are_failures_with_the_error_state_as_root_cause() ->
     assert got == {(None, "unknown", "USER_ACTIONABLE_ERROR"), (0, "unknown", "USER_ACTIONABLE_ERROR")}
 
 
-def test_tracker_publishes_a_reading_per_cluster() -> None:
+def test_tracker_derives_a_reading_per_cluster_from_the_store_s_snapshots() -> None:
     store = Store(expected=["prod"])
-    tracker = FailureTracker(store)
-    tracker.step(snap(1, conn("a", "RUNNING", ("RUNNING", W1))))
-    tracker.step(snap(2, conn("a", "RUNNING", ("FAILED", W1))))
+    tracker = FailureTracker()
+    store.derive(tracker.step)
+    store.publish_cluster(snap(1, conn("a", "RUNNING", ("RUNNING", W1))))
+    store.publish_cluster(snap(2, conn("a", "RUNNING", ("FAILED", W1))))
     reading = store.view.reading(FailuresReading)
     assert reading is not None
     prod = reading.clusters["prod"]
@@ -139,12 +140,9 @@ def test_tracker_publishes_a_reading_per_cluster() -> None:
 
 
 def test_a_removed_cluster_is_forgotten() -> None:
-    store = Store(expected=["prod"])
-    tracker = FailureTracker(store)
+    tracker = FailureTracker()
     tracker.step(snap(1, conn("a", "FAILED")))
-    tracker.forget("prod")
-    reading = store.view.reading(FailuresReading)
+    reading = tracker.forget("prod")
     assert reading is not None and "prod" not in reading.clusters
     assert tracker.history("prod") == History()
-    tracker.forget("never-seen")  # nothing to drop, nothing published
-    assert store.view.reading(FailuresReading) is reading
+    assert tracker.forget("never-seen") is None  # nothing to drop, nothing to publish

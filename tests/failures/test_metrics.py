@@ -210,8 +210,8 @@ def test_ten_thousand_failing_tasks_give_a_handful_of_label_values(seed: int) ->
     snap = ClusterSnapshot("prod", SourceKind.CONNECT, 1.0, 0.1, True, 30.0, connectors=connectors)
     assert len({t.trace for c in connectors for t in c.tasks}) == 10_000
     store = Store(["prod"])
+    store.derive(FailureTracker().step)
     store.publish_cluster(snap)
-    FailureTracker(store).step(snap)
     exposition = parse_exposition(text(render_blocks(store.view, [FailuresRenderer()])).decode())
     assert len(exposition.samples("kafka_connect_failure_info")) == 10_000
     assert len(exposition.label_values("kafka_connect_failure_info", "exception")) == 1

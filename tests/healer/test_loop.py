@@ -70,9 +70,8 @@ class Loop:
         await self.healer.settled()
 
     def publish(self, snap: ClusterSnapshot) -> None:
-        """What the daemon's poll job does with a new snapshot."""
+        """What the daemon does with a new snapshot (the healer gets it from the store's subscription)."""
         self.store.publish_cluster(snap)
-        self.healer.step(snap)
 
     def restarts(self) -> list[str]:
         return [_show(r) for r in self.server.requests if r.method == "POST"]
@@ -97,7 +96,8 @@ async def loop(sim: SimCluster, **autoheal: Any) -> AsyncIterator[Loop]:
         clock = Clock()
         store = Store(expected=["sim"])
         client = build_http_client(config)
-        healer = Healer([config], store, {config.name: client}, clock=clock)
+        healer = Healer([config], store.publish, {config.name: client}, clock=clock)
+        store.derive(healer.step)
         healer.attach()
         try:
             yield Loop(sim, server, store, ConnectPoller(config, client, clock=clock), healer, clock, config)
@@ -333,7 +333,8 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
                 },
             )
             sidecar_clients.append(build_http_client(cfg))
-            healer = Healer([cfg], store, {cfg.name: sidecar_clients[-1]}, clock=clock)
+            healer = Healer([cfg], store.publish, {cfg.name: sidecar_clients[-1]}, clock=clock)
+            store.derive(healer.step)
             healer.attach()
             healers.append(healer)
         client = build_http_client(cfg)
@@ -345,9 +346,7 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
             for _ in range(3):
                 clock.now += MIN
                 snap = await poller.poll()
-                store.publish_cluster(snap)
-                for h in healers:
-                    h.step(snap)
+                store.publish_cluster(snap)  # each healer gets it from the store's subscription
                 for h in healers:
                     await h.settled()
         finally:

@@ -109,20 +109,19 @@ async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = No
     store = Store(expected=["real"])
     client = build_http_client(cfg)
     poller = ConnectPoller(cfg, client)
-    tracker = FailureTracker(store)
+    tracker = FailureTracker()
+    store.derive(tracker.step)  # the derived steps, in the daemon's order
     healer = None
     if cfg.autoheal.enabled:
-        healer = Healer([cfg], store, {cfg.name: client})
+        healer = Healer([cfg], store.publish, {cfg.name: client})
         healer.attach()
+        store.derive(healer.step)
     watch = Watch(store, tracker, healer)
 
     async def poll_forever() -> None:
         while True:
             snap = await poller.poll()
-            store.publish_cluster(snap)  # what the daemon's poll job does, in its order
-            tracker.step(snap)
-            if healer is not None:
-                healer.step(snap)
+            store.publish_cluster(snap)  # what the daemon does with what its poll job returns
             watch.observe(snap)
             await asyncio.sleep(1.0)
 
