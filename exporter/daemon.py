@@ -30,10 +30,9 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from exporter.cloud.config import CloudConfig
-from exporter.config import Config, split_host_port
+from exporter.config import ClusterConfig, Config, split_host_port
 from exporter.config_reading import ConfigReading
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition

@@ -1,7 +1,7 @@
 """Every metric family the exporter serves, declared once: name, type, HELP text and label names.
 
-Plain frozen data, importing nothing of ours. The renderers (``exporter.metrics``, ``exporter.cloud.metrics``,
-``exporter.healer.metrics``), the docs check (``tests/project/test_docs.py`` against docs/metrics.md) and
+Plain frozen data, importing nothing of ours. The renderers (each feature's ``metrics`` module,
+``exporter.own_metrics``), the docs check (``tests/project/test_docs.py`` against docs/metrics.md) and
 ``dashboards/generate.py`` read names from here, so a family is renamed (which breaks dashboards and alerts)
 in one visible place. The golden files under ``tests/metrics/golden/`` pin the exact exposition.
 

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import freezegun
 import pytest
@@ -12,19 +10,10 @@ from exporter.connect import workers
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from tests import session_report
+from tests.support.net import is_loopback
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @pytest.fixture(autouse=True)

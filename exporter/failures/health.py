@@ -7,8 +7,8 @@ docs/metrics.md ("kafka_connect_connector_health") states the rules; the order b
 
 from __future__ import annotations
 
-from exporter.failures.fingerprint import CLOUD_ERROR_STATES
 from exporter.families import CONNECTOR_HEALTHS
+from exporter.fingerprint import CLOUD_ERROR_STATES
 from exporter.model import FAILED, RUNNING, Connector
 
 HEALTHS: tuple[str, ...] = CONNECTOR_HEALTHS

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
+from exporter.healer.config import AutohealCluster
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
 from exporter.transport import SMALL_ANSWER_MAX_BYTES, RequestFailed, error_message, send
 
@@ -82,7 +82,7 @@ class RestartClient:
     """Restart requests to one cluster, through the cluster's own client (its pool, auth, TLS and headers),
     which the caller owns and closes."""
 
-    def __init__(self, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, cluster: AutohealCluster, client: httpx.AsyncClient) -> None:
         self._client = client
         self._urls = tuple(cluster.urls)
         self._timeout = httpx.Timeout(cluster.autoheal.request_timeout)

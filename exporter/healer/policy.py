@@ -22,7 +22,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from exporter.failures.fingerprint import fingerprint
+from exporter.fingerprint import fingerprint
 from exporter.healer.config import AutohealConfig, BackoffConfig, SkipRule
 from exporter.model import FAILED, RUNNING, ClusterSnapshot, first_line
 

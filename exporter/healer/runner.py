@@ -20,9 +20,8 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter.connect.config import ClusterConfig
 from exporter.healer.client import Answer, RestartClient
-from exporter.healer.config import default_worker_id
+from exporter.healer.config import AutohealCluster, default_worker_id
 from exporter.healer.policy import (
     Decision,
     Event,
@@ -54,7 +53,7 @@ def _iso(ts: float | None) -> str | None:
 class _Cluster:
     """Everything the healer keeps about one cluster (all of it lost on exit, see docs/autoheal.md)."""
 
-    def __init__(self, config: ClusterConfig, client: RestartClient) -> None:
+    def __init__(self, config: AutohealCluster, client: RestartClient) -> None:
         self.config = config
         self.client = client
         self.state = PolicyState()
@@ -91,7 +90,7 @@ class Healer:
 
     def __init__(
         self,
-        clusters: Iterable[ClusterConfig],
+        clusters: Iterable[AutohealCluster],
         publish: Callable[[HealerReading], None],
         http_clients: Mapping[str, httpx.AsyncClient],
         clock: Callable[[], float] | None = None,
@@ -125,7 +124,7 @@ class Healer:
             )
         self._publish()
 
-    async def reconfigure(self, clusters: Iterable[ClusterConfig]) -> None:
+    async def reconfigure(self, clusters: Iterable[AutohealCluster]) -> None:
         """Take a reloaded configuration: a cluster whose settings are unchanged keeps its history (attempts,
         backoff, counters, breaker); a changed or removed one is dropped (its round task ended), a changed or
         added one starts afresh. The new clusters' clients must already be in ``http_clients``."""

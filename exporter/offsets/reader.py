@@ -26,10 +26,10 @@ import httpx
 import structlog
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError, BrokerOffsets
+from exporter.offsets.config import OffsetsCluster
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
@@ -60,7 +60,7 @@ class _Known:
 class OffsetsReader:
     def __init__(
         self,
-        cluster: ClusterConfig,
+        cluster: OffsetsCluster,
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,

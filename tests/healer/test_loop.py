@@ -10,101 +10,19 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 
+from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
-from exporter.healer.metrics import collect_autoheal
 from exporter.healer.policy import TargetKey
 from exporter.healer.runner import Healer
-from exporter.model import ClusterSnapshot
 from exporter.store import Store
-from simulator.connect.server import RecordedRequest, SimConnectServer, SimThread
+from simulator.connect.server import SimConnectServer, SimThread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.scrape import Scrape, parse_exposition
-
-MIN = 60.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_750_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class _Collector:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def collect(self) -> list[Metric]:
-        return list(collect_autoheal(self.store.view))
-
-
-@dataclass
-class Loop:
-    sim: SimCluster
-    server: SimConnectServer
-    store: Store
-    poller: ConnectPoller
-    healer: Healer
-    clock: Clock
-    config: ClusterConfig
-
-    async def cycle(self, advance: float = 0.0, tick: bool = False) -> None:
-        """Let time pass, optionally let the simulated cluster move, then one poll and one healer round."""
-        self.clock.now += advance
-        if tick:
-            self.sim.tick()
-        self.publish(await self.poller.poll())
-        await self.healer.settled()
-
-    def publish(self, snap: ClusterSnapshot) -> None:
-        """What the daemon does with a new snapshot (the healer gets it from the store's subscription)."""
-        self.store.publish_cluster(snap)
-
-    def restarts(self) -> list[str]:
-        return [_show(r) for r in self.server.requests if r.method == "POST"]
-
-    def scrape(self) -> Scrape:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(self.store))
-        return parse_exposition(generate_latest(registry).decode())
-
-
-def _show(r: RecordedRequest) -> str:
-    query = "&".join(f"{k}={v}" for k, v in r.query)
-    return r.path + (f"?{query}" if query else "")
-
-
-@asynccontextmanager
-async def loop(sim: SimCluster, **autoheal: Any) -> AsyncIterator[Loop]:
-    settings: dict[str, Any] = {"mode": "enforce", "grace_period": "1m", "backoff": {"jitter": 0}}
-    settings.update(autoheal)
-    async with SimConnectServer(sim) as server:
-        config = ClusterConfig(name="sim", urls=server.urls, autoheal=settings)
-        clock = Clock()
-        store = Store(expected=["sim"])
-        client = build_http_client(config)
-        healer = Healer([config], store.publish, {config.name: client}, clock=clock)
-        store.derive(healer.step)
-        healer.attach()
-        try:
-            yield Loop(sim, server, store, ConnectPoller(config, client, clock=clock), healer, clock, config)
-        finally:
-            await healer.stop()
-            await client.aclose()
-
+from tests.healer.world import MIN, Clock, loop, show
 
 KIP745 = "?includeTasks=true&onlyFailed=true"
 
@@ -354,7 +272,7 @@ async def test_local_worker_sidecars_never_restart_the_same_task() -> None:
                 await h.stop()
             for c in [client, *sidecar_clients]:
                 await c.aclose()
-        posts = [_show(r) for r in server.requests if r.method == "POST"]
+        posts = [show(r) for r in server.requests if r.method == "POST"]
     restarted: list[tuple[str, int]] = []
     for p in posts:
         parts = p.split("?")[0].split("/")  # ['', 'connectors', c, 'restart'] or [..., 'tasks', t, 'restart']
@@ -399,7 +317,7 @@ async def test_daemon_wires_the_healer_and_serves_its_metrics(sim: SimThread) ->
         )
         assert scrape.value("kafka_connect_autoheal_mode", connect_cluster="c", mode="enforce") == 1
         assert scrape.value("kafka_connect_autoheal_suppressed_total", connect_cluster="c", reason="grace") >= 1  # type: ignore[operator]
-    posts = [_show(r) for r in sim.server.requests if r.method == "POST"]
+    posts = [show(r) for r in sim.server.requests if r.method == "POST"]
     assert posts == ["/connectors/orders/restart" + KIP745]
 
 

@@ -15,8 +15,8 @@ from exporter.healer.policy import PolicyState, Reason, TargetKey, decide, match
 from exporter.healer.reading import HealerReading
 from exporter.model import ClusterSnapshot, Connector, SourceKind, Task, Worker
 from simulator.connect.state import SimCluster, connector_trace, java_trace, task_trace
-from tests.failures.test_fingerprint import BAD_JSON_TRACE, FILE_TRACE
-from tests.healer.test_loop import loop
+from tests.healer.world import loop
+from tests.support.traces import BAD_JSON_TRACE, FILE_TRACE
 
 CONFIG_EXC = "org.apache.kafka.common.config.ConfigException"
 

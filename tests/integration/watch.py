@@ -19,8 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
+from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker

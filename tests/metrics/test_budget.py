@@ -29,8 +29,8 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.model import ClusterSnapshot, Connector, SourceKind, Task, Worker
 from exporter.render import Collected, render_blocks, within_budget
 from exporter.store import View
+from tests.metrics.golden_view import golden_view
 from tests.metrics.oracle import collect_connect
-from tests.metrics.test_golden import golden_view
 from tests.scrape import parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import re
 
 from exporter.cloud.config import CONNECTOR_METRICS
 from exporter.families import ALL_FAMILIES, CLOUD_THROUGHPUT, CONNECT_FAMILIES, POLLED
-from tests.metrics.test_golden import FILES
+from tests.metrics.golden_view import FILES
 
 NAME = re.compile(r"^kafka_connect_[a-z0-9_]+$")
 LABEL = re.compile(r"^[a-z][a-z0-9_]*$")

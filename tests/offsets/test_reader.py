@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.config import build_config
+from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.brokers import BrokerError
 from exporter.offsets.parse import SinkPartition
