@@ -20,9 +20,9 @@ from simulator.connect.server import connect_in_thread
 from simulator.connect.state import PluginSpec, SimCluster, task_trace
 from tests.scrape import Scrape
 
+from .cli_exporter import exporter, task_states, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
-from .test_exporter_real import exporter, task_states, wait_scrape
 
 pytestmark = pytest.mark.integration
 

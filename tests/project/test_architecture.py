@@ -373,9 +373,15 @@ def imports_of_test_modules(paths: list[Path]) -> list[str]:
     found = []
     for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests"):
-                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the module's own package up
+                    base = ".".join([*package[: len(package) - (node.level - 1)], *([base] if base else [])])
+                if not base.startswith("tests"):
+                    continue
+                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names if a.name.startswith("tests")]
             else:
