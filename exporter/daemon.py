@@ -9,9 +9,9 @@ publishes it (``publish``); the steps that derive readings from the snapshots su
 2. the offsets readers (each notes its cluster's newest snapshot: its next run reads the connectors it names);
 3. the healer (notes the snapshot and wakes the cluster's round; a round's ``HealerReading`` comes back through
    ``publish``).
- Optional features (auto-heal, Confluent Cloud) attach themselves
-through ``add_job``, ``add_route`` and ``add_closer``; readers (metric groups, page sections) register in
-``exporter.features``.
+
+Optional sources (auto-heal, Confluent Cloud) attach themselves through ``add_job``, ``add_route`` and
+``add_closer``; every reader (metric groups, page sections) is registered in ``exporter.features``.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class Daemon:
         if client is None:
             client = build_http_client(cluster)
         self.clients[cluster.name] = client
-        poller = ConnectPoller(cluster, client, clock=self.clock)
+        poller = ConnectPoller(cluster, client, clock=self.clock, last=self.store.view.clusters.get(cluster.name))
         self.pollers[cluster.name] = poller
         self.store.expect(cluster.name)
         self.add_job(
@@ -158,7 +158,7 @@ class Daemon:
     def _attach_cloud(self, config: CloudConfig) -> None:
         from exporter.cloud.source import CloudSource
 
-        cloud = self.cloud = CloudSource(config)
+        cloud = self.cloud = CloudSource(config, last=self.store.view.clusters)
         for name in cloud.clusters:
             self.store.expect(name)
         self.publish(cloud.reading())

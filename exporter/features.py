@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from exporter.cloud.metrics import collect_cloud
 from exporter.connect.metrics import ConnectRenderer
-from exporter.connect.web import clusters_section, problems_section, workers_section
+from exporter.connect.web import clusters_section, problems_section, sources_down_section, workers_section
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.web import failures_section
 from exporter.healer.metrics import collect_autoheal
@@ -35,8 +35,9 @@ def metric_groups() -> list[MetricGroup]:
     ]
 
 
-# The status page, top to bottom: the fleet view leads.
+# The status page, top to bottom: the sources that are down lead, then the fleet view.
 PAGE_SECTIONS: tuple[PageSection, ...] = (
+    sources_down_section,
     failures_section,
     clusters_section,
     problems_section,

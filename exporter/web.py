@@ -86,7 +86,8 @@ def landing_page(view: View, telemetry_path: str, sections: Iterable[PageSection
 <title>kafka-connect-exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}tr.unknown td{{color:#777}}
-tr.warn td{{background:#ffd}}code{{font-size:90%}}</style></head>
+tr.warn td{{background:#ffd}}code{{font-size:90%}}.stale-mark{{color:#a00}}
+#sources-down{{border:3px solid #c00;padding:0 1em 1em}}</style></head>
 <body><h1>kafka-connect-exporter {e(__version__)}</h1>
 <p><a href="{e(telemetry_path)}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
 {body}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import quote
@@ -31,7 +31,15 @@ from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_
 from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
-from exporter.model import ClusterSnapshot, Connector, ErrorReason, PollError, PollStats, SourceKind
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    ErrorReason,
+    PollError,
+    PollStats,
+    SourceKind,
+    hold_last_known,
+)
 
 log = structlog.get_logger("exporter.cloud")
 
@@ -55,6 +63,7 @@ class _ClusterState:
         self.errors: Counter[str] = Counter()
         self.last_success: float | None = None
         self.connectors: tuple[Connector, ...] | None = None  # from the newest successful cycle
+        self.last: ClusterSnapshot | None = None  # the newest published snapshot (its last known state)
 
 
 class CloudSource:
@@ -62,8 +71,13 @@ class CloudSource:
         self,
         config: CloudConfig,
         clock: Clock | None = None,
+        *,
+        last: Mapping[str, ClusterSnapshot] | None = None,
     ) -> None:
-        """Its clusters (``clusters``) are what the store should expect; ``reading()`` is the first reading."""
+        """Its clusters (``clusters``) are what the store should expect; ``reading()`` is the first reading.
+        ``last``: the newest snapshot of each cluster so far (a reload's new source holds the old one's last known
+        state)."""
+        last = last or {}
         self.config = config
         self.clock = clock or SystemClock()
         self.http = CloudHttp(config, self.clock)
@@ -79,6 +93,8 @@ class CloudSource:
         self._status_locks = {name: asyncio.Lock() for name in self.clusters}
         self._descriptors_at: float | None = None
         self._missing_metrics: frozenset[str] = frozenset()
+        for name, st in self.clusters.items():
+            st.last = last.get(name)  # a reload's new source holds the old one's last known state
 
     def jobs(self) -> list[CloudJob]:
         out = [
@@ -158,18 +174,22 @@ class CloudSource:
             st.failed += 1
         for e in errors:
             st.errors[e.reason.value] += 1
-        snapshot = ClusterSnapshot(
-            cluster=name,
-            kind=SourceKind.CLOUD,
-            taken_at=now,
-            duration=time.monotonic() - started,
-            up=connectors is not None,
-            poll_interval=self.config.status_interval,
-            connectors=connectors or (),
-            errors=tuple(errors),
-            stats=PollStats(st.ok, st.failed, MappingProxyType(dict(st.errors))),
-            last_success=st.last_success,
-            status_url=url,
+        snapshot = st.last = hold_last_known(
+            ClusterSnapshot(
+                cluster=name,
+                kind=SourceKind.CLOUD,
+                taken_at=now,
+                duration=time.monotonic() - started,
+                up=connectors is not None,
+                poll_interval=self.config.status_interval,
+                connectors=connectors or (),
+                errors=tuple(errors),
+                stats=PollStats(st.ok, st.failed, MappingProxyType(dict(st.errors))),
+                last_success=st.last_success,
+                status_url=url,
+            ),
+            st.last,
+            self.config.stale_after,
         )
         self._rewatch()
         return snapshot
