@@ -31,7 +31,6 @@ from exporter.families import (
     UP,
     WORKER_CONNECTORS,
     WORKER_HEALTH,
-    WORKER_HEALTH_STATES,
     WORKER_INFO,
     WORKER_REACHABLE,
     WORKER_TASKS,
@@ -39,7 +38,7 @@ from exporter.families import (
     Family,
     StateSet,
 )
-from exporter.model import ClusterSnapshot, SourceKind, WorkerState, tasks_on
+from exporter.model import WORKER_HEALTH_STATES, ClusterSnapshot, SourceKind, WorkerState, tasks_on
 from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_count
 from exporter.store import View
 

@@ -4,29 +4,12 @@ that have tasks on a lost or unhealthy worker). A down cluster's rows show its l
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import time
 
-from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line, last_seen
+from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line
+from exporter.page import ago, last_seen, stale_mark, utc
 from exporter.store import View
-
-
-def _age(ts: float | None, now: float) -> str:
-    if ts is None:
-        return "never"
-    seconds = max(0.0, now - ts)
-    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
-
-
-def stale_mark(snap: ClusterSnapshot | None, now: float) -> str:
-    """The mark after a down cluster's name in every table row that shows its last known state."""
-    seen = last_seen(snap, now)
-    return f" <strong class=stale-mark>[{html.escape(seen)}]</strong>" if seen else ""
-
-
-def _utc(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
@@ -38,7 +21,7 @@ def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
         f"<tr class={'ok' if snap.up else 'bad'}{' data-stale' if snap.stale else ''}><td>{e(snap.cluster)}"
         f"{stale_mark(snap, now)}</td><td>{e(snap.kind.value)}</td>"
         f"<td>{status}</td><td>{workers_up}/{len(snap.workers)}</td><td>{len(snap.connectors)}</td>"
-        f"<td>{_age(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
+        f"<td>{ago(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
     )
 
 
@@ -53,7 +36,7 @@ def sources_down_section(view: View) -> str:
         if snap is None:
             rows.append(
                 f"<tr class=bad data-source-down=unpolled><td>{e(name)}</td><td></td><td>not polled yet</td>"
-                f"<td>{e(_utc(view.started_at))} ({_age(view.started_at, now)})</td><td></td>"
+                f"<td>{e(utc(view.started_at)) + ' UTC'} ({ago(view.started_at, now)})</td><td></td>"
                 "<td>unknown: no poll has finished</td></tr>"
             )
             continue
@@ -63,12 +46,12 @@ def sources_down_section(view: View) -> str:
         if seen is not None:
             shown = f"{len(snap.connectors)} shown as {seen} (the last successful poll), marked in every table"
         elif snap.last_success is not None:
-            shown = f"not shown: the last successful poll ({_age(snap.last_success, now)}) is older than stale_after"
+            shown = f"not shown: the last successful poll ({ago(snap.last_success, now)}) is older than stale_after"
         else:
             shown = "unknown: no poll has succeeded yet"
         rows.append(
             f"<tr class=bad data-source-down=down><td>{e(name)}</td><td>{e(snap.kind.value)}</td><td>DOWN</td>"
-            f"<td>{e(_utc(since))} ({_age(since, now)})</td><td>{e(error)}</td><td>{e(shown)}</td></tr>"
+            f"<td>{e(utc(since)) + ' UTC'} ({ago(since, now)})</td><td>{e(error)}</td><td>{e(shown)}</td></tr>"
         )
     if not rows:
         return ""

@@ -25,9 +25,9 @@ import httpx
 
 from exporter.connect.parse import BadResponse, parse_server_info
 from exporter.deadline import within
-from exporter.families import WORKER_HEALTH_STATES
-from exporter.model import UNHEALTHY, Connector, ErrorReason, NamedWorker, PollError, WorkerState
+from exporter.model import UNHEALTHY, WORKER_HEALTH_STATES, Connector, ErrorReason, NamedWorker, PollError, WorkerState
 from exporter.transport import RequestFailed, request_json
+from exporter.versions import HEALTH_ENDPOINT, at_least
 
 # GET / and GET /health answer a few hundred bytes; anything far larger is not a Connect worker.
 PROBE_MAX_BYTES = 64 * 1024
@@ -74,20 +74,6 @@ def probe_base(worker_id: str, scheme: str) -> str | None:
     if m is None or not 0 < int(m.group("port")) < 65536:
         return None
     return f"{scheme}://{m.group('host')}:{m.group('port')}"
-
-
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
-
-
-def has_health_endpoint(version: str | None) -> bool:
-    """``GET /health`` exists since Kafka 3.9.0; Confluent Platform 7.9 (``-ccs``/``-ce``) ships Kafka 3.9."""
-    m = _VERSION.match(version or "")
-    if m is None:
-        return False
-    major, minor = int(m.group(1)), int(m.group(2))
-    if re.search(r"-(ccs|ce)\b", version or ""):
-        return (major, minor) >= (7, 9)
-    return (major, minor) >= (3, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +124,7 @@ async def _with_health(
     client: httpx.AsyncClient, base: str, per_request: float, info: tuple[str | None, str | None]
 ) -> ProbeResult:
     version, cluster_id = info
-    if not has_health_endpoint(version):
+    if not at_least(version, HEALTH_ENDPOINT):
         return ProbeResult(True, version, cluster_id)
     try:
         status, body = await within(

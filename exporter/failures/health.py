@@ -7,9 +7,7 @@ docs/metrics.md ("kafka_connect_connector_health") states the rules; the order b
 
 from __future__ import annotations
 
-from exporter.families import CONNECTOR_HEALTHS
-from exporter.fingerprint import CLOUD_ERROR_STATES
-from exporter.model import FAILED, RUNNING, Connector
+from exporter.model import CLOUD_ERROR_STATES, CONNECTOR_HEALTHS, FAILED, RUNNING, Connector
 
 HEALTHS: tuple[str, ...] = CONNECTOR_HEALTHS
 HEALTHY, DEGRADED, HEALTH_FAILED, PAUSED, STOPPED, UNKNOWN = HEALTHS

@@ -25,6 +25,7 @@ from typing import Any
 from exporter.fingerprint import fingerprint
 from exporter.healer.config import AutohealConfig, BackoffConfig, SkipRule
 from exporter.model import FAILED, RUNNING, ClusterSnapshot, first_line
+from exporter.versions import RESTART_PLAN, at_least
 
 BUDGET_WINDOW = 60.0  # restarts_per_minute is counted over a sliding minute
 # Tasks of a connector in another state (PAUSED, STOPPED, RESTARTING, unknown) are never touched.
@@ -194,29 +195,10 @@ def backoff_delay(cfg: BackoffConfig, attempts: int, key: TargetKey) -> float:
     return delay
 
 
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
-
-
-def supports_restart_plan(version: str | None) -> bool:
-    """True when a worker of this version has ``restart?includeTasks&onlyFailed`` (Kafka 3.0, KIP-745).
-
-    Confluent Platform reports its own version with a ``-ccs``/``-ce`` suffix: CP 7.0 ships Kafka 3.0.
-    """
-    if not version:
-        return False
-    m = _VERSION.match(version)
-    if not m:
-        return False
-    major = int(m.group(1))
-    if re.search(r"-(ccs|ce)\b", version):
-        return major >= 7
-    return major >= 3
-
-
 def cluster_supports_restart_plan(snapshot: ClusterSnapshot) -> bool:
     """Every reachable worker must have it: during a rolling upgrade an old leader would ignore the params."""
     versions = [w.version for w in snapshot.workers if w.reachable]
-    return bool(versions) and all(supports_restart_plan(v) for v in versions)
+    return bool(versions) and all(at_least(v, RESTART_PLAN) is True for v in versions)
 
 
 @lru_cache(maxsize=64)

@@ -30,9 +30,10 @@ from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError, BrokerOffsets
 from exporter.offsets.config import OffsetsCluster
-from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
+from exporter.offsets.parse import ParsedOffsets, SinkPartition, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
+from exporter.versions import OFFSETS_API, at_least
 
 log = structlog.get_logger("exporter.offsets")
 
@@ -139,7 +140,7 @@ class OffsetsReader:
             if versions == self._no_route_versions:
                 return False  # the route was missing with these workers; look again when they change
             self._no_route_versions = None
-        said = [offsets_supported(v) for v in versions]
+        said = [at_least(v, OFFSETS_API) for v in versions]
         # Some worker that can answer is enough: the request goes to the worker that answered the status poll.
         return any(s is not False for s in said) or not said
 

@@ -15,7 +15,6 @@ from exporter.connect.workers import (
     ProbeResult,
     Work,
     WorkerTracker,
-    has_health_endpoint,
     health_of,
     probe_all,
     probe_base,
@@ -64,19 +63,6 @@ def test_work_by_worker_counts_connectors_and_tasks_per_named_worker() -> None:
 )
 def test_probe_base(wid: str, base: str | None) -> None:
     assert probe_base(wid, "http") == base
-
-
-def test_health_endpoint_since_3_9_and_confluent_7_9() -> None:
-    assert [has_health_endpoint(v) for v in ("3.8.1", "3.9.0", "4.3.1", "7.8.0-ccs", "7.9.0-ccs", "8.0.0-ce")] == [
-        False,
-        True,
-        True,
-        False,
-        True,
-        True,
-    ]
-    assert not has_health_endpoint(None)
-    assert not has_health_endpoint("garbage")
 
 
 def test_health_of_prefers_the_body_then_the_status() -> None:

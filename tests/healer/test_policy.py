@@ -25,7 +25,6 @@ from exporter.healer.policy import (
     record,
     record_unsent,
     retry,
-    supports_restart_plan,
 )
 from exporter.model import (
     ClusterSnapshot,
@@ -451,29 +450,6 @@ def test_a_failed_poll_decides_nothing(clock: FrozenDateTimeFactory) -> None:
     clock.tick(MIN)
     plan = d.step(snap(up=False))
     assert plan.groups == () and T0 in d.state.targets  # nor is anything forgotten
-
-
-# --- restart method by version -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("version", "expected"),
-    [
-        ("3.0.0", True),
-        ("3.9.1", True),
-        ("4.1.0", True),
-        ("4.0.0-SNAPSHOT", True),
-        ("2.8.2", False),
-        ("0.10.2.1", False),
-        ("7.0.1-ccs", True),  # Confluent Platform 7.0 = Kafka 3.0
-        ("6.2.4-ce", False),
-        ("8.0.0-ccs", True),
-        ("unknown", False),
-        (None, False),
-    ],
-)
-def test_supports_restart_plan(version: str | None, expected: bool) -> None:
-    assert supports_restart_plan(version) is expected
 
 
 @pytest.mark.parametrize(

@@ -32,13 +32,12 @@ from exporter.families import (
     UP,
     WORKER_CONNECTORS,
     WORKER_HEALTH,
-    WORKER_HEALTH_STATES,
     WORKER_INFO,
     WORKER_REACHABLE,
     WORKER_TASKS,
     WORKER_UP,
 )
-from exporter.model import WorkerState
+from exporter.model import WORKER_HEALTH_STATES, WorkerState
 from exporter.own_metrics import collect_exporter
 from exporter.render import CollectFunc, metric_family
 from exporter.store import Store, View

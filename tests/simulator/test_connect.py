@@ -21,7 +21,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.families import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
+from exporter.model import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
 from simulator.connect.scenario import CATALOG, Scenario, populate_static
 from simulator.connect.server import SimConnectServer, SimThread, connect_in_thread
 from simulator.connect.state import (
