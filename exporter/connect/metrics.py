@@ -13,7 +13,7 @@ connector disappears with the next poll and traces never become labels.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from exporter.budget import ALL, SeriesBudget
 from exporter.families import (
@@ -38,7 +38,7 @@ from exporter.families import (
     Family,
     StateSet,
 )
-from exporter.model import WORKER_HEALTH_STATES, ClusterSnapshot, SourceKind, WorkerState, tasks_on
+from exporter.model import WORKER_HEALTH_STATES, ClusterSnapshot, SourceKind, Task, WorkerState, tasks_on
 from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_count
 from exporter.store import View
 
@@ -105,15 +105,7 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
 
     cl = f'connect_cluster="{_esc(name)}"'
     up.append(f"{UP.name}{{{cl}}} {_ONE if snap.up else _ZERO}\n")
-    for w in snap.workers:
-        wl = f'worker="{_esc(w.url)}"'
-        worker_up.append(f"{WORKER_UP.name}{{{cl},{wl}}} {_ONE if w.reachable else _ZERO}\n")
-        if w.reachable:
-            worker_info.append(
-                f'{WORKER_INFO.name}{{commit="{_esc(w.commit or "")}",{cl},'
-                f'kafka_cluster_id="{_esc(w.kafka_cluster_id or "")}",version="{_esc(w.version or "")}",'
-                f"{wl}}} {_ONE}\n"
-            )
+    _worker_lines(cl, snap, worker_up, worker_info)
     c_states = known_states(snap, tasks=False)
     t_states = tuple(known_states(snap, tasks=True))
     t_known = frozenset(t_states)
@@ -144,30 +136,8 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
         if with_derived:
             c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
             c_by_state.append(p.join(_by_state_parts(by_state_parts, t_states, t_known, [t.state for t in tasks])))
-        if not with_tasks:
-            continue
-        if current:
-            head = f'{TASK_STATE.name}{{{p},state="'
-            for t in tasks:
-                wid = esc_cache.get(t.worker_id)
-                if wid is None:
-                    wid = esc(t.worker_id)
-                t_state.append(f'{head}{esc(t.state)}",task="{t.id}",worker_id="{wid}"}} {_ONE}\n')
-            continue
-        task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
-        head = f'{TASK_STATE.name}{{{p},state="'
-        for t in tasks:
-            cur = t.state
-            parts = task_parts.get(cur)
-            if parts is None:
-                states = list(t_states) if cur in t_known else with_unknown(t_states, [cur])
-                parts = task_parts[cur] = _around(
-                    [f"{head}{_esc(s)}" for s in states], [_ONE if s == cur else _ZERO for s in states]
-                )
-            wid = esc_cache.get(t.worker_id)
-            if wid is None:
-                wid = esc(t.worker_id)
-            t_state.append(f'",task="{t.id}",worker_id="{wid}"}} '.join(parts))
+        if with_tasks:
+            _task_state_lines(t_state, f'{TASK_STATE.name}{{{p},state="', tasks, esc, t_states, current=current)
     for pl in snap.plugins:
         plugin_info.append(
             f'{PLUGIN_INFO.name}{{{cl},plugin_class="{esc(pl.class_name)}",'
@@ -175,6 +145,46 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
         )
     families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
     return tuple("".join(lines).encode() for lines in families) + named_worker_samples(cl, snap, current=current)
+
+
+def _worker_lines(cl: str, snap: ClusterSnapshot, worker_up: list[str], worker_info: list[str]) -> None:
+    """The configured workers' lines: answered this cycle or not, and what they said of themselves."""
+    for w in snap.workers:
+        wl = f'worker="{_esc(w.url)}"'
+        worker_up.append(f"{WORKER_UP.name}{{{cl},{wl}}} {_ONE if w.reachable else _ZERO}\n")
+        if w.reachable:
+            worker_info.append(
+                f'{WORKER_INFO.name}{{commit="{_esc(w.commit or "")}",{cl},'
+                f'kafka_cluster_id="{_esc(w.kafka_cluster_id or "")}",version="{_esc(w.version or "")}",'
+                f"{wl}}} {_ONE}\n"
+            )
+
+
+def _task_state_lines(
+    out: list[str],
+    head: str,
+    tasks: Sequence[Task],
+    esc: Callable[[str], str],
+    t_states: tuple[str, ...],
+    *,
+    current: bool,
+) -> None:
+    """One connector's task state lines (``head``: the family and the connector's labels, up to ``state="``):
+    the current state's only, or one per known state with the parts cached by the task's state."""
+    if current:
+        for t in tasks:
+            out.append(f'{head}{esc(t.state)}",task="{t.id}",worker_id="{esc(t.worker_id)}"}} {_ONE}\n')
+        return
+    task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
+    for t in tasks:
+        cur = t.state
+        parts = task_parts.get(cur)
+        if parts is None:
+            states = list(t_states) if cur in t_states else with_unknown(t_states, [cur])
+            parts = task_parts[cur] = _around(
+                [f"{head}{_esc(s)}" for s in states], [_ONE if s == cur else _ZERO for s in states]
+            )
+        out.append(f'",task="{t.id}",worker_id="{esc(t.worker_id)}"}} '.join(parts))
 
 
 def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = False) -> tuple[bytes, ...]:

@@ -25,7 +25,9 @@ from exporter.healer.config import AutohealCluster, default_worker_id
 from exporter.healer.policy import (
     Decision,
     Event,
+    EventKind,
     Outcome,
+    Plan,
     PolicyState,
     Reason,
     Result,
@@ -45,6 +47,22 @@ log = structlog.get_logger("exporter.healer")
 
 def _wall_clock() -> float:
     return time.time()  # looked up at each call, so freezegun can move it
+
+
+# How each policy event is logged: (event, warning or info, hint).
+_EVENT_LOGS: dict[EventKind, tuple[str, bool, str | None]] = {
+    EventKind.BREAKER_OPENED: ("autoheal_breaker_open", True, "restarts held: many tasks failed at once"),
+    EventKind.BREAKER_CLOSED: ("autoheal_breaker_closed", False, None),
+    EventKind.PROBE: ("autoheal_breaker_probe", False, None),
+    EventKind.PROBE_FAILED: ("autoheal_breaker_probe_failed", True, None),
+    EventKind.PERSISTENT: (
+        "autoheal_persistent_failure",
+        True,
+        "left alone until it recovers or a retry is requested",
+    ),
+    EventKind.RECOVERED: ("autoheal_recovered", False, None),
+    EventKind.RESET: ("autoheal_attempts_reset", False, None),
+}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -231,18 +249,7 @@ class Healer:
         cluster.breaker_open = plan.breaker_open
         for event in plan.events:
             self._log_event(name, event)
-        next_attempt: dict[TargetKey, float] = {}
-        skipped: dict[TargetKey, str] = {}
-        for d in plan.decisions:
-            if d.restart:
-                continue
-            cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
-            if d.rule is not None:
-                skipped[d.key] = d.rule
-            if d.next_attempt_at is not None:
-                next_attempt[d.key] = d.next_attempt_at
-            if d.changed:
-                self._log_suppressed(name, d, cfg.max_attempts)
+        next_attempt, skipped = self._count_holds(cluster, plan)
         by_key = {d.key: d for d in plan.decisions if d.restart}
         for group in plan.groups:
             if cfg.dry_run:
@@ -258,18 +265,39 @@ class Healer:
                 self._count_and_log(cluster, by_key[s.result.key], s.result, s.answer, next_attempt)
             if unsent:
                 cluster.state = record_unsent(cluster.state, len(unsent))
-                for key in unsent:
-                    next_attempt[key] = now
+                next_attempt.update(dict.fromkeys(unsent, now))
+        self._forget_absent(cluster, snap)
+        cluster.skipped = skipped
+        cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
+        self._publish()
+
+    def _count_holds(self, cluster: _Cluster, plan: Plan) -> tuple[dict[TargetKey, float], dict[TargetKey, str]]:
+        """Count (and log when it changed) why each target was held; when each may be restarted, and the skip
+        rule that holds it."""
+        next_attempt: dict[TargetKey, float] = {}
+        skipped: dict[TargetKey, str] = {}
+        for d in plan.decisions:
+            if d.restart:
+                continue
+            cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
+            if d.rule is not None:
+                skipped[d.key] = d.rule
+            if d.next_attempt_at is not None:
+                next_attempt[d.key] = d.next_attempt_at
+            if d.changed:
+                self._log_suppressed(cluster.config.name, d, cluster.config.autoheal.max_attempts)
+        return next_attempt, skipped
+
+    @staticmethod
+    def _forget_absent(cluster: _Cluster, snap: ClusterSnapshot) -> None:
+        """A deleted connector's or task's series go with it."""
         present = {c.name for c in snap.connectors}
         for k in [k for k in cluster.restarts if k[0] not in present]:
-            del cluster.restarts[k]  # a deleted connector's series go with it
+            del cluster.restarts[k]
         targets = {TargetKey(c.name) for c in snap.connectors} | {
             TargetKey(c.name, t.id) for c in snap.connectors for t in c.tasks
         }
         cluster.last_restart = {k: v for k, v in cluster.last_restart.items() if k in targets}
-        cluster.skipped = skipped
-        cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
-        self._publish()
 
     def _count_and_log(
         self,
@@ -347,24 +375,10 @@ class Healer:
         fields: dict[str, Any] = {"connect_cluster": name, **event.fields}
         if event.key is not None:
             fields.update(connector=event.key.connector, task=event.key.task, kind=event.key.kind)
-        if event.kind == "breaker_opened":
-            log.warning("autoheal_breaker_open", **fields, hint="restarts held: many tasks failed at once")
-        elif event.kind == "breaker_closed":
-            log.info("autoheal_breaker_closed", **fields)
-        elif event.kind == "probe":
-            log.info("autoheal_breaker_probe", **fields)
-        elif event.kind == "probe_failed":
-            log.warning("autoheal_breaker_probe_failed", **fields)
-        elif event.kind == "persistent":
-            log.warning(
-                "autoheal_persistent_failure",
-                **fields,
-                hint="left alone until it recovers or a retry is requested",
-            )
-        elif event.kind == "recovered":
-            log.info("autoheal_recovered", **fields)
-        elif event.kind == "reset":
-            log.info("autoheal_attempts_reset", **fields)
+        message, warn, hint = _EVENT_LOGS[event.kind]
+        if hint is not None:
+            fields["hint"] = hint
+        (log.warning if warn else log.info)(message, **fields)
 
     def _check_local_worker(self, cluster: _Cluster, snap: ClusterSnapshot) -> None:
         """Say once if the local worker id matches nothing: a mistyped id would silently heal nothing."""
