@@ -27,9 +27,9 @@ from exporter.cloud.source import CloudSource
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
 from tests.cloud.sim import CLUSTER, ENV, LKC, SECRET, T0, Published, make_config
 from tests.metrics.oracle import SnapshotCollector
+from tests.support.clocks import ManualClock
 
 
 @dataclass
@@ -581,7 +581,7 @@ async def test_cloud_families_are_documented_and_pass_promtool(cloud: Any) -> No
 async def test_daemon_serves_managed_connectors_beside_self_managed_ones(sim: Any) -> None:
     """The real daemon (scheduler, collector, /metrics) with a Connect cluster and the Cloud source."""
     from exporter.config import build_config
-    from tests.daemon_harness import running_daemon
+    from tests.support.daemon_harness import running_daemon
 
     sim.cluster.add_connector("local-sink", "sink", tasks_max=1)
     state = CloudState(api_secret=SECRET)  # real clock

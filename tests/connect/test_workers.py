@@ -23,7 +23,7 @@ from exporter.connect.workers import (
 from exporter.model import Connector, Task, WorkerState
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 from tests.support.net import is_loopback
 
 A, B, C = "10.0.0.1:8083", "10.0.0.2:8083", "10.0.0.3:8083"  # never probed: the tracker is pure

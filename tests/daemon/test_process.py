@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,15 +15,11 @@ import httpx
 
 from simulator.connect.server import SimThread
 from simulator.faults import Fault
-from tests.scrape import Scrape, parse_exposition
+from tests.support.processes import free_port
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -47,20 +41,21 @@ def exporter_process(*args: str, env: dict[str, str] | None = None) -> Iterator[
             proc.wait(10)
 
 
-def wait_scrape(base: str, predicate: object, timeout: float = 20.0) -> Scrape:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(base + "/metrics", timeout=2)
-            scrape = parse_exposition(r.text)
-            if predicate(scrape):  # type: ignore[operator]
-                return scrape
-            last = r.text
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s; last scrape:\n{last[-2000:]}")
+def wait_scrape(base: str, predicate: Callable[[Scrape], bool], timeout: float = 20.0) -> Scrape:
+    latest: list[str] = []
+
+    def check() -> Scrape | None:
+        latest[:] = [httpx.get(base + "/metrics", timeout=2).text]
+        scrape = parse_exposition(latest[0])
+        return scrape if predicate(scrape) else None
+
+    return eventually(
+        check,
+        what="the condition in a scrape",
+        timeout=timeout,
+        ignore=(httpx.TransportError,),
+        describe=lambda: latest[0][-2000:] if latest else "no scrape",
+    )
 
 
 def test_exporter_process_logs_one_json_event_per_failed_request_and_stops_on_sigterm(sim: SimThread) -> None:

@@ -8,8 +8,8 @@ from exporter.failures.tracker import FailureTracker
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
 from tests.cloud.sim import CLUSTER, ENV, LKC, SECRET, T0, Published, make_config
+from tests.support.clocks import ManualClock
 
 CONFIG_ERRORS = "There were some errors with your configuration:\ntopics: Provided Kafka ApiKey is invalid\n"
 

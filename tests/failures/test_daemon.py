@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from simulator.connect.server import SimThread
 from simulator.connect.state import PAUSED, java_trace
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 CONNECT_EXC = "org.apache.kafka.connect.errors.ConnectException"
 

@@ -26,7 +26,7 @@ from exporter.render import Block, Collected, render_blocks
 from exporter.store import Store, View
 from simulator.connect.state import task_trace
 from tests.failures.oracle import collect_failures
-from tests.scrape import parse_exposition
+from tests.support.scrape import parse_exposition
 
 HOSTILE = ('we"ird\\name', "line\nbreak", "ünïcode-∑", "")
 

@@ -6,7 +6,6 @@ pass instantly; the simulated cluster only moves on when ``sim.tick()`` is calle
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import time
@@ -23,6 +22,7 @@ from simulator.connect.server import SimConnectServer, SimThread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
 from tests.healer.world import MIN, Clock, loop, show
+from tests.support.waiting import eventually_async
 
 KIP745 = "?includeTasks=true&onlyFailed=true"
 
@@ -303,7 +303,7 @@ async def test_metric_names_pass_promtool() -> None:
 
 
 async def test_daemon_wires_the_healer_and_serves_its_metrics(sim: SimThread) -> None:
-    from tests.daemon_harness import quick_config, running_daemon
+    from tests.support.daemon_harness import quick_config, running_daemon
 
     sim.cluster.add_connector("orders", "sink", tasks_max=2)
     sim.cluster.fail_task("orders", 1)
@@ -322,7 +322,7 @@ async def test_daemon_wires_the_healer_and_serves_its_metrics(sim: SimThread) ->
 
 
 async def test_daemon_without_autoheal_has_no_healer(sim: SimThread) -> None:
-    from tests.daemon_harness import quick_config, running_daemon
+    from tests.support.daemon_harness import quick_config, running_daemon
 
     sim.cluster.add_connector("orders", "sink", tasks_max=1)
     sim.cluster.fail_task("orders", 0)
@@ -347,7 +347,9 @@ async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() ->
         # ... but publishing returns at once: waiting for the restart would take its 2 s request timeout.
         # Measured: 0.02 ms beside two CPU burners on 2 cores; the bound is far above that, far below 2 s.
         assert time.monotonic() - started < 0.5
-        await asyncio.sleep(0.2)
+        await eventually_async(
+            lambda: any(r.method == "POST" for r in lp.server.requests), what="the restart sent (and hanging)"
+        )
         assert lp.store.view.clusters["sim"] is snap
         await lp.healer.settled()
         assert time.monotonic() - started >= 1.5
@@ -356,7 +358,7 @@ async def test_a_hanging_restart_never_blocks_the_publisher_or_other_rounds() ->
 
 
 async def test_daemon_keeps_polling_and_serving_while_a_restart_hangs(sim: SimThread) -> None:
-    from tests.daemon_harness import quick_config, running_daemon
+    from tests.support.daemon_harness import quick_config, running_daemon
 
     sim.cluster.add_connector("orders", "sink", tasks_max=1)
     sim.cluster.fail_task("orders", 0)
@@ -365,10 +367,9 @@ async def test_daemon_keeps_polling_and_serving_while_a_restart_hangs(sim: SimTh
     # The restart hangs for its whole 60 s request timeout, far beyond everything awaited below.
     autoheal = {"mode": "enforce", "grace_period": "200ms", "request_timeout": "60s"}
     async with running_daemon(quick_config({"c": sim.urls}, autoheal=autoheal)) as ex:
-        deadline = time.monotonic() + 10
-        while not [r for r in sim.requests() if r.method == "POST"]:
-            assert time.monotonic() < deadline, "the healer never sent the restart"
-            await asyncio.sleep(0.05)
+        await eventually_async(
+            lambda: any(r.method == "POST" for r in sim.requests()), what="the restart sent", timeout=10
+        )
         scrape = await ex.next_polls("c", 3)  # the poll schedule and /metrics go on meanwhile
         assert scrape.value("kafka_connect_up", connect_cluster="c") == 1
         assert scrape.samples("kafka_connect_autoheal_restarts_total") == []  # the restart is still hanging

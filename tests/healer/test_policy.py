@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 
 from exporter.healer.config import AutohealConfig, BackoffConfig
@@ -118,13 +116,6 @@ def restarted(plan: Plan) -> list[TargetKey]:
 
 def reasons(plan: Plan) -> dict[TargetKey, Reason | None]:
     return {d.key: d.reason for d in plan.decisions if not d.restart}
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time("2025-03-01 12:00:00") as frozen:
-        assert isinstance(frozen, FrozenDateTimeFactory)
-        yield frozen
 
 
 T0 = TargetKey("orders", 0)

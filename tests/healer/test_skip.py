@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from pydantic import ValidationError
 
@@ -81,13 +79,6 @@ def test_config_validation() -> None:
         AutohealConfig.model_validate({"skip": [{"name": "bad", "cause": "("}]})
     with pytest.raises(ValidationError):
         AutohealConfig.model_validate({"skip": [{"name": "typo", "exeption": "x"}]})
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time("2025-03-01 12:00:00") as frozen:
-        assert isinstance(frozen, FrozenDateTimeFactory)
-        yield frozen
 
 
 def snap(*tasks: Task) -> ClusterSnapshot:

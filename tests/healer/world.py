@@ -23,7 +23,7 @@ from exporter.model import ClusterSnapshot
 from exporter.store import Store
 from simulator.connect.server import RecordedRequest, SimConnectServer
 from simulator.connect.state import SimCluster
-from tests.scrape import Scrape, parse_exposition
+from tests.support.scrape import Scrape, parse_exposition
 
 MIN = 60.0
 

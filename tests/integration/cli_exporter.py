@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from tests.scrape import Scrape, parse_exposition
+from tests.support.processes import free_port
+from tests.support.scrape import Scrape, parse_exposition
 
-from .kafka.harness import ConnectCluster, free_port
+from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest, file_sink, file_source, wait_until
 
 POLL_INTERVAL = 1.0

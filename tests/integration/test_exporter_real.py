@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
 from .cli_exporter import (
     POLL_INTERVAL,

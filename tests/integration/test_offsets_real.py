@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
 from .cli_exporter import Exporter, exporter, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment

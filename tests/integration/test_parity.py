@@ -18,7 +18,7 @@ import pytest
 
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import PluginSpec, SimCluster, task_trace
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
 from .cli_exporter import exporter, task_states, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import load
-from tests.scrape import Scrape
+from tests.support.browser import load
+from tests.support.scrape import Scrape
 
 from .cli_exporter import (
     exporter,

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from exporter.healer.runner import Healer
 from exporter.model import ClusterSnapshot
 from exporter.render import render_blocks
 from exporter.store import Store
-from tests.scrape import Scrape, parse_exposition
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually_async
 
 from .kafka.harness import ConnectCluster
 
@@ -100,7 +100,7 @@ class Watch:
         target = self.rounds + rounds
         await asyncio.sleep(seconds)
         # 1 s apart when idle; 10x that is a generous bound on a loaded 2-core machine.
-        await eventually(lambda: self.rounds >= target, 10.0 * rounds, f"{rounds} poll rounds")
+        await eventually_async(lambda: self.rounds >= target, timeout=10.0 * rounds, what=f"{rounds} poll rounds")
 
 
 @asynccontextmanager
@@ -134,11 +134,3 @@ async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = No
         if healer is not None:
             await healer.stop()
         await client.aclose()
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)

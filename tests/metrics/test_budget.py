@@ -31,7 +31,7 @@ from exporter.render import Collected, render_blocks, within_budget
 from exporter.store import View
 from tests.metrics.golden_view import golden_view
 from tests.metrics.oracle import collect_connect
-from tests.scrape import parse_exposition
+from tests.support.scrape import parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ from exporter.store import Store
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.clocks import ManualClock
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.clocks import ManualClock
+from tests.support.daemon_harness import quick_config, running_daemon
 
 OFFSETS_PATH = r"/connectors/[^/]+/offsets"
 

@@ -38,7 +38,7 @@ from simulator.connect.state import (
     SimCluster,
 )
 from simulator.faults import Fault
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 JDBC_SINK = "io.confluent.connect.jdbc.JdbcSinkConnector"

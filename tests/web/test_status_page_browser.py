@@ -15,8 +15,8 @@ from exporter.model import WorkerState
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.browser import load
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.browser import load
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 async def test_workers_table_and_lost_worker_mark_in_chromium(tmp_path: Path) -> None:
