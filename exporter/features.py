@@ -16,7 +16,7 @@ from exporter.healer.metrics import collect_autoheal
 from exporter.healer.web import autoheal_section
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.web import offsets_section
-from exporter.own_metrics import collect_exporter, collect_reload
+from exporter.own_metrics import collect_exporter, collect_reload, collect_warnings
 from exporter.page import PageSection
 from exporter.render import Collected, MetricGroup
 
@@ -28,6 +28,7 @@ def metric_groups() -> list[MetricGroup]:
         ConnectRenderer(),
         Collected(collect_exporter),
         Collected(collect_reload),
+        Collected(collect_warnings),
         Collected(collect_cloud),
         Collected(collect_autoheal),
         FailuresRenderer(),

@@ -1,4 +1,5 @@
-"""The exporter's own health: build info, each polled source's cycles and errors, configuration reloads."""
+"""The exporter's own health: build info, each polled source's cycles and errors, configuration reloads, and the
+repeat-limited warnings counted by event."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from exporter.families import (
     POLL_ERRORS,
     POLL_INTERVAL,
     POLLS,
+    WARNINGS,
 )
 from exporter.model import ERROR_REASONS
 from exporter.render import metric_family
+from exporter.repeats import WarningsReading
 from exporter.store import View
 
 
@@ -70,3 +73,19 @@ def collect_reload(view: View) -> Iterator[Metric]:
     at = metric_family(CONFIG_RELOAD_SUCCESS_TIMESTAMP)
     at.add_metric([], reading.last_success)
     yield from (ok, at)
+
+
+def collect_warnings(view: View) -> Iterator[Metric]:
+    """Repeat-limited warnings by event, every occurrence counted (absent until the first one).
+
+    Sample::
+
+        kafka_connect_exporter_warnings_total{event="poll_failed"} 42.0
+    """
+    reading = view.reading(WarningsReading)
+    if reading is None or not reading.counts:
+        return
+    family = metric_family(WARNINGS)
+    for event in sorted(reading.counts):
+        family.add_metric([event], float(reading.counts[event]))
+    yield family

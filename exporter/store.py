@@ -5,8 +5,9 @@ rendering, the status page, readiness) read ``store.view``, an immutable object 
 publish, so a reader never sees half an update and needs no lock. All publishing happens on the event loop thread.
 
 Steps that derive a reading from the snapshots (failure tracking, the offsets readers, auto-heal) subscribe with
-``derive``: after each ``publish_cluster`` the store hands the new snapshot to each step, in the order they
-subscribed, and publishes what a step returns before calling the next, all within that one call.
+``derive``: after each ``publish_cluster`` the store hands the new snapshot, and the view it is in (for the other
+readings a step reads), to each step in the order they subscribed, and publishes what a step returns before
+calling the next, all within that one call.
 
 A view holds one ``ClusterSnapshot`` per cluster (Kafka Connect or Confluent Cloud) and at most one reading
 per feature (e.g. ``CloudReading``, ``HealerReading``): a frozen object the feature publishes with
@@ -26,8 +27,8 @@ from exporter.model import ClusterSnapshot
 
 R = TypeVar("R")
 Listener = Callable[["View"], None]
-# Given each new snapshot; returns the reading it derives (published at once), or None.
-Step = Callable[[ClusterSnapshot], object | None]
+# Given each new snapshot and the view it is in; returns the reading it derives (published at once), or None.
+Step = Callable[[ClusterSnapshot, "View"], object | None]
 
 
 def _frozen(d: Mapping[Any, Any]) -> Mapping[Any, Any]:
@@ -79,7 +80,7 @@ class Store:
         clusters[snapshot.cluster] = snapshot
         self._swap(replace(self._view, clusters=_frozen(clusters)))
         for step in self._steps:
-            reading = step(snapshot)
+            reading = step(snapshot, self._view)
             if reading is not None:
                 self.publish(reading)
 

@@ -14,6 +14,7 @@ from pydantic import ByteSize, Field, SecretStr, field_validator, model_validato
 from exporter.settings import (
     CommaList,
     Duration,
+    Regex,
     StrictModel,
     TLSConfig,
     UsernamePassword,
@@ -99,8 +100,8 @@ class ConnectClusterConfig(StrictModel):
     # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
     # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor
     # healed. See docs/metrics.md, "Series budget".
-    include: list[re.Pattern[str]] = []
-    exclude: list[re.Pattern[str]] = []
+    include: list[Regex] = []
+    exclude: list[Regex] = []
     # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
     task_metrics: bool = True
 

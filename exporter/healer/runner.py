@@ -41,6 +41,7 @@ from exporter.healer.policy import (
 )
 from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.model import ClusterSnapshot, SourceKind
+from exporter.store import View
 
 log = structlog.get_logger("exporter.healer")
 
@@ -198,9 +199,10 @@ class Healer:
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
-    def step(self, snap: ClusterSnapshot) -> None:
-        """Hand over the snapshot a cluster's poll just produced; returns at once (the round runs in the
-        cluster's own task). Snapshots of other clusters, and one already handed over, are ignored."""
+    def step(self, snap: ClusterSnapshot, view: View | None = None) -> None:
+        """Hand over the snapshot a cluster's poll just produced (the store's subscription; the healer needs
+        nothing else of the ``view``); returns at once (the round runs in the cluster's own task). Snapshots of other
+        clusters, and one already handed over, are ignored."""
         cluster = self._clusters.get(snap.cluster)
         if cluster is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
             return

@@ -3,59 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
 from simulator.connect.server import SimThread
 from simulator.faults import Fault
-from tests.support.processes import free_port
-from tests.support.scrape import Scrape, parse_exposition
-from tests.support.waiting import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def exporter_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
-def wait_scrape(base: str, predicate: Callable[[Scrape], bool], timeout: float = 20.0) -> Scrape:
-    latest: list[str] = []
-
-    def check() -> Scrape | None:
-        latest[:] = [httpx.get(base + "/metrics", timeout=2).text]
-        scrape = parse_exposition(latest[0])
-        return scrape if predicate(scrape) else None
-
-    return eventually(
-        check,
-        what="the condition in a scrape",
-        timeout=timeout,
-        ignore=(httpx.TransportError,),
-        describe=lambda: latest[0][-2000:] if latest else "no scrape",
-    )
+from tests.support.processes import exporter_process, wait_scrape
 
 
 def test_exporter_process_logs_one_json_event_per_failed_request_and_stops_on_sigterm(sim: SimThread) -> None:

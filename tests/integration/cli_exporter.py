@@ -145,6 +145,24 @@ def polls_done(s: Scrape) -> float:
     return sum(v for _, v in s.samples("kafka_connect_exporter_polls_total", connect_cluster="default"))
 
 
+def agreeing_with_connect(
+    ex: Exporter,
+    rest: ConnectRest,
+    agree: Callable[[Scrape, dict[str, dict[str, Any]]], bool],
+    rounds: int = 10,
+) -> tuple[Scrape, dict[str, dict[str, Any]]]:
+    """A scrape and Connect's statuses read side by side, again until ``agree`` holds for the pair or the exporter
+    has published ``rounds`` more polls (a rebalance between the two reads is not a disagreement); the last pair."""
+    s, status = ex.scrape(), rest_states(rest)
+    start = polls_done(s)
+    hung = time.monotonic() + 600.0  # only an exporter that stopped polling gets here
+    while not agree(s, status) and polls_done(s) - start < rounds:
+        assert time.monotonic() < hung, f"the exporter published {polls_done(s) - start:g} polls in 600 s"
+        time.sleep(0.2)
+        s, status = ex.scrape(), rest_states(rest)
+    return s, status
+
+
 def first_times(probes: Mapping[str, Callable[[], bool]], timeout: float, interval: float = 0.02) -> dict[str, float]:
     """Run each probe in its own thread every ``interval`` until it holds; for each, the monotonic time the
     first successful probe was sent (one probe's latency never delays another's)."""

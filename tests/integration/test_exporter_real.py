@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,10 @@ from tests.support.scrape import Scrape
 
 from .cli_exporter import (
     POLL_INTERVAL,
+    agreeing_with_connect,
     exporter,
     first_times,
     polls_done,
-    rest_states,
     running_pipelines_and_a_busy_worker,
     task_states,
     wait_scrape,
@@ -86,12 +87,20 @@ def test_new_connectors_appear_running_within_two_poll_intervals(
         seen = first_times(probes, timeout=90)
         delays = {n: round(seen[f"exporter:{n}"] - seen[f"rest:{n}"], 3) for n in expected}
         lag_polls = {n: polls_when[f"exporter:{n}"] - polls_when[f"rest:{n}"] for n in expected}
-        s = ex.scrape()
-        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
         assert all(p <= 2 for p in lag_polls.values()), f"lag behind the worker in polls {lag_polls}; s {delays}"
         assert all(p >= 0 for p in lag_polls.values()), lag_polls
 
-        status = rest_states(connect_rest)
+        def agree(s: Scrape, status: dict[str, dict[str, Any]]) -> bool:
+            return all(
+                n in status
+                and task_states(s, n) == {str(t["id"]): ("RUNNING", t["worker_id"]) for t in status[n]["tasks"]}
+                and [lbl["worker_id"] for lbl, _ in s.samples("kafka_connect_connector_info", connector=n)]
+                == [status[n]["connector"]["worker_id"]]
+                for n in expected
+            )
+
+        s, status = agreeing_with_connect(ex, connect_rest, agree)
+        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
     print(
         f"kafka {kafka_env.version}: exporter lag behind the worker REST API (poll every {interval:g}s):"
         f" {delays} s, {lag_polls} polls; poll durations {durations}"

@@ -7,7 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
+
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 _HANDED_OUT: set[int] = set()
@@ -67,14 +74,52 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """One run of the exporter's command line to its end (``config check``, ``--help``, a bad flag)."""
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """One run of the exporter's command line to its end (``check-config``, ``--help``, a bad flag)."""
     return subprocess.run(
         [sys.executable, "-m", "exporter", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
         env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def exporter_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The exporter on a free loopback port, its output piped; killed on the way out. Yields it and its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def wait_scrape(base: str, predicate: Callable[[Scrape], bool], timeout: float = 20.0) -> Scrape:
+    """The first scrape of ``base`` for which ``predicate`` holds (a server still starting is "not yet")."""
+    latest: list[str] = []
+
+    def check() -> Scrape | None:
+        latest[:] = [httpx.get(base + "/metrics", timeout=2).text]
+        scrape = parse_exposition(latest[0])
+        return scrape if predicate(scrape) else None
+
+    return eventually(
+        check,
+        what="the condition in a scrape",
+        timeout=timeout,
+        ignore=(httpx.TransportError,),
+        describe=lambda: latest[0][-2000:] if latest else "no scrape",
     )
