@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.connect.config import ClusterConfig
+from exporter.config import ClusterConfig
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import PluginSpec, SimCluster, task_trace
 from tests.support.scrape import Scrape

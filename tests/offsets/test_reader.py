@@ -361,22 +361,24 @@ async def test_simulated_topics_give_lag_and_a_sink_that_stops_committing_is_sta
     with connect_in_thread(sim_cluster) as sim:
         cluster = cluster_config(sim.urls, offsets_interval="1m")
         world = PacedWorld(sim)
-        store = Store(["c"])
+        wired = Wired()
+        store = wired.store
         stalled_after: list[int] = []
         async with build_http_client(cluster) as client:
-            await snapshot_into(store, cluster, client)
-            world.reader = reader = OffsetsReader(
-                cluster,
-                client,
-                store,
-                clock=world.clock.time,
-                monotonic=world.clock.time,
-                sleep=world.sleep,
-                brokers=topics,
+            world.reader = reader = wired.add(
+                OffsetsReader(
+                    cluster,
+                    client,
+                    clock=world.clock.time,
+                    monotonic=world.clock.time,
+                    sleep=world.sleep,
+                    brokers=topics,
+                )
             )
+            await snapshot_into(store, cluster, client)
             for minute in range(17):
                 start = world.clock.time()
-                await reader.run()
+                await wired.run(reader)
                 reading = store.view.reading(OffsetsReading)
                 assert reading is not None
                 found = reading.clusters["c"].connectors
@@ -401,15 +403,15 @@ async def test_a_rate_too_low_for_the_stall_window_is_warned_once_with_brokers_o
     with connect_in_thread(sim_cluster) as sim:
         # 0.01 requests/s reads 8 connectors in the 15-minute stall window; the cluster has 10.
         cluster = cluster_config(sim.urls, offsets_interval="1m", offsets_max_rate=0.01)
-        store = Store(["c"])
         async with build_http_client(cluster) as client:
-            await snapshot_into(store, cluster, client)
+            snapshot = await ConnectPoller(cluster, client).poll()
             for brokers, expected in ((topics, 1), (None, 0)):
                 world = PacedWorld(sim)
                 world.reader = reader = OffsetsReader(
-                    cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
+                    cluster, client, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
                     brokers=brokers,
                 )  # fmt: skip
+                reader.observe(snapshot)  # what the store's subscription hands it
                 with capture_logs() as logs:
                     for _ in range(3):
                         await reader.run()
