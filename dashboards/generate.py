@@ -471,7 +471,7 @@ HEALTH_COLORS = {
 
 
 def fleet_health_panels() -> list[Panel]:
-    """Failure intelligence (issue 15): the fleet by health, what failed and why, and how often states change."""
+    """Failure intelligence: the fleet by health, what failed and why, and how often states change."""
     health = CONNECTOR_HEALTH.sample_name
     return [
         row("Fleet health"),
@@ -526,7 +526,7 @@ def fleet_health_panels() -> list[Panel]:
 
 
 def connector_failure_panels(sel: str) -> list[Panel]:
-    """Failure intelligence (issue 15) for one connector: health, why it failed, since when, last restart."""
+    """Failure intelligence for one connector: health, why it failed, since when, last restart."""
     return [
         row("Health and failures"),
         stat(
@@ -880,7 +880,7 @@ def overview() -> dict[str, Any]:
 
 
 def throughput_and_lag_panels() -> list[Panel]:
-    """Issue 14's row: is data moving? Committed records/s and lag per sink, time since offsets last changed,
+    """The offsets row: is data moving? Committed records/s and lag per sink, time since offsets last changed,
     and Confluent Cloud's own throughput beside them."""
     trails = (
         " From the committed offsets the exporter reads (GET /connectors/{c}/offsets): sinks commit every "

@@ -186,32 +186,12 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
             value = yaml.safe_load(environ[name]) if environ[name] else ""
         except yaml.YAMLError:
             value = environ[name]
-        # Keep strings as written: "0123" must not become 123 in a secret or a name.
-        if isinstance(value, int | float | bool) and parts[-1] not in _NUMERIC_OR_BOOL_KEYS:
+        # A scalar stays as written ("0123" must not become 123 in a secret or a name): the models turn "30",
+        # "true" or "5s" into the number, switch or duration a key takes. Lists and mappings are read as YAML.
+        if isinstance(value, int | float | bool):
             value = environ[name]
         _set_path(data, parts, value, name)
     return data
-
-
-_NUMERIC_OR_BOOL_KEYS = {
-    "insecure_skip_verify",
-    "fallback_concurrency",
-    "poll_interval",
-    "plugins_interval",
-    "request_timeout",
-    "cycle_timeout",
-    "enabled",
-    "open_healthz",
-    "enable_lifecycle",
-    "max_response_size",
-    "task_metrics",
-    "shard",
-    "shards",
-    "offsets_enabled",
-    "offsets_interval",
-    "offsets_max_rate",
-    "offsets_concurrency",
-}
 
 
 def _set_path(node: Any, parts: list[str], value: Any, env_name: str) -> None:

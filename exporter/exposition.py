@@ -34,7 +34,7 @@ from exporter.cpu_worker import off_loop
 from exporter.render import Block, MetricGroup, generate_openmetrics, render_blocks
 from exporter.store import Store, View
 
-# Level 3: on exposition text about as small as 6 (0.75 vs 0.57 MB at 5,000x4) for less than half the CPU.
+# Level 3: on exposition text nearly as small as level 6 for less than half the CPU (docs/performance.md).
 GZIP_LEVEL = 3
 # How long the process metrics may be reused: far below any scrape interval, long enough that a burst of
 # concurrent scrapers shares one reading and one finished response.
@@ -85,7 +85,7 @@ class Rendered:
     def release(self) -> None:
         """Let the sample lines go once the variants scrapers use are built: the renderer keeps the lines of
         unchanged clusters anyway, and while the next view renders, the old lines held only here would double
-        the largest thing in memory (23.5 MB at 5,000 connectors x 4 tasks)."""
+        the largest thing in memory (docs/performance.md has the figures)."""
         with self._lock:
             self.blocks = None
 

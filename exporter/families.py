@@ -343,7 +343,7 @@ AUTOHEAL_FAMILIES: tuple[Family, ...] = (
     AUTOHEAL_BREAKER_OPEN,
 )
 
-# -- failure intelligence (issue 15): fingerprints, failed-since, transitions, connector health ---------------
+# -- failure intelligence: fingerprints, failed-since, transitions, connector health ---------------------------
 
 FAILURE_INFO = Family(
     "kafka_connect_failure_info",
@@ -419,7 +419,7 @@ CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
 RELOAD_FAMILIES: tuple[Family, ...] = (CONFIG_RELOAD_SUCCESSFUL, CONFIG_RELOAD_SUCCESS_TIMESTAMP)
 ALL_FAMILIES += RELOAD_FAMILIES
 
-# -- offsets: is data moving? (issue 14: KIP-875 offsets, sink lag from the brokers) ---------------------------
+# -- offsets: is data moving? (KIP-875 offsets, sink lag from the brokers) -------------------------------------
 
 SINK_COMMITTED_OFFSETS = Family(
     "kafka_connect_sink_committed_offsets",

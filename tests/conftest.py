@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import freezegun
 import pytest
@@ -17,23 +18,23 @@ freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 
 @pytest.fixture(autouse=True)
-def loopback_probes_only() -> Iterator[list[str]]:
+def loopback_probes_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Fail any test whose exporter would probe a worker id off loopback (and never send that probe).
 
-    Probing sends traffic to whatever address a status names; tests may only reach 127.0.0.0/8.
+    Probing sends traffic to whatever address a status names; tests may only reach 127.0.0.0/8. Every probe goes
+    through ``exporter.connect.workers.probe_one``, which this wraps for the test.
     """
     offending: list[str] = []
+    real = workers.probe_one
 
-    def guard(base: str) -> None:
+    async def loopback_only(client: Any, base: str, *args: Any, **kwargs: Any) -> workers.ProbeResult:
         if not is_loopback(base):
             offending.append(base)
             raise AssertionError(f"a test exporter tried to probe {base}, which is not loopback")
+        return await real(client, base, *args, **kwargs)
 
-    workers.set_address_guard(guard)
-    try:
-        yield offending
-    finally:
-        workers.set_address_guard(None)
+    monkeypatch.setattr(workers, "probe_one", loopback_only)
+    yield offending
     if offending:
         pytest.fail(
             f"the exporter would have probed non-loopback workers {sorted(set(offending))}: "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,19 +34,6 @@ PROBE_MAX_BYTES = 64 * 1024
 
 # A worker id is host:port; the host may be an IPv6 literal in brackets (URI.getHost() keeps them).
 _WORKER_ID = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})$")
-
-AddressGuard = Callable[[str], None]
-_guard: list[AddressGuard] = []  # at most one; a list so that the hook needs no ``global``
-
-
-def set_address_guard(guard: AddressGuard | None) -> None:
-    """Install a check that sees every probe URL before it is sent (None removes it).
-
-    The test harness uses it to fail any test whose exporter would probe a non-loopback address.
-    """
-    _guard.clear()
-    if guard is not None:
-        _guard.append(guard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +87,6 @@ async def probe_one(
 
     ``known``: this cycle's ``GET /`` answer of a configured URL that is this worker (not asked twice).
     """
-    for guard in _guard:
-        guard(base)
     if known is not None:
         if not known.answered:
             return known

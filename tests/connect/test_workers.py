@@ -302,3 +302,12 @@ async def test_a_worker_that_never_answers_is_logged_once_and_never_lost(closed_
         assert "no route" in unknown[0]["hint"]
     assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=silent) is None
     assert all(v == 0.0 for _, v in scrape.samples("kafka_connect_connector_tasks_on_lost_workers"))
+
+
+async def test_a_probe_off_loopback_fails_the_test_and_is_never_sent(loopback_probes_only: list[str]) -> None:
+    # tests/conftest.py wraps every probe: a worker id off 127.0.0.0/8 raises before any packet leaves.
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(AssertionError, match="not loopback"):
+            await probe_all(client, {"far": "http://10.255.255.1:8083"}, per_request=0.5, concurrency=1)
+    assert loopback_probes_only == ["http://10.255.255.1:8083"]
+    loopback_probes_only.clear()  # the fixture would fail this test for it otherwise
