@@ -13,8 +13,8 @@ import pytest
 
 from simulator.connect.server import SimThread
 from simulator.faults import Fault
-from tests.daemon_harness import Running, quick_config, running_daemon
-from tests.scrape import Scrape
+from tests.support.daemon_harness import Running, quick_config, running_daemon
+from tests.support.scrape import Scrape
 
 STALE_AFTER = 600.0
 # What a failed poll itself changes: whether the statuses were read, each configured URL's GET /, and the

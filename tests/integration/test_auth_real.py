@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .cli_exporter import exporter, task_states, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import FILE_SOURCE, ConnectRest, wait_until
-from .test_exporter_real import exporter, task_states, wait_scrape
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from exporter.connect.config import ClusterConfig
+from exporter.config import ClusterConfig
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import PluginSpec, SimCluster, task_trace
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
+from .cli_exporter import POLL_INTERVAL, Exporter, exporter, polls_done, task_states, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
-from .test_exporter_real import POLL_INTERVAL, Exporter, exporter, polls_done, task_states, wait_scrape
 
 pytestmark = pytest.mark.integration
 
