@@ -13,7 +13,6 @@ from typing import Any, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from exporter.healer.config import DEFAULT_SKIP, AutohealConfig, SkipRule
 from exporter.settings import (
     CommaList,
     Duration,
@@ -49,28 +48,6 @@ API_REQUESTS_PER_MINUTE = 300
 _ENV_ID = re.compile(r"^env-[A-Za-z0-9]+$")
 _LKC_ID = re.compile(r"^lkc-[A-Za-z0-9]+$")
 _LCC_ID = re.compile(r"^lcc-[A-Za-z0-9]+$")
-
-
-# Managed connectors report a failure a restart cannot fix as the task state USER_ACTIONABLE_ERROR (a bad
-# credential, a missing bucket). The healer sees a managed target's first line as "<STATE>: <message>".
-CLOUD_DEFAULT_SKIP: tuple[SkipRule, ...] = (
-    SkipRule(name="user-actionable", first_line=r"^USER_ACTIONABLE_ERROR\b"),
-    *DEFAULT_SKIP,
-)
-
-
-class CloudAutohealConfig(AutohealConfig):
-    """``confluent_cloud.autoheal``: the keys and semantics of ``clusters[].autoheal``, for every watched Kafka
-    cluster's managed connectors. The default skip rules add ``user-actionable``; ``scope`` can only be
-    ``cluster`` (there are no workers to stand beside)."""
-
-    skip: list[SkipRule] = Field(default_factory=lambda: list(CLOUD_DEFAULT_SKIP))
-
-    @model_validator(mode="after")
-    def _cluster_scope(self) -> Self:
-        if self.scope != "cluster" or self.worker_id is not None:
-            raise ValueError("managed connectors have no workers of ours: scope must be cluster, without worker_id")
-        return self
 
 
 class CloudClusterConfig(StrictModel):
@@ -156,8 +133,6 @@ class CloudConfig(StrictModel):
     max_retries: int = Field(default=3, ge=0, le=10)
     # One consumer_lag_offsets query per Kafka cluster per metrics_interval for its sink connectors' groups.
     sink_lag: bool = True
-    # Restarts of FAILED / SYSTEM_ERROR managed connectors (docs/autoheal.md, "Confluent Cloud").
-    autoheal: CloudAutohealConfig = CloudAutohealConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -14,17 +14,14 @@ through the source's ``CloudHttp``, so restarts share the request budget with st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import quote
 
 import structlog
 
-from exporter.cloud.config import CloudConfig
 from exporter.cloud.http import Api, CloudHttp, CloudRequestError
 from exporter.healer.client import Answer, Sent
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
-from exporter.healer.runner import ManagedCluster
 from exporter.model import FAILED, RUNNING, ClusterSnapshot, ErrorReason, Task
 
 log = structlog.get_logger("exporter.cloud")
@@ -125,16 +122,3 @@ class CloudRestarter:
         except CloudRequestError as exc:
             return False if exc.status == 404 else None
         return True
-
-
-def managed_clusters(config: CloudConfig, http: CloudHttp, connectors_urls: Mapping[str, str]) -> list[ManagedCluster]:
-    """The healer's view of every watched Kafka cluster (``connectors_urls``: label -> its connectors URL)."""
-    return [
-        ManagedCluster(
-            name=c.label,
-            autoheal=config.autoheal,
-            restarter=CloudRestarter(http, connectors_urls[c.label], c.label),
-            view=policy_view,
-        )
-        for c in config.clusters()
-    ]

@@ -1,4 +1,4 @@
-"""The Confluent Cloud source: scheduled jobs that read both APIs and publish to the store.
+"""The Confluent Cloud source: scheduled jobs that read both APIs and return what they read (the daemon publishes).
 
 - one status job per watched Kafka cluster: ``GET /connect/v1/environments/{env}/clusters/{lkc}/
   connectors?expand=id,info,status`` → one ``ClusterSnapshot(kind=CLOUD)`` per cycle;
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import quote
@@ -51,7 +51,6 @@ from exporter.model import (
     SourceKind,
     hold_last_known,
 )
-from exporter.store import Store
 
 log = structlog.get_logger("exporter.cloud")
 
@@ -69,7 +68,7 @@ def _is_sink(c: Connector) -> bool:
 class CloudJob(NamedTuple):
     id: str
     interval: float
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[Sequence[object]]]  # returns the snapshot and readings to publish, in order
 
 
 class _ClusterState:
@@ -88,15 +87,15 @@ class CloudSource:
     def __init__(
         self,
         config: CloudConfig,
-        store: Store,
         clock: Clock | None = None,
         *,
-        on_snapshot: Callable[[ClusterSnapshot], None] | None = None,
+        last: Mapping[str, ClusterSnapshot] | None = None,
     ) -> None:
-        """``on_snapshot``: a one-way step called with each status snapshot right after it is published."""
+        """Its clusters (``clusters``) are what the store should expect; ``reading()`` is the first reading.
+        ``last``: the newest snapshot of each cluster so far (a reload's new source holds the old one's last known
+        state)."""
+        last = last or {}
         self.config = config
-        self.store = store
-        self.on_snapshot = on_snapshot
         self.clock = clock or SystemClock()
         self.http = CloudHttp(config, self.clock)
         self.metrics: tuple[str, ...] = tuple(config.metrics)
@@ -121,26 +120,29 @@ class CloudSource:
         self._looked_back: dict[str, int] = {}
         self._missing_metrics: frozenset[str] = frozenset()
         for name, st in self.clusters.items():
-            store.expect(name)
-            st.last = store.view.clusters.get(name)  # a reload's new source holds the old one's last known state
-        self.publish()
+            st.last = last.get(name)  # a reload's new source holds the old one's last known state
 
     def jobs(self) -> list[CloudJob]:
         out = [
             CloudJob(f"ccloud-status:{name}", self.config.status_interval, self._status_job(name))
             for name in self.clusters
         ]
-        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self.poll_metrics))
+        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self._metrics_job))
         return out
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    def _status_job(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            await self.poll_status(name)
+    def _status_job(self, name: str) -> Callable[[], Awaitable[Sequence[object]]]:
+        async def run() -> Sequence[object]:
+            snapshot = await self.poll_status(name)
+            return () if snapshot is None else (snapshot, self.reading())
 
         return run
+
+    async def _metrics_job(self) -> Sequence[object]:
+        reading = await self.poll_metrics()
+        return () if reading is None else (reading,)
 
     # -- status ----------------------------------------------------------------------------------------
 
@@ -215,11 +217,7 @@ class CloudSource:
             st.last,
             self.config.stale_after,
         )
-        self.store.publish_cluster(snapshot)
-        if self.on_snapshot is not None:
-            self.on_snapshot(snapshot)
         self._rewatch()
-        self.publish()
         return snapshot
 
     # -- which connectors are counted --------------------------------------------------------------------
@@ -253,11 +251,13 @@ class CloudSource:
 
     # -- throughput --------------------------------------------------------------------------------------
 
-    async def poll_metrics(self) -> None:
+    async def poll_metrics(self) -> CloudReading | None:
+        """One throughput cycle; the reading after it, or None when it had nothing to do (another cycle was
+        running, or no cluster's connectors are known yet)."""
         if self._metrics_lock.locked():
-            return
+            return None
         async with self._metrics_lock:
-            await self._poll_metrics()
+            return await self._poll_metrics()
 
     def _active_metrics(self) -> tuple[str, ...]:
         return tuple(m for m in self.config.metrics if m not in self._missing_metrics)
@@ -286,12 +286,12 @@ class CloudSource:
         self._missing_metrics = missing
         self._descriptors_at = now
 
-    async def _poll_metrics(self) -> None:
+    async def _poll_metrics(self) -> CloudReading | None:
         owners, known = self.watched()
         if not known:
             # No cluster's connectors are known yet (the first status poll has not answered): committing
             # now would move the cursors past minutes that nobody was asked about.
-            return
+            return None
         dropped = self.ledger.watch(owners)
         if dropped:
             log.info("ccloud_connectors_gone", connector_ids=sorted(dropped))
@@ -318,22 +318,7 @@ class CloudSource:
                     points = await self._fetch(window, sorted(owners))
                     # Up before the counts it answered are committed: the status job may publish any time.
                     self.http.health.ok(Api.METRICS)
-                done = self.ledger.commit(window, points, known)
-                self._report(done)
-                if metric == "received_records":
-                    for cid, buckets in points.items():
-                        moved = [ts + MINUTE for ts, v in buckets.items() if v > 0]
-                        if moved:
-                            self._received_until[cid] = max(self._received_until.get(cid, 0), *moved)
-                log.debug(
-                    "ccloud_counted",
-                    metric=metric,
-                    start=window.start,
-                    first_new=window.first_new,
-                    end=window.end,
-                    points=done.added,
-                    late=len(done.late),
-                )
+                self._count(window, points, known)
         except CloudRequestError as exc:
             failure = exc
         except BadResponse as exc:
@@ -349,7 +334,7 @@ class CloudSource:
         if self.config.sink_lag:
             await self._poll_lag()
             await self._look_back(owners)
-        self.publish()
+        return self.reading()
 
     # -- managed sink lag ----------------------------------------------------------------------------------
 
@@ -477,6 +462,25 @@ class CloudSource:
                 out.add(c.name)
         return frozenset(out)
 
+    def _count(self, window: Window, points: dict[str, dict[int, float]], known: list[str]) -> None:
+        """Commit one window's points; note when each sink last received records (stall detection)."""
+        done = self.ledger.commit(window, points, known)
+        self._report(done)
+        if window.metric == "received_records":
+            for cid, buckets in points.items():
+                moved = [ts + MINUTE for ts, v in buckets.items() if v > 0]
+                if moved:
+                    self._received_until[cid] = max(self._received_until.get(cid, 0), *moved)
+        log.debug(
+            "ccloud_counted",
+            metric=window.metric,
+            start=window.start,
+            first_new=window.first_new,
+            end=window.end,
+            points=done.added,
+            late=len(done.late),
+        )
+
     def _report(self, done: Commit) -> None:
         for r in done.late:
             log.info(
@@ -535,9 +539,9 @@ class CloudSource:
                     continue
                 raise
 
-    # -- publishing --------------------------------------------------------------------------------------
+    # -- the reading -------------------------------------------------------------------------------------
 
-    def publish(self) -> None:
+    def reading(self) -> CloudReading:
         active = self._active_metrics()
         newest = {}
         for name in self.clusters:
@@ -545,7 +549,7 @@ class CloudSource:
             if ts is not None:
                 newest[name] = ts
         up, errors = self.http.health.up(), self.http.health.errors
-        reading = CloudReading(
+        return CloudReading(
             metrics=active,
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
@@ -558,13 +562,3 @@ class CloudSource:
             metrics_interval=self.config.metrics_interval,
             metrics_delay=self.config.metrics_delay,
         )
-        self.store.publish(reading)
-
-
-def build_cloud_jobs(
-    config: CloudConfig, store: Store, clock: Clock | None = None
-) -> tuple[CloudSource, list[CloudJob]]:
-    """The source (close it with ``await source.aclose()`` at shutdown) and its jobs to schedule:
-    ``(job id, interval seconds, coroutine function)``. Call from within the running event loop."""
-    source = CloudSource(config, store, clock)
-    return source, source.jobs()

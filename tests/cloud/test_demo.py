@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from exporter.config import build_config
 from simulator.cloud.demo import DEMO_NAME, demo_config, start_demo_cloud
-from tests.daemon_harness import running_daemon
-from tests.scrape import Scrape
+from tests.support.daemon_harness import running_daemon
+from tests.support.scrape import Scrape
 
 
 def _health(s: Scrape, connector: str) -> str | None:

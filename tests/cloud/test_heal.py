@@ -16,19 +16,19 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from structlog.testing import capture_logs
 
-from exporter.cloud.config import CloudConfig
-from exporter.cloud.heal import managed_clusters, policy_view
+from exporter.cloud.heal import CloudRestarter, policy_view
 from exporter.cloud.source import CloudSource
-from exporter.config import build_config
+from exporter.config import ConfluentCloudConfig, build_config
 from exporter.healer.metrics import collect_autoheal
-from exporter.healer.runner import Healer
+from exporter.healer.runner import Healer, ManagedCluster
 from exporter.model import ClusterSnapshot
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
-from tests.daemon_harness import running_daemon
-from tests.scrape import Scrape, parse_exposition
+from tests.cloud.sim import Published
+from tests.support.clocks import ManualClock
+from tests.support.daemon_harness import running_daemon
+from tests.support.scrape import Scrape, parse_exposition
 
 ENV = "env-prod1"
 LKC = "lkc-main1"
@@ -50,12 +50,12 @@ class _Collector:
 class World:
     clock: ManualClock
     state: CloudState
-    source: CloudSource
+    source: Published
     healer: Healer
     store: Store
 
     async def cycle(self, advance: float = 0.0) -> None:
-        """Time passes, then one status poll and the healer's round on it."""
+        """Time passes, then one status poll (published: the healer's derived step gets it) and the round on it."""
         self.clock.advance(advance)
         await self.source.poll_status(CLUSTER)
         await self.healer.settled()
@@ -79,10 +79,10 @@ class World:
         )
 
 
-def make_config(url: str, cloud: dict[str, Any], **autoheal: Any) -> CloudConfig:
+def make_config(url: str, cloud: dict[str, Any], **autoheal: Any) -> ConfluentCloudConfig:
     heal: dict[str, Any] = {"mode": "enforce", "grace_period": "1m", "backoff": {"jitter": 0}}
     heal.update(autoheal)
-    return CloudConfig.model_validate(
+    return ConfluentCloudConfig.model_validate(
         {
             "api_key": "SIMKEY0123456789",
             "api_secret": SECRET,
@@ -111,13 +111,14 @@ async def world() -> AsyncIterator[Any]:
         await sim.start()
         store = Store()
         config = make_config(sim.url, cloud or {}, **autoheal)
-        healer = Healer([], store, {}, clock=clock.time)
-        source = CloudSource(config, store, clock, on_snapshot=healer.step)
+        healer = Healer([], store.publish, {}, clock=clock.time)
+        store.derive(healer.step)
+        source = CloudSource(config, clock)
         healer.attach()
-        for managed in managed_clusters(config, source.http, {CLUSTER: source.connectors_url(CLUSTER)}):
-            healer.add_managed(managed)
+        restarter = CloudRestarter(source.http, source.connectors_url(CLUSTER), CLUSTER)
+        healer.add_managed(ManagedCluster(CLUSTER, config.autoheal, restarter, policy_view))
         made.append((sim, source, healer))
-        return World(clock, state, source, healer, store)
+        return World(clock, state, Published(source, store), healer, store)
 
     yield make
     for sim, source, healer in made:
