@@ -450,8 +450,9 @@ CONNECTOR_OFFSET_PARTITIONS = Family(
 SINK_LAG_RECORDS = Family(
     "kafka_connect_sink_lag_records",
     "gauge",
-    "Records the sink has not committed yet: end offset minus committed offset from the Kafka brokers, summed"
-    " over the topic's partitions, never negative (needs clusters[].kafka).",
+    "Records the sink has not committed yet: end offset minus committed offset (minus the log start offset where"
+    " nothing is committed) from the Kafka brokers, summed over the topic's partitions, never negative (needs"
+    " clusters[].kafka).",
     (CLUSTER, "connector", "topic"),
 )
 OFFSETS_ERRORS = Family(
@@ -463,14 +464,14 @@ OFFSETS_ERRORS = Family(
 KAFKA_UP = Family(
     "kafka_connect_kafka_up",
     "gauge",
-    "1 if the last end-offset request to the cluster's Kafka brokers succeeded, else 0 (absent until the first"
-    " request ends, and without clusters[].kafka).",
+    "1 if the last requests to the cluster's Kafka brokers succeeded, else 0 (absent until the first requests"
+    " end, and without clusters[].kafka).",
     (CLUSTER,),
 )
 KAFKA_ERRORS = Family(
     "kafka_connect_kafka_errors",
     "counter",
-    "Failed end-offset requests to the cluster's Kafka brokers since the exporter started, by reason.",
+    "Failed requests to the cluster's Kafka brokers since the exporter started, by reason.",
     (CLUSTER, "reason"),
 )
 

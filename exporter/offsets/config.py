@@ -1,4 +1,5 @@
-"""The ``clusters[].kafka`` config section: how to reach the Kafka brokers behind a Connect cluster, for sink lag.
+"""The ``clusters[].kafka`` config section: how to reach the Kafka brokers behind a Connect cluster, for the sinks'
+committed offsets (their consumer groups) and lag.
 
 Optional: without it the exporter reads offsets from the workers only (no ``kafka_connect_sink_lag_records``).
 The values map one to one onto librdkafka settings (``client_settings``); secrets resolve as everywhere else.
@@ -23,6 +24,9 @@ class KafkaConfig(StrictModel):
     sasl: KafkaSasl | None = None
     tls: TLSConfig = TLSConfig()
     request_timeout: Duration = 10.0
+    # Sinks' consumer groups read at once (one admin request each; librdkafka sends them to each group's
+    # coordinator). A run reads every sink's group, so 5,000 sinks take 5,000 / concurrency round trips.
+    concurrency: int = Field(default=32, ge=1, le=256)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,4 +1,5 @@
-"""Offsets on the status page: per sink, its lag and how long its offsets have been unchanged."""
+"""Offsets on the status page: per sink, its lag and how long its offsets have been unchanged (or that it
+never committed any)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,13 @@ def offsets_section(view: View) -> str:
                 continue
             lag = "n/a" if o.lag is None else str(sum(o.lag.values()))
             unchanged = now - o.unchanged_since
+            # Nothing committed is not "unchanged for 2 minutes": say what it is, and list it first.
+            since = f"never committed (seen for {_ago(unchanged)})" if o.never_committed else _ago(unchanged)
             rows.append(
                 (
-                    -unchanged,
+                    -unchanged - (1e12 if o.never_committed and o.lag and sum(o.lag.values()) > 0 else 0),
                     f"<tr><td>{e(name)}</td><td>{e(o.connector)}</td><td>{lag}</td>"
-                    f"<td>{_ago(unchanged)}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
+                    f"<td>{since}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
                 )
             )
     rows.sort(key=lambda r: r[0])
