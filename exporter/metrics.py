@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
@@ -43,6 +44,7 @@ from exporter.families import (
     POLL_INTERVAL,
     POLLED,
     POLLS,
+    SPARSE_FAMILIES,
     STATE_FAMILIES,
     TASK_STATE,
     UP,
@@ -98,18 +100,35 @@ def budget_of(view: View) -> SeriesBudget:
 
 def within_budget(metrics: Iterable[Metric], view: View) -> Iterator[Metric]:
     """A prometheus_client group's families as the budget allows: in ``current`` mode a state-like family
-    (declared in ``exporter.families``) keeps only its 1-valued samples, and derived families go for the
-    clusters whose task series are served."""
+    (declared in ``exporter.families``) keeps only its 1-valued samples, derived families go for the
+    clusters whose task series are served, and sparse families keep only the samples that say something."""
     budget = budget_of(view)
     if not budget.current:
         yield from metrics
         return
+    tasks: dict[tuple[str, str], float] = {}  # (cluster, connector) -> its task count, as the series say
     for metric in metrics:
+        if metric.name == CONNECTOR_TASKS.name:
+            tasks = {(s.labels.get(CLUSTER, ""), s.labels.get("connector", "")): s.value for s in metric.samples}
         if metric.name in STATE_FAMILIES:
             metric.samples = [s for s in metric.samples if s.value == 1.0]
         if metric.name in DERIVED_NAMES:
             metric.samples = [s for s in metric.samples if not budget.drops_derived(s.labels.get(CLUSTER, ""))]
+        sparse = SPARSE_FAMILIES.get(metric.name)
+        if sparse is not None and sparse.sparse is not None:
+            metric.samples = [s for s in metric.samples if _served_sparse(sparse.sparse.rule, s, budget, tasks)]
         yield metric
+
+
+def _served_sparse(rule: str, sample: Any, budget: SeriesBudget, tasks: dict[tuple[str, str], float]) -> bool:
+    """Whether ``current`` mode serves a sample of a family declared ``sparse`` (``families.Sparse``)."""
+    if rule == "nonzero":
+        return bool(sample.value != 0)
+    if rule == "unlike_tasks":
+        cluster = sample.labels.get(CLUSTER, "")
+        count = tasks.get((cluster, sample.labels.get("connector", "")))
+        return not budget.drops_derived(cluster) or count is None or count != sample.value
+    return False
 
 
 def with_unknown(known: Sequence[str], actual: Iterable[str]) -> list[str]:
@@ -285,7 +304,9 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
             f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
         )
         tasks = c.tasks
-        if c.tasks_max is not None:
+        # Where the task series are served, ``current`` mode writes tasks.max only where it says something the
+        # task series do not: a connector short of (or over) its tasks.max.
+        if c.tasks_max is not None and (with_derived or c.tasks_max != len(tasks)):
             c_tasks_max.append(f"{CONNECTOR_TASKS_MAX.name}{{{p}}} {_count(c.tasks_max)}\n")
         if with_derived:
             c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
@@ -325,7 +346,8 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
 
 def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = False) -> tuple[bytes, ...]:
     """The lines of the worker families at the end of ``CONNECT_FAMILIES`` (``cl``: the cluster label;
-    ``current``: the health family, a state family, gets only the current status's line)."""
+    ``current``: the health family, a state family, gets only the current status's line, and the tasks on lost
+    workers only the connectors that have some)."""
     reachable: list[str] = []
     tasks: list[str] = []
     connectors: list[str] = []
@@ -347,6 +369,8 @@ def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = Fals
         impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
             n = tasks_on(c, impaired)
+            if current and n == 0:
+                continue
             on_lost.append(f'{CONNECTOR_TASKS_ON_LOST_WORKERS.name}{{{cl},connector="{_esc(c.name)}"}} {_count(n)}\n')
     return tuple("".join(lines).encode() for lines in (reachable, tasks, connectors, health, on_lost))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -17,13 +16,13 @@ from exporter.connect.client import build_http_client
 from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.brokers import BrokerError
-from exporter.offsets.parse import SinkPartition
 from exporter.offsets.reader import SPREAD, OffsetsReader
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
 from exporter.store import Store
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
+from tests.brokers import FakeBrokers
 from tests.clocks import ManualClock
 from tests.daemon_harness import quick_config, running_daemon
 
@@ -220,60 +219,6 @@ async def test_an_unknown_version_without_the_route_is_asked_once(sim: SimThread
         reading = store.view.reading(OffsetsReading)
         assert reading is not None and reading.clusters["c"].status is OffsetsStatus.UNSUPPORTED
         assert sum(reading.clusters["c"].errors.values()) == 0
-
-
-class FakeBrokers:
-    """The brokers' answers as the reader asks for them (``exporter.offsets.brokers.BrokerOffsets``'s interface):
-    topics with their partition counts, log start and end offsets, and groups' committed offsets. A real broker
-    stands behind the same interface in tests/integration/test_offsets_real.py."""
-
-    def __init__(
-        self,
-        topics: dict[str, int],
-        ends: dict[SinkPartition, int],
-        starts: dict[SinkPartition, int] | None = None,
-        groups: dict[str, dict[SinkPartition, int]] | None = None,
-    ) -> None:
-        self.topic_counts = topics
-        self.ends = ends
-        self.starts = starts or {}
-        self.groups = groups or {}
-        self.calls: list[set[SinkPartition]] = []  # the partitions of each log-offsets request
-        self.group_calls: list[str] = []
-        self.fail: BrokerError | None = None
-        self.requests = 0
-        self.in_flight = 0
-        self.most_in_flight = 0
-
-    def topics(self) -> dict[str, int]:
-        self.requests += 1
-        if self.fail is not None:
-            raise self.fail
-        return dict(self.topic_counts)
-
-    async def log_offsets(
-        self, partitions: Iterable[SinkPartition]
-    ) -> tuple[dict[SinkPartition, int], dict[SinkPartition, int]]:
-        self.requests += 2
-        wanted = set(partitions)
-        self.calls.append(wanted)
-        if self.fail is not None:
-            raise self.fail
-        starts = {p: self.starts.get(p, 0) for p in wanted if p in self.ends}
-        return starts, {p: o for p, o in self.ends.items() if p in wanted}
-
-    async def committed(self, group: str) -> dict[SinkPartition, int]:
-        self.requests += 1
-        self.group_calls.append(group)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(0.001)  # an answer takes a while: the others pile up to the bound
-        finally:
-            self.in_flight -= 1
-        if self.fail is not None:
-            raise self.fail
-        return dict(self.groups.get(group, {}))
 
 
 async def test_with_brokers_sinks_come_from_their_groups_and_broker_trouble_stays_apart(sim: SimThread) -> None:
