@@ -123,7 +123,7 @@ class Daemon:
         if client is None:
             client = build_http_client(cluster)
         self.clients[cluster.name] = client
-        poller = ConnectPoller(cluster, client, clock=self.clock)
+        poller = ConnectPoller(cluster, client, clock=self.clock, last=self.store.view.clusters.get(cluster.name))
         self.pollers[cluster.name] = poller
         self.store.expect(cluster.name)
         self.add_job(

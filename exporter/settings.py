@@ -36,8 +36,8 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(value: Any) -> float:
-    """Go/Prometheus-style durations ("30s", "1m30s", "500ms") or plain numbers of seconds."""
+def parse_duration(value: Any, *, zero: bool = False) -> float:
+    """Go/Prometheus-style durations ("30s", "1m30s", "500ms") or plain numbers of seconds (``zero``: 0 too)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h")
     if isinstance(value, int | float):
@@ -57,12 +57,18 @@ def parse_duration(value: Any) -> float:
                 raise ValueError(f"invalid duration {value!r}: use a number with a unit, e.g. 30s, 5m, 1h") from None
     else:
         raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        raise ValueError(f"duration must be {'zero or ' if zero else ''}positive, got {value!r}")
     return seconds
 
 
+def _parse_zero_or_duration(value: Any) -> float:
+    return parse_duration(value, zero=True)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+# A duration where 0 (e.g. "0s") means "not at all".
+ZeroOrDuration = Annotated[float, BeforeValidator(_parse_zero_or_duration)]
 
 
 # --- lists --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from exporter.settings import (
     StrictModel,
     TLSConfig,
     UsernamePassword,
+    ZeroOrDuration,
     check_http_url,
     resolve_secret,
 )
@@ -78,6 +79,9 @@ class ClusterConfig(StrictModel):
     urls: CommaList = Field(min_length=1)
     poll_interval: Duration = 30.0
     plugins_interval: Duration = 600.0
+    # After a failed poll, the last successful poll's connector, task, worker, failure, health and offsets
+    # series stay (with kafka_connect_up 0) while they are at most this old; 0 drops them at once.
+    stale_after: ZeroOrDuration = 600.0
     request_timeout: Duration = 10.0
     # Whole-cycle deadline; defaults to the poll interval so cycles never pile up.
     cycle_timeout: Duration | None = None

@@ -45,6 +45,7 @@ from exporter.model import (
     SourceKind,
     Worker,
     WorkerState,
+    hold_last_known,
 )
 from exporter.transport import RequestFailed, request_json
 
@@ -77,7 +78,10 @@ class ConnectPoller:
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,
+        last: ClusterSnapshot | None = None,
     ) -> None:
+        """``last``: the cluster's newest published snapshot, when a reload replaces the poller (its last known
+        state is held across the swap)."""
         self.cluster = cluster
         self.client = client
         self.clock = clock
@@ -92,6 +96,7 @@ class ConnectPoller:
         self._foreign: dict[str, Worker] = {}
         self._tracker = WorkerTracker()
         self._unknown_logged: set[str] = set()  # worker ids already reported as never answering
+        self._last = last  # the previous cycle's snapshot, for the last known state of a failed cycle
 
     async def poll(self) -> ClusterSnapshot:
         started = time.monotonic()
@@ -375,7 +380,7 @@ class ConnectPoller:
         # Workers whose probe was cut off by the deadline are unreachable for this cycle.
         cut = PollError(ErrorReason.TIMEOUT, "", "no answer before the cycle deadline")
         ordered = tuple(workers.get(u) or Worker(url=u, reachable=False, error=cut) for u in self.cluster.urls)
-        return ClusterSnapshot(
+        snapshot = ClusterSnapshot(
             cluster=self.cluster.name,
             kind=SourceKind.CONNECT,
             taken_at=now,
@@ -391,3 +396,5 @@ class ConnectPoller:
             status_url=status_url,
             named_workers=named_workers if up else (),
         )
+        self._last = hold_last_known(snapshot, self._last, self.cluster.stale_after)
+        return self._last

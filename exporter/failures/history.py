@@ -4,7 +4,8 @@ For every connector and task: the state seen last, since when it has been failed
 between polls (counted per connector and new state, and kept in a bounded timeline). Targets are keyed by
 connector and task id, never by worker, so a failed task that moves to another worker keeps its
 failed-since; recovery (any state that is not a failed one) ends it. A snapshot that failed (``up`` false)
-changes nothing: what was not seen is neither a change nor a recovery. The first sight of a target is not a
+changes nothing: what was not seen is neither a change nor a recovery (its failures are those of the last known
+state it holds). The first sight of a target is not a
 transition; a deleted connector or task is forgotten, with its counts.
 """
 
@@ -70,9 +71,8 @@ def advance(history: History, snapshot: ClusterSnapshot, *, limit: int = TIMELIN
 
 
 def failures(history: History, snapshot: ClusterSnapshot) -> tuple[Failure, ...]:
-    """Every failed connector and task of ``snapshot`` with its fingerprint and failed-since."""
-    if not snapshot.up:
-        return ()
+    """Every failed connector and task of ``snapshot`` with its fingerprint and failed-since (of a failed cycle:
+    those of the last known state it holds, if any)."""
     cloud = snapshot.kind is SourceKind.CLOUD
     out: list[Failure] = []
     for c in snapshot.connectors:

@@ -60,8 +60,8 @@ class ClusterOffsets:
     errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     requests: int = 0  # offsets requests sent since the exporter started
     brokers_configured: bool = False
-    brokers_up: bool | None = None  # None until the first end-offset request ended
-    # End-offset requests to the brokers that failed, by reason.
+    brokers_up: bool | None = None  # None until the first requests to the brokers ended
+    # Requests to the brokers that failed, by reason.
     broker_errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 

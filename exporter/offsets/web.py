@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import time
 
+from exporter.model import last_seen
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
 from exporter.store import View
 
@@ -32,11 +33,13 @@ def offsets_section(view: View) -> str:
     rows: list[tuple[float, str]] = []
     for name in sorted(reading.clusters):
         c = reading.clusters[name]
+        seen = last_seen(view.clusters.get(name), now)  # a down cluster's offsets are its last known state
+        mark = f" <strong class=stale-mark>[{e(seen)}]</strong>" if seen else ""
         if c.status is OffsetsStatus.UNSUPPORTED:
             notes.append(f"<li>{e(name)}: workers older than Kafka 3.5 have no offsets endpoint</li>")
             continue
         if c.brokers_configured and c.brokers_up is False:
-            notes.append(f"<li>{e(name)}: the Kafka brokers did not answer the last end-offset request</li>")
+            notes.append(f"<li>{e(name)}: the Kafka brokers did not answer the last requests</li>")
         for o in c.connectors.values():
             if o.type != "sink":
                 continue
@@ -47,8 +50,8 @@ def offsets_section(view: View) -> str:
             rows.append(
                 (
                     -unchanged - (1e12 if o.never_committed and o.lag and sum(o.lag.values()) > 0 else 0),
-                    f"<tr><td>{e(name)}</td><td>{e(o.connector)}</td><td>{lag}</td>"
-                    f"<td>{since}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
+                    f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(o.connector)}</td>"
+                    f"<td>{lag}</td><td>{since}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
                 )
             )
     rows.sort(key=lambda r: r[0])
