@@ -15,7 +15,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.exposition import Exposition
-from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line, last_seen
+from exporter.model import RUNNING, ClusterSnapshot, SourceKind, WorkerState, first_line, last_seen
 from exporter.store import Store, View
 
 PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
@@ -100,12 +100,14 @@ def _utc(ts: float) -> str:
 def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
     e = html.escape
     workers_up = sum(1 for w in snap.workers if w.reachable)
+    # Confluent Cloud runs the workers and shows none of them: there is no count to give.
+    workers = "managed" if snap.kind is SourceKind.CLOUD else f"{workers_up}/{len(snap.workers)}"
     problem = snap.errors[-1].message if snap.errors else ""
     status = "up" if snap.up else "DOWN"
     return (
         f"<tr class={'ok' if snap.up else 'bad'}{' data-stale' if snap.stale else ''}><td>{e(snap.cluster)}"
         f"{stale_mark(snap, now)}</td><td>{e(snap.kind.value)}</td>"
-        f"<td>{status}</td><td>{workers_up}/{len(snap.workers)}</td><td>{len(snap.connectors)}</td>"
+        f"<td>{status}</td><td>{workers}</td><td>{len(snap.connectors)}</td>"
         f"<td>{_age(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
     )
 

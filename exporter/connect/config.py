@@ -15,6 +15,7 @@ from exporter.offsets.config import KafkaConfig
 from exporter.settings import (
     CommaList,
     Duration,
+    Regex,
     StrictModel,
     TLSConfig,
     UsernamePassword,
@@ -101,8 +102,8 @@ class ClusterConfig(StrictModel):
     # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
     # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor
     # healed. See docs/metrics.md, "Series budget".
-    include: list[re.Pattern[str]] = []
-    exclude: list[re.Pattern[str]] = []
+    include: list[Regex] = []
+    exclude: list[Regex] = []
     # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
     task_metrics: bool = True
     # Connector offsets (KIP-875, workers >= 3.5) on their own cadence, spread over the interval, never more

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -47,6 +48,7 @@ from exporter.model import (
     WorkerState,
     hold_last_known,
 )
+from exporter.repeats import RepeatLimiter
 from exporter.transport import RequestFailed, request_json
 
 log = structlog.get_logger("exporter.connect")
@@ -79,12 +81,15 @@ class ConnectPoller:
         *,
         clock: Callable[[], float] = time.time,
         last: ClusterSnapshot | None = None,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
         """``last``: the cluster's newest published snapshot, when a reload replaces the poller (its last known
         state is held across the swap)."""
         self.cluster = cluster
         self.client = client
         self.clock = clock
+        # A worker that never answers fails every cycle: logged once, then summarised (and always counted).
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._preferred = 0  # index of the worker that answered the status request last time
         self._plugins: tuple[Plugin, ...] = ()
         self._plugins_at: float | None = None
@@ -201,8 +206,10 @@ class ConnectPoller:
 
     def _record(self, error: PollError, errors: list[PollError]) -> None:
         errors.append(error)
-        log.warning(
+        self.warnings.warn(
+            log,
             "poll_failed",
+            (self.cluster.name, urlsplit(error.url).netloc, error.reason),  # per worker, whatever the path
             cluster=self.cluster.name,
             url=error.url,
             reason=error.reason.value,

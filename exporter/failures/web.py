@@ -112,7 +112,12 @@ def failures_section(view: View) -> str:
                     f"{' data-stale' if mark else ''}>"
                     f"<td>{e(name)}{mark}</td><td>{e(c.name)}</td><td>{e(health)}</td><td>{e(c.state)}</td>"
                     f"<td>{_fingerprint(failed)}</td><td>{e(_time(since))}</td>"
-                    f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td></tr>",
+                    + (
+                        f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td>"
+                        if healer is not None
+                        else ""
+                    )
+                    + "</tr>",
                 )
             )
     if not counts and not reading.clusters:
@@ -144,11 +149,18 @@ def failures_section(view: View) -> str:
             f"{_FILTER}<p><input id=fleet-q placeholder=filter oninput=fleetFilter()> "
             f'<select id=fleet-h onchange=fleetFilter()><option value="">any health</option>{options}</select></p>'
             "<table id=fleet><tr><th>cluster</th><th>connector</th><th>health</th><th>state</th>"
-            "<th>fingerprint (exception ← root cause)</th><th>failed since (UTC)</th><th>restarts</th>"
-            f"<th>last restart (UTC)</th><th>skip rule</th></tr>{listed}</table>{more}"
+            "<th>fingerprint (exception ← root cause)</th><th>failed since (UTC)</th>"
+            # Auto-heal's columns only where it runs: without it they would be zeros and blanks.
+            + ("<th>restarts</th><th>last restart (UTC)</th><th>skip rule</th>" if healer is not None else "")
+            + f"</tr>{listed}</table>{more}"
             if rows
             else _all_healthy(view.unseen)
         )
-        + f"<h3>Last state transitions</h3><table><tr><th>time (UTC)</th><th>cluster</th><th>connector</th>"
-        f"<th>task</th><th>change</th></tr>{timeline_rows}</table>"
+        + "<h3>Last state transitions</h3>"
+        + (
+            "<table id=transitions><tr><th>time (UTC)</th><th>cluster</th><th>connector</th><th>task</th>"
+            f"<th>change</th></tr>{timeline_rows}</table>"
+            if timeline_rows
+            else "<p>None seen since the exporter started watching these clusters.</p>"
+        )
     )

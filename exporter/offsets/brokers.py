@@ -14,11 +14,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.offsets.config import KafkaConfig
 from exporter.offsets.parse import SinkPartition
 from exporter.settings import ConfigError
+
+
+class Brokers(Protocol):
+    """What the offsets reader asks the brokers (``BrokerOffsets``; the demo's simulated topics answer the same)."""
+
+    requests: int  # calls made since the start
+
+    def topics(self) -> dict[str, int]:
+        """Every topic and its partition count. Blocks: called in a thread."""
+        ...
+
+    async def log_offsets(
+        self, partitions: Iterable[SinkPartition]
+    ) -> tuple[dict[SinkPartition, int], dict[SinkPartition, int]]:
+        """Each partition's log start and end offsets."""
+        ...
+
+    async def committed(self, group: str) -> dict[SinkPartition, int]:
+        """A consumer group's committed offset per partition."""
+        ...
 
 
 class BrokerError(Exception):

@@ -32,11 +32,12 @@ from exporter.connect.client import connector_path
 from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
-from exporter.offsets.brokers import BrokerError, BrokerOffsets
+from exporter.offsets.brokers import BrokerError, BrokerOffsets, Brokers
 from exporter.offsets.config import KafkaConfig
 from exporter.offsets.lag import partitions_of, sink_lag, subscribed_topics
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.repeats import RepeatLimiter
 from exporter.store import Store
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
 
@@ -44,6 +45,8 @@ log = structlog.get_logger("exporter.offsets")
 
 # Share of the interval a run spreads its requests over; the rest absorbs slow answers before the next run.
 SPREAD = 0.9
+
+
 # A source connector may report many partitions; far below a status body, far above any real offsets answer.
 OFFSETS_MAX_BYTES = 16 * 1024 * 1024
 # How often a run without a snapshot yet looks again (the first run starts with the first status poll).
@@ -84,7 +87,8 @@ class OffsetsReader:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        brokers: BrokerOffsets | None = None,
+        brokers: Brokers | None = None,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.client = client
@@ -94,7 +98,8 @@ class OffsetsReader:
         self.sleep = sleep
         if brokers is None and cluster.kafka is not None:
             brokers = BrokerOffsets(cluster.kafka)
-        self.brokers = brokers
+        self.brokers: Brokers | None = brokers
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._known: dict[str, _Known] = {}
         self._after: str | None = None  # the last connector read: the next run continues after it
         self._errors: Counter[str] = Counter()
@@ -233,7 +238,14 @@ class OffsetsReader:
                 return
             except BadResponse as exc:
                 self._errors["bad_response"] += 1
-                log.warning("offsets_failed", cluster=self.name, connector=connector.name, error=str(exc))
+                self.warnings.warn(
+                    log,
+                    "offsets_failed",
+                    (self.name, connector.name),
+                    cluster=self.name,
+                    connector=connector.name,
+                    error=str(exc),
+                )
                 return
             self._remember(connector, parsed)
         finally:
@@ -303,7 +315,9 @@ class OffsetsReader:
             await asyncio.gather(*waiting, return_exceptions=True)
         if failed:
             self._broker_errors.update(failed)
-            log.warning("kafka_group_offsets_failed", cluster=self.name, groups=sum(failed.values()), **failed)
+            groups = sum(failed.values())
+            event = "kafka_group_offsets_failed"
+            self.warnings.warn(log, event, (self.name,), cluster=self.name, groups=groups, **failed)
             self._groups_down = sum(failed.values()) == len(sinks)
 
     async def _read_lag(self, present: dict[str, Connector]) -> None:
@@ -326,7 +340,14 @@ class OffsetsReader:
             self._broker_up = False
             self._broker_errors[exc.reason] += 1
             self._lag, self._subscribed = {}, {}  # no lag is better than stale lag
-            log.warning("kafka_offsets_failed", cluster=self.name, reason=exc.reason, error=str(exc))
+            self.warnings.warn(
+                log,
+                "kafka_offsets_failed",
+                (self.name, exc.reason),
+                cluster=self.name,
+                reason=exc.reason,
+                error=str(exc),
+            )
             return
         self._broker_up = not self._groups_down
         lag: dict[str, dict[str, int]] = {}

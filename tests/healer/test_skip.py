@@ -77,7 +77,7 @@ def test_config_validation() -> None:
     assert AutohealConfig(skip=[]).skip == []
     with pytest.raises(ValidationError, match="needs exception"):
         AutohealConfig.model_validate({"skip": [{"name": "empty"}]})
-    with pytest.raises(ValidationError, match="invalid regular expression"):
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
         AutohealConfig.model_validate({"skip": [{"name": "bad", "cause": "("}]})
     with pytest.raises(ValidationError):
         AutohealConfig.model_validate({"skip": [{"name": "typo", "exeption": "x"}]})

@@ -151,6 +151,24 @@ def polls_done(s: Scrape) -> float:
     return sum(v for _, v in s.samples("kafka_connect_exporter_polls_total", connect_cluster="default"))
 
 
+def agreeing_with_connect(
+    ex: Exporter,
+    rest: ConnectRest,
+    agree: Callable[[Scrape, dict[str, dict[str, Any]]], bool],
+    rounds: int = 10,
+) -> tuple[Scrape, dict[str, dict[str, Any]]]:
+    """A scrape and Connect's statuses read side by side, again until ``agree`` holds for the pair or the exporter
+    has published ``rounds`` more polls (a rebalance between the two reads is not a disagreement); the last pair."""
+    s, status = ex.scrape(), rest_states(rest)
+    start = polls_done(s)
+    hung = time.monotonic() + 600.0  # only an exporter that stopped polling gets here
+    while not agree(s, status) and polls_done(s) - start < rounds:
+        assert time.monotonic() < hung, f"the exporter published {polls_done(s) - start:g} polls in 600 s"
+        time.sleep(0.2)
+        s, status = ex.scrape(), rest_states(rest)
+    return s, status
+
+
 def first_times(probes: Mapping[str, Callable[[], bool]], timeout: float, interval: float = 0.02) -> dict[str, float]:
     """Run each probe in its own thread every ``interval`` until it holds; for each, the monotonic time the
     first successful probe was sent (one probe's latency never delays another's)."""
@@ -232,12 +250,20 @@ def test_new_connectors_appear_running_within_two_poll_intervals(
         seen = first_times(probes, timeout=90)
         delays = {n: round(seen[f"exporter:{n}"] - seen[f"rest:{n}"], 3) for n in expected}
         lag_polls = {n: polls_when[f"exporter:{n}"] - polls_when[f"rest:{n}"] for n in expected}
-        s = ex.scrape()
-        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
         assert all(p <= 2 for p in lag_polls.values()), f"lag behind the worker in polls {lag_polls}; s {delays}"
         assert all(p >= 0 for p in lag_polls.values()), lag_polls
 
-        status = rest_states(connect_rest)
+        def agree(s: Scrape, status: dict[str, dict[str, Any]]) -> bool:
+            return all(
+                n in status
+                and task_states(s, n) == {str(t["id"]): ("RUNNING", t["worker_id"]) for t in status[n]["tasks"]}
+                and [lbl["worker_id"] for lbl, _ in s.samples("kafka_connect_connector_info", connector=n)]
+                == [status[n]["connector"]["worker_id"]]
+                for n in expected
+            )
+
+        s, status = agreeing_with_connect(ex, connect_rest, agree)
+        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
     print(
         f"kafka {kafka_env.version}: exporter lag behind the worker REST API (poll every {interval:g}s):"
         f" {delays} s, {lag_polls} polls; poll durations {durations}"
