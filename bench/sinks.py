@@ -33,13 +33,10 @@ import httpx
 
 from bench.run import ROOT, Size, machine, simfarm
 from bench.simfarm import sink_layout
-from exporter.config import build_config
+from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.reader import OffsetsReader
-from exporter.offsets.reading import OffsetsReading
-from exporter.store import Store
 from tests.integration.kafka import fetch
 from tests.integration.kafka.harness import KafkaBroker
 
@@ -90,20 +87,18 @@ def offsets_requests(control: str) -> int:
 
 async def one_run(path: str, urls: list[str], control: str, bootstrap: str, sinks: int) -> dict[str, Any]:
     cluster = cluster_config(urls, bootstrap if path == "brokers" else None)
-    store = Store([cluster.name])
     async with build_http_client(cluster) as client:
-        store.publish_cluster(await ConnectPoller(cluster, client).poll())
-        reader = OffsetsReader(cluster, client, store)
+        reader = OffsetsReader(cluster, client)
+        reader.observe(await ConnectPoller(cluster, client).poll())  # what the store's subscription hands it
         workers_before = offsets_requests(control)
         brokers_before = reader.brokers.requests if reader.brokers is not None else 0
         cpu, wall = time.process_time(), time.perf_counter()
-        await reader.run()
+        got = await reader.run()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         workers = offsets_requests(control) - workers_before
         brokers = (reader.brokers.requests if reader.brokers is not None else 0) - brokers_before
-    reading = store.view.reading(OffsetsReading)
-    assert reading is not None
-    read = [o for o in reading.clusters[cluster.name].connectors.values() if o.type == "sink"]
+    assert got is not None
+    read = [o for o in got.connectors.values() if o.type == "sink"]
     if len(read) != sinks:
         raise RuntimeError(f"{path}: {len(read)} of {sinks} sinks read in one run")
     if path == "brokers" and sum(1 for o in read if o.lag) != sinks:

@@ -2,22 +2,24 @@
 Kafka admin API when ``clusters[].kafka`` is set, the rest from the workers (``GET /connectors/{c}/offsets``,
 KIP-875).
 
-One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the newest snapshot
-in the store, so the reader never calls the status endpoint and never delays the status poll. With brokers,
-every sink's group is read every run (``kafka.concurrency`` at a time, within one budget), and only the other
-connectors are asked of the workers. Worker requests of a
-run are spread over 90% of the interval, started no closer together than ``1 / offsets_max_rate`` and at most
-``offsets_concurrency`` at a time, through the cluster's one httpx client. When the rate bound does not allow
-every connector in one interval, each run continues where the last one stopped (a rotation longer than the
-interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile) and unknown-type connectors are
-skipped quietly. After the requests, with ``clusters[].kafka``, the groups, the topics' metadata and one batched
-request each for log start and end offsets give the sinks' lag (``exporter.offsets.lag``). The reading is
-published once per run, so the exposition re-renders once per run.
+One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the cluster's newest
+snapshot, which the reader is handed through the store's subscription (``Offsets.step``), so it never calls the
+status endpoint and never delays the status poll. With brokers, every sink's group is read every run
+(``kafka.concurrency`` at a time, within one budget), and only the other connectors are asked of the workers.
+Worker requests of a run are spread over 90% of the interval, started no closer together than
+``1 / offsets_max_rate`` and at most ``offsets_concurrency`` at a time, through the cluster's one httpx client.
+When the rate bound does not allow every connector in one interval, each run continues where the last one
+stopped (a rotation longer than the interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile)
+and unknown-type connectors are skipped quietly. After the requests, with ``clusters[].kafka``, the groups, the
+topics' metadata and one batched request each for log start and end offsets give the sinks' lag
+(``exporter.offsets.lag``). A run returns the cluster's ``ClusterOffsets``; ``Offsets`` folds every cluster's
+into the one ``OffsetsReading`` the daemon publishes, once per run, so the exposition re-renders once per run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -29,17 +31,17 @@ import httpx
 import structlog
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError, BrokerOffsets, Brokers
-from exporter.offsets.config import KafkaConfig
+from exporter.offsets.config import KafkaConfig, OffsetsCluster
 from exporter.offsets.lag import partitions_of, sink_lag, subscribed_topics
-from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
+from exporter.offsets.parse import ParsedOffsets, SinkPartition, parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.repeats import RepeatLimiter
-from exporter.store import Store
+from exporter.store import View
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
+from exporter.versions import OFFSETS_API, at_least
 
 log = structlog.get_logger("exporter.offsets")
 
@@ -49,11 +51,9 @@ SPREAD = 0.9
 
 # A source connector may report many partitions; far below a status body, far above any real offsets answer.
 OFFSETS_MAX_BYTES = 16 * 1024 * 1024
-# How often a run without a snapshot yet looks again (the first run starts with the first status poll).
-WAIT_FOR_SNAPSHOT_SECONDS = 1.0
 # Jersey's answer for a route the worker does not have: a worker older than 3.5 behind an unknown version.
 NO_ROUTE = "HTTP 404: HTTP 404 Not Found"
-# The bounds of a reader given its brokers directly (tests, benchmarks) rather than through clusters[].kafka.
+# The bounds of a reader given its brokers directly (tests, benchmarks, the demo) rather than clusters[].kafka.
 _DEFAULT_KAFKA = KafkaConfig(bootstrap_servers=["127.0.0.1:9092"])
 
 
@@ -80,9 +80,8 @@ def group_offsets(committed: dict[SinkPartition, int]) -> ParsedOffsets:
 class OffsetsReader:
     def __init__(
         self,
-        cluster: ClusterConfig,
+        cluster: OffsetsCluster,
         client: httpx.AsyncClient,
-        store: Store,
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -92,7 +91,6 @@ class OffsetsReader:
     ) -> None:
         self.cluster = cluster
         self.client = client
-        self.store = store
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -112,6 +110,13 @@ class OffsetsReader:
         self._published = False
         self._status = OffsetsStatus.READING
         self._no_route_versions: tuple[str | None, ...] | None = None
+        self._snapshot: ClusterSnapshot | None = None  # the newest one handed over
+        self._seen = asyncio.Event()
+
+    def observe(self, snapshot: ClusterSnapshot) -> None:
+        """The cluster's newest snapshot (from the store's subscription): the next run reads what it names."""
+        self._snapshot = snapshot
+        self._seen.set()
 
     @property
     def name(self) -> str:
@@ -134,23 +139,23 @@ class OffsetsReader:
         kafka = self.cluster.kafka or _DEFAULT_KAFKA
         return 2 * kafka.request_timeout + 1
 
-    async def run(self) -> None:
-        """One run: wait for a snapshot, read the next connectors at the paced rate, then lag; publish."""
+    async def run(self) -> ClusterOffsets | None:
+        """One run: wait for a snapshot (the first run starts with the first status poll), read the next
+        connectors at the paced rate, then lag. None: nothing current to read (keep the last reading)."""
         started = self.monotonic()
         window = self.cluster.offsets_interval * SPREAD
-        snapshot = self.store.view.clusters.get(self.name)
-        while snapshot is None and self.monotonic() - started < window:
-            await self.sleep(WAIT_FOR_SNAPSHOT_SECONDS)
-            snapshot = self.store.view.clusters.get(self.name)
+        if self._snapshot is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._seen.wait(), window)
+        snapshot = self._snapshot
         if snapshot is None or not snapshot.up:
-            return  # nothing current to read: keep the last reading
+            return None
         if not self._supported(snapshot):
             if self._status is not OffsetsStatus.UNSUPPORTED:  # once, not every run
                 log.info("offsets_unsupported", cluster=self.name, hint="workers older than Kafka 3.5")
             self._status = OffsetsStatus.UNSUPPORTED
             self._known.clear()
-            self._publish()
-            return
+            return self._reading()
         self._status = OffsetsStatus.READING
         present = {c.name: c for c in snapshot.connectors if c.type in ("sink", "source")}
         for gone in self._known.keys() - present.keys():
@@ -163,7 +168,7 @@ class OffsetsReader:
         if self.brokers is not None:
             await self._read_groups({n: c for n, c in present.items() if c.type == "sink"})
             await self._read_lag(present)
-        self._publish()
+        return self._reading()
 
     def _supported(self, snapshot: ClusterSnapshot) -> bool:
         versions = tuple(w.version for w in snapshot.workers if w.reachable)
@@ -171,7 +176,7 @@ class OffsetsReader:
             if versions == self._no_route_versions:
                 return False  # the route was missing with these workers; look again when they change
             self._no_route_versions = None
-        said = [offsets_supported(v) for v in versions]
+        said = [at_least(v, OFFSETS_API) for v in versions]
         # Some worker that can answer is enough: the request goes to the worker that answered the status poll.
         return any(s is not False for s in said) or not said
 
@@ -256,9 +261,8 @@ class OffsetsReader:
         if error.status == 404:
             self._known.pop(connector.name, None)
             if error.message == NO_ROUTE:  # no such endpoint: a worker older than 3.5 behind a version we misread
-                self._no_route_versions = tuple(
-                    w.version for w in (self.store.view.clusters[self.name].workers) if w.reachable
-                )
+                workers = self._snapshot.workers if self._snapshot is not None else ()
+                self._no_route_versions = tuple(w.version for w in workers if w.reachable)
             return  # deleted since the snapshot: quiet
         self._errors[error.reason.coarse.value] += 1
         # Debug: a worker that cannot answer offsets (rebalancing, overloaded) says so in the error counter.
@@ -318,7 +322,7 @@ class OffsetsReader:
             groups = sum(failed.values())
             event = "kafka_group_offsets_failed"
             self.warnings.warn(log, event, (self.name,), cluster=self.name, groups=groups, **failed)
-            self._groups_down = sum(failed.values()) == len(sinks)
+            self._groups_down = groups == len(sinks)
 
     async def _read_lag(self, present: dict[str, Connector]) -> None:
         """Lag of every sink read so far, for every partition of the topics it consumes: the topics from the
@@ -359,7 +363,7 @@ class OffsetsReader:
             lag[name] = found.lag
         self._lag, self._subscribed = lag, consumed
 
-    def _publish(self) -> None:
+    def _reading(self) -> ClusterOffsets:
         connectors = {}
         for name, k in self._known.items():
             # A topic the sink consumes but never committed an offset for is there with 0: progress from nothing.
@@ -389,16 +393,42 @@ class OffsetsReader:
             brokers_up=self._broker_up,
             broker_errors=MappingProxyType(dict(self._broker_errors)),
         )
-        current = self.store.view.reading(OffsetsReading)
-        clusters = dict(current.clusters) if current is not None else {}
-        clusters[self.name] = mine
-        self.store.publish(OffsetsReading(MappingProxyType(clusters)))
         self._published = True
+        return mine
 
 
-def forget_cluster(store: Store, cluster: str) -> None:
-    """Drop a cluster's offsets from the reading (a reload removed or replaced the cluster)."""
-    current = store.view.reading(OffsetsReading)
-    if current is not None and cluster in current.clusters:
-        clusters = {name: c for name, c in current.clusters.items() if name != cluster}
-        store.publish(OffsetsReading(MappingProxyType(clusters)))
+class Offsets:
+    """Every cluster's offsets reader, and the one ``OffsetsReading`` their runs make together."""
+
+    def __init__(self) -> None:
+        self.readers: dict[str, OffsetsReader] = {}
+        self._clusters: dict[str, ClusterOffsets] = {}
+
+    def add(self, reader: OffsetsReader) -> None:
+        self.readers[reader.name] = reader
+
+    def remove(self, cluster: str) -> OffsetsReading | None:
+        """Drop a cluster's reader and offsets (a reload removed or replaced it): the reading without them, if
+        it had them. A replacement starts afresh."""
+        self.readers.pop(cluster, None)
+        if self._clusters.pop(cluster, None) is None:
+            return None
+        return self.reading()
+
+    def step(self, snapshot: ClusterSnapshot, view: View | None = None) -> None:
+        """The store's subscription: hand the snapshot to its cluster's reader (none for Cloud clusters); the
+        readers need nothing else of the ``view``."""
+        reader = self.readers.get(snapshot.cluster)
+        if reader is not None:
+            reader.observe(snapshot)
+
+    async def run(self, reader: OffsetsReader) -> OffsetsReading | None:
+        """One run of ``reader``; the reading to publish, or None (nothing read, or the reader was removed)."""
+        got = await reader.run()
+        if got is None or self.readers.get(reader.name) is not reader:
+            return None
+        self._clusters[reader.name] = got
+        return self.reading()
+
+    def reading(self) -> OffsetsReading:
+        return OffsetsReading(MappingProxyType(dict(self._clusters)))

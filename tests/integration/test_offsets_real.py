@@ -24,11 +24,11 @@ import yaml
 
 from exporter.offsets.brokers import BrokerOffsets
 from exporter.offsets.config import KafkaConfig
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
+from .cli_exporter import Exporter, exporter, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import ConnectRest, file_sink, file_source, wait_until
-from .test_exporter_real import Exporter, exporter, wait_scrape
 
 pytestmark = pytest.mark.integration
 

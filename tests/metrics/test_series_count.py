@@ -15,9 +15,9 @@ from exporter.offsets.reading import OffsetsReading
 from simulator.connect.scenario import populate_static
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.brokers import FakeBrokers
-from tests.daemon_harness import running_daemon
-from tests.scrape import Scrape
+from tests.support.brokers import FakeBrokers
+from tests.support.daemon_harness import running_daemon
+from tests.support.scrape import Scrape
 
 CONNECTORS, TASKS = 1000, 8
 # One series per task, four per connector, one more per connector for offsets.
@@ -53,7 +53,7 @@ async def test_1000_connectors_x_8_tasks_with_everything_on_fit_the_budget_in_cu
 
         def setup(daemon: object) -> None:
             nonlocal brokers
-            reader = daemon.offsets_readers["prod"]  # type: ignore[attr-defined]
+            reader = daemon.offsets.readers["prod"]  # type: ignore[attr-defined]
             brokers = FakeBrokers({}, {})
             reader.brokers = brokers
 
