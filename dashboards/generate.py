@@ -118,6 +118,12 @@ def task_count(selector: str) -> str:
     )
 
 
+def tasks_max(selector: str) -> str:
+    """tasks.max per connector: the series where served, else the task count (``current`` mode serves it only
+    where it differs from the task count)."""
+    return f"({CONNECTOR_TASKS_MAX.sample_name}{{{selector}}} or {task_count(selector)})"
+
+
 def no_tasks(selector: str) -> str:
     """0 for each connector with no task in any state (absent otherwise)."""
     return (
@@ -967,7 +973,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(f"sum({task_count(sel)}) or vector(0)", "tasks"),
-                target(f"sum({CONNECTOR_TASKS_MAX.sample_name}{{{sel}}})", "tasks.max", "B"),
+                target(f"sum({tasks_max(sel)})", "tasks.max", "B"),
             ],
             w=4,
             text_mode="value_and_name",

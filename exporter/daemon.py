@@ -41,7 +41,7 @@ from exporter.exposition import Exposition
 from exporter.failures.tracker import FailureTracker
 from exporter.features import PAGE_SECTIONS, metric_groups
 from exporter.model import ClusterSnapshot
-from exporter.offsets.brokers import EndOffsets
+from exporter.offsets.brokers import Brokers
 from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
@@ -101,10 +101,10 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
-        brokers: Callable[[ClusterConfig], EndOffsets | None] | None = None,
+        brokers: Callable[[ClusterConfig], Brokers | None] | None = None,
     ) -> None:
         """``loader`` re-reads the configuration (file, environment, flags) for ``reload``. ``brokers`` gives a
-        cluster's end offsets from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
+        cluster's brokers from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
         self.config = config
         self.clock = clock
         self.loader = loader
