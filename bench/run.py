@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -188,28 +189,17 @@ def request_counts(control: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def status_reads(counts: dict[str, dict[str, int]]) -> int:
-    return sum(c.get("GET /connectors", 0) for c in counts.values())
-
-
-def wait_cycle_start(control: str, after: int, timeout: float) -> dict[str, dict[str, int]]:
-    """Wait until every cluster's status read of the next cycle has arrived."""
+def wait_cycles_end(control: str, cycles: dict[str, int], timeout: float) -> dict[str, dict[str, int]]:
+    """Each cluster's request counts through the end of its given poll cycle (``bench.simfarm`` cuts the request
+    stream at cycle ends), once every one of them is over."""
+    query = {name: str(n) for name, n in cycles.items()}
     deadline = time.monotonic() + timeout
     while True:
-        counts = request_counts(control)
-        if status_reads(counts) >= after:
-            # The cycle's other requests (GET / on every worker) arrive alongside: wait until the counts
-            # settle, but read them well before the next cycle can start (or it would be counted too).
-            settle_by = time.monotonic() + timeout / 6
-            while time.monotonic() < settle_by:
-                time.sleep(0.05)
-                latest = request_counts(control)
-                if latest == counts:
-                    break
-                counts = latest
-            return counts
+        counts: dict[str, dict[str, int] | None] = _control.get(control + "/requests", params=query).json()
+        if all(c is not None for c in counts.values()):
+            return {name: c for name, c in counts.items() if c is not None}
         if time.monotonic() > deadline:
-            raise RuntimeError("no poll cycle started in time")
+            raise RuntimeError(f"poll cycles {cycles} not over within {timeout:g} s")
         time.sleep(0.05)
 
 
@@ -231,10 +221,12 @@ def measure_process(size: Size, farm: dict[str, Any], args: argparse.Namespace, 
         clusters = size.clusters
         # One scrape as Prometheus asks: from now on each new view is rendered with that variant ready.
         httpx.get(base + "/metrics", headers=OM_GZIP, timeout=30)
-        counts = wait_cycle_start(control, status_reads(request_counts(control)) + clusters, args.poll_interval * 3)
-        first, cpu0 = counts, cpu_seconds(pid)
-        for _ in range(args.cycles):
-            counts = wait_cycle_start(control, status_reads(counts) + clusters, args.poll_interval * 3)
+        # Whole cycles, cut at cycle ends: from the end of the cycle after the one under way to `cycles` later.
+        # Generous deadlines: on a busy machine a cycle may start well after its interval.
+        timeout = args.poll_interval * (args.cycles + 2) * 5 + 60
+        start = {name: c.get("GET /connectors", 0) + 1 for name, c in request_counts(control).items()}
+        first, cpu0 = wait_cycles_end(control, start, timeout), cpu_seconds(pid)
+        counts = wait_cycles_end(control, {name: n + args.cycles for name, n in start.items()}, timeout)
         cpu1 = cpu_seconds(pid)
         per_path: dict[str, float] = {}
         for name, paths in counts.items():
@@ -341,7 +333,11 @@ async def measure_stages(farm: dict[str, Any], runs: int, profile: bool) -> tupl
             if prof is not None:
                 prof.disable()
                 buf = io.StringIO()
-                pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+                stats = pstats.Stats(prof, stream=buf).sort_stats("tottime")
+                stats.print_stats(25)
+                # The exporter's own functions apart: at a small size, or with the CPU shared, the event loop and
+                # the standard library can fill the top of the list above.
+                stats.print_stats(re.escape(f"{ROOT}{os.sep}exporter{os.sep}"), 25)
                 profiled = relative_paths(buf.getvalue())
             # The status body alone: how much of the poll is JSON decoding and parsing.
             decode = parse = 0.0

@@ -2,7 +2,9 @@
 
 Connectors are split as evenly as possible over ``--clusters`` clusters, each with ``--workers`` listeners.
 Prints one JSON line on stdout: ``{"clusters": {name: [worker urls]}, "control": url}``; ``GET <control>/requests``
-returns how many requests each cluster's workers answered, by method and path (query dropped).
+returns how many requests each cluster's workers answered, by method and path (query dropped); with
+``?<cluster>=<N>``, that cluster's counts through the end of its N-th poll cycle (null until it is known to be
+over), so a caller can cut whole cycles out of the request stream whatever the timing.
 
 The clusters never change, so GET answers are computed once and memoised: a real worker serves these from
 another machine, and on a shared 2-core box the simulator must not steal the CPU being measured.
@@ -24,7 +26,7 @@ from aiohttp import web
 
 from simulator.connect import rest
 from simulator.connect.scenario import populate_static
-from simulator.connect.server import SimConnectServer
+from simulator.connect.server import RecordedRequest, SimConnectServer
 from simulator.connect.state import SimCluster
 
 _handle = rest.handle
@@ -76,6 +78,26 @@ def populate_sinks(cluster: SimCluster, sinks: int, tasks: int, topics: int) -> 
         cluster.set_sink_offsets(name, {(topic, 0): offset})
 
 
+def counts_through_cycle(requests: Sequence[RecordedRequest], cycle: int) -> dict[str, int] | None:
+    """Requests by method and path through the end of the ``cycle``-th poll cycle (1 = the first status read's);
+    None until the next cycle's status read has arrived, as only then is the cycle known to be over.
+
+    A cluster's cycles never overlap and each runs in order: its configured URLs' ``GET /`` beside the status
+    read (``GET /connectors``), then the named workers' ``GET /health`` (and a plugin refresh when due). So the
+    cycle ends after the last request between its status read and the next one that is neither a ``GET /``
+    (which may be this cycle's, late, or the next one's, early) nor an offsets read (the offsets reader runs on
+    its own schedule). Cuts made this way hold whole cycles, however slowly they arrive."""
+    keys = [f"{r.method} {r.path}" for r in requests]
+    reads = [i for i, key in enumerate(keys) if key == "GET /connectors"]
+    if len(reads) <= cycle:
+        return None
+    end = reads[cycle - 1] + 1
+    for i in range(end, reads[cycle]):
+        if keys[i] != "GET /" and not keys[i].endswith("/offsets"):
+            end = i + 1
+    return dict(Counter(keys[:end]))
+
+
 def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
@@ -95,7 +117,10 @@ async def serve(args: argparse.Namespace) -> int:
     for server in servers.values():
         await server.start()
 
-    async def requests(_: web.Request) -> web.Response:
+    async def requests(request: web.Request) -> web.Response:
+        if request.query:  # ?<cluster>=<cycle>: each named cluster's counts through the end of that cycle
+            cut = {name: counts_through_cycle(servers[name].requests, int(n)) for name, n in request.query.items()}
+            return web.json_response(cut)
         out = {name: dict(Counter(f"{r.method} {r.path}" for r in s.requests)) for name, s in servers.items()}
         return web.json_response(out)
 

@@ -7,7 +7,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.simfarm import counts_through_cycle
+from simulator.connect.server import RecordedRequest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _recorded(*keys: str) -> list[RecordedRequest]:
+    return [RecordedRequest(0, k.split()[0], k.split()[1], (), {}) for k in keys]
+
+
+def test_request_counts_are_cut_at_cycle_ends_whatever_order_a_cycle_s_requests_arrive_in() -> None:
+    # Cycle 1's second GET / arrives after its status read; cycle 2's first GET / before its status read,
+    # the second after it; an offsets read of the offsets reader lands between.
+    log = _recorded(
+        "GET /", "GET /connectors", "GET /", "GET /health", "GET /health",
+        "GET /", "GET /connectors/a/offsets", "GET /connectors", "GET /", "GET /health", "GET /health",
+        "GET /", "GET /",
+    )  # fmt: skip
+    assert counts_through_cycle(log, 1) == {"GET /": 2, "GET /connectors": 1, "GET /health": 2}
+    assert counts_through_cycle(log, 2) is None  # the third status read has not arrived: cycle 2 may go on
+    log += _recorded("GET /connectors")
+    second = counts_through_cycle(log, 2)
+    assert second == {"GET /": 4, "GET /connectors": 2, "GET /health": 4, "GET /connectors/a/offsets": 1}
 
 
 def test_bench_harness_runs_at_a_tiny_size(tmp_path: Path) -> None:
