@@ -97,8 +97,18 @@ CONNECTOR_STATE = Family(
 CONNECTOR_INFO = Family(
     "kafka_connect_connector_info",
     "gauge",
-    "Connector class, type, owning worker and (Confluent Cloud) connector id (value is always 1).",
-    (CLUSTER, "connector", "connector_class", "connector_type", "worker_id", "connector_id"),
+    "Connector class, type, owning worker, (Confluent Cloud) connector id and running plugin versions of the "
+    "connector and its tasks (Kafka 4.1+) (value is always 1).",
+    (
+        CLUSTER,
+        "connector",
+        "connector_class",
+        "connector_type",
+        "worker_id",
+        "connector_id",
+        "connector_version",
+        "task_version",
+    ),
 )
 CONNECTOR_TASKS = Family(
     "kafka_connect_connector_tasks",

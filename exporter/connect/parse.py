@@ -51,15 +51,23 @@ def parse_task(data: Any, where: str) -> Task:
     # checked path below, which says what is wrong.
     if type(data) is dict:
         tid, state, wid, trace = data.get("id"), data.get("state"), data.get("worker_id"), data.get("trace")
+        version = data.get("version")
         if (
             type(tid) is int
             and tid >= 0
             and type(state) is str
             and (wid is None or type(wid) is str)
             and (trace is None or type(trace) is str)
+            and (version is None or type(version) is str)
         ):
-            # States and worker ids repeat across tens of thousands of tasks: share one string each.
-            return Task(id=tid, state=intern(state), worker_id=intern(wid) if wid else "", trace=trace)
+            # States, worker ids and versions repeat across tens of thousands of tasks: share one string each.
+            return Task(
+                id=tid,
+                state=intern(state),
+                worker_id=intern(wid) if wid else "",
+                trace=trace,
+                version=intern(version) if version else None,
+            )
     obj = _mapping(data, where)
     tid = obj.get("id")
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
@@ -71,6 +79,7 @@ def parse_task(data: Any, where: str) -> Task:
         state=state,
         worker_id=_str(obj, "worker_id", where, required=False) or "",
         trace=_str(obj, "trace", where, required=False),
+        version=_version(obj),
     )
 
 
@@ -109,7 +118,14 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
         trace=_str(conn, "trace", f"{where} status.connector", required=False),
         tasks=tasks,
         tasks_max=tasks_max,
+        version=_version(conn),
     )
+
+
+def _version(obj: Mapping[str, Any]) -> str | None:
+    # KIP-891's plugin version is informative: a value of another type is dropped, never the connector.
+    value = obj.get("version")
+    return intern(value) if isinstance(value, str) and value else None
 
 
 def _parse_tasks_max(value: Any) -> int | None:

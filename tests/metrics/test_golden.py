@@ -80,10 +80,11 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 state="RUNNING",
                 worker_id="10.0.0.12:8083",
                 tasks=(
-                    Task(id=0, state="RUNNING", worker_id="10.0.0.12:8083"),
-                    Task(id=1, state="FAILED", worker_id="10.0.0.13:8083", trace="java.lang.Oops"),
+                    Task(id=0, state="RUNNING", worker_id="10.0.0.12:8083", version="10.8.4"),
+                    Task(id=1, state="FAILED", worker_id="10.0.0.13:8083", trace="java.lang.Oops", version="10.8.3"),
                 ),
                 tasks_max=3,
+                version="10.8.4",
             ),
             Connector(
                 name='we"ird\\name',
