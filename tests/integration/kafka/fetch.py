@@ -241,42 +241,59 @@ def fetch(version: str, *, quiet: bool = False) -> dict[str, float]:
     return {"seconds": time.monotonic() - start, "bytes": float(sum(jars.values())), "downloaded": float(downloaded)}
 
 
-# Kafka 4.4 moved AppInfoParser to org.apache.kafka.common.utils.internals; plugins built for 4.3 and older call
-# the old class in version(), so a 4.4 worker fails to scan them (and will not start with such a REST
-# extension). When a plugin comes from an older release (an override) and the runtime lacks the old class, a
-# two-method bridge (compiled here with the JDK's javac) delegates to the new one. It is never built otherwise.
-COMPAT_JAR = "kce-appinfo-bridge.jar"
-_APPINFO_OLD = "org/apache/kafka/common/utils/AppInfoParser.class"
-_APPINFO_BRIDGE = """package org.apache.kafka.common.utils;
-
-/** Bridge for Connect plugins built against Kafka 4.3 or older, loaded by a newer worker (test harness only). */
-public final class AppInfoParser {
-    private AppInfoParser() {}
-    public static String getVersion() { return org.apache.kafka.common.utils.internals.AppInfoParser.getVersion(); }
-    public static String getCommitId() { return org.apache.kafka.common.utils.internals.AppInfoParser.getCommitId(); }
+# Kafka 4.4 moved two classes that were never public API but that plugins built for 4.3 and older call:
+# AppInfoParser (the FileStream connectors' and the basic-auth extension's version()) and Sanitizer (Debezium
+# 3.6.1.Final's JMX metric names, io.debezium.metrics.Metrics) are now in org.apache.kafka.common.utils.internals.
+# A 4.4 worker cannot scan those plugins, will not start with such a REST extension, and fails a Debezium task
+# with NoClassDefFoundError: org/apache/kafka/common/utils/Sanitizer. So when the runtime lacks the old classes,
+# bridges delegating to the new ones (compiled here with the JDK's javac) go into COMPAT_JAR on the classpath.
+COMPAT_JAR = "kce-utils-bridge.jar"
+_BRIDGES = {
+    "AppInfoParser": ("getVersion", "getCommitId"),
+    "Sanitizer": ("sanitize(String s)", "desanitize(String s)", "jmxSanitize(String s)"),
 }
-"""
+
+
+def _bridge_source(name: str, methods: tuple[str, ...]) -> str:
+    lines = []
+    for m in methods:
+        call, _, arg = m.partition("(")
+        params = arg.rstrip(")")
+        passed = params.split()[-1] if params else ""
+        lines.append(
+            f"    public static String {call}({params}) {{ "
+            f"return org.apache.kafka.common.utils.internals.{name}.{call}({passed}); }}"
+        )
+    body = "\n".join(lines)
+    return (
+        "package org.apache.kafka.common.utils;\n\n"
+        "/** Bridge for Connect plugins built against Kafka 4.3 or older, run by a newer worker (tests only). */\n"
+        f"public final class {name} {{\n    private {name}() {{}}\n{body}\n}}\n"
+    )
 
 
 def _add_compat_jar(version: str, libs: Path, work: Path, *, quiet: bool) -> None:
-    """Put ``COMPAT_JAR`` into ``libs`` when an older plugin would not load into this runtime (see above)."""
+    """Put ``COMPAT_JAR`` into ``libs`` when the runtime lacks the classes older plugins call (see above)."""
     import zipfile
 
-    if artifact_versions(version) == dict.fromkeys(KAFKA_ARTIFACTS, version):
-        return
     with zipfile.ZipFile(libs / f"kafka-clients-{version}.jar") as jar:
-        if _APPINFO_OLD in jar.namelist():
-            return
+        names = set(jar.namelist())
+    missing = {n: m for n, m in _BRIDGES.items() if f"org/apache/kafka/common/utils/{n}.class" not in names}
+    if not missing:
+        return
     javac, jar_tool = shutil.which("javac"), shutil.which("jar")
     if javac is None or jar_tool is None:
         raise RuntimeError("javac and jar (a JDK 17) are needed to bridge older plugins into Kafka " + version)
     src = work / "bridge" / "org" / "apache" / "kafka" / "common" / "utils"
     src.mkdir(parents=True)
-    (src / "AppInfoParser.java").write_text(_APPINFO_BRIDGE, encoding="utf-8")
+    sources = []
+    for name, methods in sorted(missing.items()):
+        (src / f"{name}.java").write_text(_bridge_source(name, methods), encoding="utf-8")
+        sources.append(str(src / f"{name}.java"))
     classes = work / "bridge-classes"
     cp = str(libs / f"kafka-clients-{version}.jar")
     cmds = [
-        [javac, "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes), str(src / "AppInfoParser.java")],
+        [javac, "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes), *sources],
         [jar_tool, "--create", "--file", str(libs / COMPAT_JAR), "-C", str(classes), "."],
     ]
     for cmd in cmds:
@@ -284,7 +301,7 @@ def _add_compat_jar(version: str, libs: Path, work: Path, *, quiet: bool) -> Non
         if proc.returncode != 0:
             raise RuntimeError(f"building {COMPAT_JAR} failed: {proc.stdout}{proc.stderr}")
     if not quiet:
-        print(f"[fetch] Kafka {version}: older plugins bridged to the runtime with {COMPAT_JAR}", flush=True)
+        print(f"[fetch] Kafka {version}: {', '.join(sorted(missing))} bridged for older plugins in {COMPAT_JAR}")
 
 
 def _m2_repo() -> Path:
@@ -355,7 +372,8 @@ def plugins_root() -> Path:
 
 
 def plugin_dir(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES) -> Path:
-    """The plugin.path entry of one plugin: ``<cache>/plugins/<artifact>-<version>/`` (jars directly inside)."""
+    """One plugin's directory, ``<cache>/plugins/<artifact>-<version>/`` (jars directly inside), in the
+    directory the workers' ``plugin.path`` names (``plugins_root()``)."""
     _, artifact, version = coords
     return plugins_root() / f"{artifact}-{version}"
 
@@ -402,7 +420,8 @@ def fetch_plugin(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES, *, quiet: boo
             return {"seconds": time.monotonic() - start, "bytes": _size(target), "downloaded": 0.0}
         m2_before = _size(_m2_repo())
         plugins_root().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"fetch-{target.name}-", dir=plugins_root()) as tmp:
+        # Work outside plugins_root(): a worker scans every directory there.
+        with tempfile.TemporaryDirectory(prefix=f"fetch-{target.name}-", dir=cache_root()) as tmp:
             tmp_path = Path(tmp)
             (tmp_path / "pom.xml").write_text(_render_plugin_pom(coords), encoding="utf-8")
             (tmp_path / "settings.xml").write_text(SETTINGS_XML, encoding="utf-8")
@@ -434,7 +453,7 @@ def fetch_plugin(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES, *, quiet: boo
             (out / MANIFEST).write_text(
                 json.dumps({"coordinates": list(coords), "jars": jars}, indent=1, sort_keys=True), encoding="utf-8"
             )
-            stale = plugins_root() / f"{target.name}.stale-{os.getpid()}"
+            stale = cache_root() / f"{target.name}.stale-{os.getpid()}"
             if target.exists():
                 target.rename(stale)
             out.rename(target)
@@ -464,8 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[fetch] plugin {':'.join(coords)}: FAILED: {exc}", file=sys.stderr)
                 return 1
             print(
-                f"[fetch] plugin {':'.join(coords)}: {plugin_dir(coords)} ready, {facts['bytes'] / 1e6:.1f} MB of jars, "
-                f"{facts['seconds']:.1f}s",
+                f"[fetch] plugin {':'.join(coords)}: {plugin_dir(coords)} ready, "
+                f"{facts['bytes'] / 1e6:.1f} MB of jars, {facts['seconds']:.1f}s",
                 flush=True,
             )
     for v in versions:
