@@ -37,6 +37,9 @@ from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reader import OffsetsReader, forget_cluster
 from exporter.offsets.web import offsets_section
 from exporter.settings import ConfigError
+from exporter.sourcetopics.metrics import SourceTopicsRenderer
+from exporter.sourcetopics.reader import SourceTopicsReader
+from exporter.sourcetopics.reader import forget_cluster as forget_source_topics
 from exporter.store import Store
 from exporter.web import PageSection, Route, create_app
 from exporter.web_security import WebSecurity
@@ -58,6 +61,10 @@ def connect_job_id(cluster: str) -> str:
 
 def offsets_job_id(cluster: str) -> str:
     return f"offsets:{cluster}"
+
+
+def source_topics_job_id(cluster: str) -> str:
+    return f"source-topics:{cluster}"
 
 
 def reloaded_clusters(old: Config, new: Config) -> set[str]:
@@ -88,6 +95,7 @@ class Daemon:
         self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
         self.offsets_readers: dict[str, OffsetsReader] = {}
+        self.source_topics_readers: dict[str, SourceTopicsReader] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
         self.cloud: CloudSource | None = None
@@ -137,12 +145,20 @@ class Daemon:
             reader = OffsetsReader(cluster, client, self.store, clock=self.clock)
             self.offsets_readers[cluster.name] = reader
             self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
+        if cluster.kafka is not None and cluster.source_topics.enabled:
+            # The sources' topics and their growth at the brokers: its own job, same client, snapshot from the store.
+            topics = SourceTopicsReader(cluster, client, self.store, clock=self.clock)
+            self.source_topics_readers[cluster.name] = topics
+            self.add_job(
+                source_topics_job_id(cluster.name), cluster.source_topics.interval, topics.run, deadline=topics.deadline
+            )
 
     def _attach_features(self) -> None:
         """Optional features wire themselves in here (each import is cheap and side-effect free)."""
         self.add_metrics_group(FailuresRenderer())
         # Offsets: renders nothing until a cluster's reader publishes (a reload may turn them on).
         self.add_metrics_group(OffsetsRenderer())
+        self.add_metrics_group(SourceTopicsRenderer())
         self.add_page_section(offsets_section)
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
@@ -278,6 +294,9 @@ class Daemon:
             if self.offsets_readers.pop(name, None) is not None:
                 self.remove_job(offsets_job_id(name))
                 forget_cluster(self.store, name)  # its offsets series vanish; a replacement starts afresh
+            if self.source_topics_readers.pop(name, None) is not None:
+                self.remove_job(source_topics_job_id(name))
+                forget_source_topics(self.store, name)
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render

@@ -138,6 +138,8 @@ class Connector:
     trace: str | None = None
     connector_id: str | None = None  # Confluent Cloud "lcc-..." id; joins status to the Metrics API
     version: str | None = None  # the running plugin's version (KIP-891, Kafka 4.1+); None before or while RESTARTING
+    # Seconds between the heartbeats the connector writes (Debezium's ``heartbeat.interval.ms`` > 0), else None.
+    heartbeat_interval: float | None = None
 
     @property
     def task_versions(self) -> tuple[str, ...]:

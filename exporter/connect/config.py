@@ -21,6 +21,7 @@ from exporter.settings import (
     check_http_url,
     resolve_secret,
 )
+from exporter.sourcetopics.config import SourceTopicsConfig
 
 
 class BasicAuth(UsernamePassword):
@@ -108,6 +109,8 @@ class ClusterConfig(StrictModel):
     offsets_max_rate: float = Field(default=5.0, gt=0, le=1000)
     offsets_concurrency: int = Field(default=2, ge=1, le=16)
     kafka: KafkaConfig | None = None  # the brokers, for sink lag (needs the [kafka] extra)
+    # With kafka: source connectors' topics, their growth and silent sources (heartbeat topics).
+    source_topics: SourceTopicsConfig = SourceTopicsConfig()
 
     def watches(self, connector: str) -> bool:
         """Whether the connector passes the include/exclude filters."""

@@ -100,6 +100,7 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
     class_name: str | None = None
     tasks_max: int | None = None
     info_type: str | None = None
+    heartbeat: float | None = None
     if info is not None:  # null when the connector vanished while the worker built the response
         inf = _mapping(info, f"{where} info")
         config = inf.get("config")
@@ -107,6 +108,8 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
             cls = config.get("connector.class")
             class_name = cls if isinstance(cls, str) else None
             tasks_max = _parse_tasks_max(config.get("tasks.max"))
+            ms = _parse_tasks_max(config.get("heartbeat.interval.ms"))  # the same non-negative integer rules
+            heartbeat = ms / 1000.0 if ms else None
         info_type = inf.get("type") if isinstance(inf.get("type"), str) else None
     ctype = st.get("type") if isinstance(st.get("type"), str) else info_type
     return Connector(
@@ -119,6 +122,7 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
         tasks=tasks,
         tasks_max=tasks_max,
         version=_version(conn),
+        heartbeat_interval=heartbeat,
     )
 
 

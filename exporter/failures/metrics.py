@@ -21,6 +21,7 @@ from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STAT
 from exporter.metrics import FamilySamples, FastGroup, escape_label_value, format_count, format_value
 from exporter.model import FAILED, ClusterSnapshot, tasks_on
 from exporter.offsets.reading import OffsetsReading
+from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
 FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
@@ -60,7 +61,7 @@ def cluster_samples(
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
 
 
-# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks.
+# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks and silent sources.
 _Key = tuple[ClusterSnapshot, ClusterFailures | None, frozenset[str]]
 
 
@@ -73,9 +74,11 @@ class FailuresRenderer(FastGroup):
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(FailuresReading) or FailuresReading()
         offsets = view.reading(OffsetsReading) or OffsetsReading()
+        sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
         kept: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
-            key = (view.clusters[name], reading.clusters.get(name), offsets.stalled(name))
+            # Stalled sinks and silent sources are both "degraded": one set of names per cluster.
+            key = (view.clusters[name], reading.clusters.get(name), offsets.stalled(name) | sources.silent(name))
             hit = self._clusters.get(name)
             if hit is not None and hit[0][0] is key[0] and hit[0][1] is key[1] and hit[0][2] == key[2]:
                 kept[name] = hit

@@ -16,6 +16,7 @@ from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
 from exporter.model import tasks_on
 from exporter.offsets.reading import OffsetsReading
+from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
 MAX_ROWS = 500  # connectors listed (worst first); the counts always cover the whole fleet
@@ -59,6 +60,7 @@ def failures_section(view: View) -> str:
     reading = view.reading(FailuresReading) or FailuresReading()
     healer = view.reading(HealerReading)
     offsets = view.reading(OffsetsReading) or OffsetsReading()
+    sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
     counts: Counter[str] = Counter()
     rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
     for name in sorted(view.clusters):
@@ -78,8 +80,11 @@ def failures_section(view: View) -> str:
                     restarts[connector] += n
         impaired = snap.impaired_worker_ids()
         stalled = offsets.stalled(name)
+        silent = sources.silent(name)
         for c in snap.connectors:
-            health = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
+            health = connector_health(
+                c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled, silent=c.name in silent
+            )
             counts[health] += 1
             if health == HEALTHY:
                 continue

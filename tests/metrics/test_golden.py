@@ -45,6 +45,14 @@ from exporter.model import (
 )
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.sourcetopics.metrics import SourceTopicsRenderer
+from exporter.sourcetopics.reading import (
+    ClusterSourceTopics,
+    Heartbeat,
+    SourceTopics,
+    SourceTopicsReading,
+    TopicGrowth,
+)
 from exporter.store import View
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -219,6 +227,31 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
             }
         )
     )
+    weird = 'we"ird\\name'
+    heartbeat = "__debezium-heartbeat.pgcdc"
+    sources = SourceTopicsReading(
+        MappingProxyType(
+            {
+                "prod": ClusterSourceTopics(
+                    "prod",
+                    read_at=1_700_000_030.0,
+                    brokers_up=True,
+                    connectors=MappingProxyType(
+                        {
+                            weird: SourceTopics(
+                                weird,
+                                (
+                                    TopicGrowth(heartbeat, 40, 1_700_000_000.0, 1_700_000_002.0, exclusive=True),
+                                    TopicGrowth("pgcdc.public.orders", 9, 1_700_000_000.0, None, exclusive=False),
+                                ),
+                                Heartbeat(heartbeat, 2.0, 30.0, silent=True),
+                            )
+                        }
+                    ),
+                )
+            }
+        )
+    )
     return View(
         generation=7,
         started_at=1_700_000_000.0,
@@ -230,6 +263,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 HealerReading: healer,
                 FailuresReading: failures,
                 OffsetsReading: offsets,
+                SourceTopicsReading: sources,
                 ConfigReading: ConfigReading(last_reload_successful=True, last_success=1_700_000_000.0),
                 **({SeriesBudget: budget} if budget is not None else {}),
             }
@@ -239,7 +273,14 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
 
 def render(openmetrics: bool, budget: SeriesBudget | None = None) -> bytes:
     """The snapshot part of /metrics for the golden view (the process metrics change all the time)."""
-    groups = [*core_groups(), collect_cloud, collect_autoheal, FailuresRenderer(), OffsetsRenderer()]
+    groups = [
+        *core_groups(),
+        collect_cloud,
+        collect_autoheal,
+        FailuresRenderer(),
+        OffsetsRenderer(),
+        SourceTopicsRenderer(),
+    ]
     rendered = Rendered(7, render_blocks(golden_view(budget), groups))
     text = rendered.openmetrics + b"# EOF\n" if openmetrics else rendered.text
     assert text.count(BUILD.encode()) == 1
