@@ -56,6 +56,11 @@ def tasks(rest: ConnectRest, name: str) -> list[dict[str, Any]]:
     return list(resp.json().get("tasks", [])) if resp.status_code == 200 else []
 
 
+def offsets(rest: ConnectRest, name: str) -> list[Any]:
+    resp = rest.request("GET", f"/connectors/{name}/offsets")
+    return list(resp.json().get("offsets", [])) if resp.status_code == 200 else []
+
+
 def task_states(rest: ConnectRest, name: str) -> list[str]:
     return [str(t["state"]) for t in tasks(rest, name)]
 
@@ -68,6 +73,12 @@ async def test_dropped_replication_slot_fails_with_the_real_classes_and_autoheal
     connect_rest.create_connector(name, debezium_config(postgres, "noslot", user=CDC_USER, password=password))
     await eventually(lambda: task_states(connect_rest, name) == ["RUNNING"], 120, "the CDC task to run")
     await eventually(lambda: "noslot_slot" in postgres.replication_slots(), 120, "the replication slot")
+    # Streaming must have committed a source offset (a WAL position) first; without one a restart would
+    # simply take a new snapshot and create the slot again.
+    await eventually(lambda: bool(offsets(connect_rest, name)), 120, "the first committed source offset")
+    before = offsets(connect_rest, name)
+    postgres.psql("INSERT INTO public.orders (item) VALUES ('streamed')")
+    await eventually(lambda: offsets(connect_rest, name) != before, 120, "a streamed change's offset")
     # Someone drops the slot (a DBA cleaning up, a failover to a replica without it): the WAL position the
     # connector's offsets point at is gone, which no restart can fix.
     postgres.drop_replication_slot("noslot_slot")
