@@ -10,6 +10,8 @@ MAKEFLAGS += --no-builtin-rules
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.kce-installed
+# The exporter alone (no dev extra): what `make demo` needs.
+RUNTIME_STAMP := $(VENV)/.kce-runtime
 # Same default as scripts/install-tools.sh and the Kafka fetcher; an empty value counts as unset.
 KAFKA_CONNECT_EXPORTER_CACHE := $(or $(KAFKA_CONNECT_EXPORTER_CACHE),$(HOME)/.cache/kafka-connect-exporter)
 KAFKA_FETCH := tests/integration/kafka/fetch.py
@@ -22,7 +24,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: help venv demo tools kafka lint lint-ruff lint-format lint-mypy lint-docker test bench clean distclean
+.PHONY: help venv demo tools kafka lint lint-ruff lint-format lint-mypy lint-docker test test-quick bench clean distclean
 
 help: ## List targets
 	@echo "Usage: make <target>"
@@ -30,16 +32,26 @@ help: ## List targets
 
 venv: $(VENV_STAMP) ## Create .venv and install the package (editable) with the dev extra
 
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: $(PYTHON) is $$($(PYTHON) --version 2>&1); Python >= 3.11 is required" >&2; exit 1; }
+
 # Re-installs only when pyproject.toml changes; pip's cache keeps re-runs fast.
 $(VENV_STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-		|| { echo "error: $(PYTHON) is $$($(PYTHON) --version 2>&1); Python >= 3.11 is required" >&2; exit 1; }
+	$(CHECK_PYTHON)
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --editable '.[dev]'
+	@touch $@ $(RUNTIME_STAMP)
+
+# The exporter and its runtime dependencies only (tens of MB, not the dev extra's hundreds); a venv that has the
+# dev extra already has all of it.
+$(RUNTIME_STAMP): pyproject.toml
+	$(CHECK_PYTHON)
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --editable .
 	@touch $@
 
-demo: venv ## Run the exporter against the embedded simulator and print its URLs
-	$(VENV)/bin/kafka-connect-exporter demo
+demo: $(RUNTIME_STAMP) ## Run the exporter against the embedded simulator and print its URLs (DEMO_ARGS=--help)
+	$(VENV)/bin/kafka-connect-exporter demo $(DEMO_ARGS)
 
 tools: ## Install promtool/prometheus/amtool and chromium (apt) and Helm (go install) if missing
 	scripts/install-tools.sh
@@ -80,6 +92,13 @@ test: tools-background venv kafka lint ## Everything CI runs: tools, Kafka jars,
 	echo "$(PYTEST)"; $(PYTEST) || rc=$$?; \
 	scripts/install-tools.sh --wait-helm || { [ $$rc -ne 0 ] || rc=1; }; \
 	exit $$rc
+
+# The unit tests: Python only (no Java, Maven, apt tools or browser), about half a minute of CPU.
+QUICK_TESTS := tests/config tests/metrics tests/failures tests/healer tests/connect tests/cloud tests/transport \
+	--ignore tests/connect/test_fuzz_parsers.py
+
+test-quick: venv ## Unit tests only: needs nothing but Python (no Java, Maven, apt tools or browser)
+	$(VENV)/bin/python -m pytest $(QUICK_TESTS) -n $(PYTEST_WORKERS) -q
 
 .PHONY: soak
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)

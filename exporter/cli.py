@@ -1,7 +1,8 @@
 """Command line: ``kafka-connect-exporter [run|check-config|demo] [flags]``.
 
-Flags follow the Prometheus exporter convention (``--web.listen-address``). Configuration errors print
-one line per problem and exit with code 2.
+Flags follow the Prometheus exporter convention (``--web.listen-address``). An operator's mistake never ends
+in a traceback: configuration errors (``exporter.checks.review``, shared by ``run`` and ``check-config``) print one
+line per problem and exit with code 2; a listen address that cannot be bound prints one line and exits with 1.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import structlog
 
 from exporter import __version__, logs
+from exporter.checks import review
 from exporter.cloud.config import quickstart_overrides
 from exporter.config import DEFAULT_LISTEN_ADDRESS, Config, load_config, masked_dump
 from exporter.cpu_worker import limit_malloc_arenas
@@ -26,10 +28,11 @@ from exporter.settings import ConfigError, parse_duration
 
 COMMANDS = {
     "run": "run the exporter (the default)",
-    "check-config": "validate the configuration and print it with secrets masked",
-    "demo": "start an embedded simulated Connect cluster and the exporter against it",
+    "check-config": "run every check run runs, warn on likely mistakes, print the configuration (secrets masked)",
+    "demo": "simulated Connect workers and Confluent Cloud with the exporter watching them (demo --help)",
 }
 EXIT_CONFIG = 2
+EXIT_LISTEN = 1
 SHUTDOWN_SECONDS = 10.0
 
 
@@ -233,39 +236,41 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command, rest = _split_command(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(rest)
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers are installed (start-up, imports)
+        return 130
 
+
+def config_error(message: str, *, prog: str = "kafka-connect-exporter") -> int:
+    print(f"{prog}: configuration error:\n{message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _main(argv: Sequence[str]) -> int:
+    command, rest = _split_command(argv)
     if command == "demo":
         from exporter.demo import run_demo
 
-        return run_demo(args)
+        return run_demo(rest)
+    args = build_parser().parse_args(rest)
 
     try:
         config = config_from_args(args)
-        if config.web.config_file is not None:
-            from exporter.web_security import check_web_config
-
-            check_web_config(config.web.config_file)
     except ConfigError as exc:
-        print(f"kafka-connect-exporter: configuration error:\n{exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return config_error(str(exc))
+    findings = review(config)
+    if findings.errors:
+        return config_error("\n".join(findings.errors))
 
     if command == "check-config":
         sys.stdout.write(masked_dump(config))
         for path in config.inline_secret_paths():
             print(f"warning: {path} is written inline; prefer *_env or *_file", file=sys.stderr)
+        for warning in findings.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
-
-    if not has_sources(config):
-        print(
-            "kafka-connect-exporter: configuration error:\nnothing to watch: give --connect.url URL or a "
-            "--config.file with clusters",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    return run(config, loader=partial(reload_config, args))
+    return run(config, loader=partial(reload_config, args), warnings=findings.warnings)
 
 
 def reload_config(args: argparse.Namespace) -> Config:
@@ -275,11 +280,6 @@ def reload_config(args: argparse.Namespace) -> Config:
     for secret in secrets_of(config):
         logs.register_secret(secret)
     return config
-
-
-def has_sources(config: Config) -> bool:
-    # A shard may own no cluster (more replicas than clusters): it runs, empty, ready for a reload.
-    return bool(config.clusters) or config.confluent_cloud is not None or config.sharding.enabled
 
 
 def prepare_logging(config: Config) -> None:
@@ -314,14 +314,23 @@ def secrets_of(config: Config) -> list[str]:
     return found
 
 
-def run(config: Config, loader: Callable[[], Config] | None = None) -> int:
+def run(config: Config, loader: Callable[[], Config] | None = None, warnings: Sequence[str] = ()) -> int:
+    """Serve until a signal; 0 on a clean stop, 1 when the listen address cannot be bound, 2 on a configuration
+    problem only the start-up finds."""
+    from exporter.daemon import ListenError
+
     limit_malloc_arenas()  # before any thread starts
     prepare_logging(config)
+    log = structlog.get_logger("exporter")
+    for warning in warnings:
+        log.warning("config_warning", problem=warning)
     try:
         asyncio.run(serve(config, loader=loader))
-    except OSError as exc:  # typically: the listen address is taken
-        structlog.get_logger("exporter").error("cannot_start", error=str(exc))
-        return 1
+    except ListenError as exc:
+        print(f"kafka-connect-exporter: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
+    except ConfigError as exc:
+        return config_error(str(exc))
     return 0
 
 
@@ -352,10 +361,10 @@ async def serve(config: Config, ready: asyncio.Event | None = None, loader: Call
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    await daemon.start()
-    if ready is not None:
-        ready.set()
     try:
+        await daemon.start()  # binds first: a taken address raises ListenError before any job runs
+        if ready is not None:
+            ready.set()
         await stop.wait()
     finally:
         try:

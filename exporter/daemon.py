@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import os
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -21,6 +22,7 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from exporter.checks import review
 from exporter.cloud.config import CloudConfig
 from exporter.config import Config, split_host_port
 from exporter.config_reading import ConfigReading
@@ -33,9 +35,11 @@ from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.failures.web import failures_section
 from exporter.metrics import MetricGroup
+from exporter.offsets.brokers import EndOffsets
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reader import OffsetsReader, forget_cluster
 from exporter.offsets.web import offsets_section
+from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
 from exporter.sourcetopics.metrics import SourceTopicsRenderer
 from exporter.sourcetopics.reader import SourceTopicsReader
@@ -53,6 +57,19 @@ log = structlog.get_logger("exporter")
 JobFunc = Callable[[], Awaitable[None]]
 # Grace on top of a job's own deadline before the daemon cancels it outright.
 JOB_GRACE_SECONDS = 5.0
+
+
+class ListenError(OSError):
+    """The listen address cannot be bound (taken, not local, not permitted)."""
+
+    def __init__(self, address: str, cause: OSError) -> None:
+        reason = os.strerror(cause.errno).lower() if cause.errno else str(cause)
+        super().__init__(cause.errno, f"cannot listen on {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def connect_job_id(cluster: str) -> str:
@@ -86,11 +103,14 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
+        brokers: Callable[[ClusterConfig], EndOffsets | None] | None = None,
     ) -> None:
-        """``loader`` re-reads the configuration (file, environment, flags) for ``reload``."""
+        """``loader`` re-reads the configuration (file, environment, flags) for ``reload``. ``brokers`` gives a
+        cluster's end offsets from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
         self.config = config
         self.clock = clock
         self.loader = loader
+        self._brokers = brokers
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store)
         self.pollers: dict[str, ConnectPoller] = {}
@@ -118,6 +138,9 @@ class Daemon:
             open_paths = frozenset({"/healthz"}) if config.web.open_healthz else frozenset()
             self.web_security = WebSecurity(config.web.config_file, open_paths=open_paths)
         self._web_watch: asyncio.Task[None] | None = None
+        # Warnings that repeat every cycle, shared by the sources: logged once, then summarised, always counted.
+        self.warnings = RepeatLimiter()
+        self._warnings_published = 0
 
         for cluster in config.clusters:
             self._add_cluster(cluster)
@@ -131,7 +154,13 @@ class Daemon:
         if client is None:
             client = build_http_client(cluster)
         self.clients[cluster.name] = client
-        poller = ConnectPoller(cluster, client, clock=self.clock)
+        poller = ConnectPoller(
+            cluster,
+            client,
+            clock=self.clock,
+            last=self.store.view.clusters.get(cluster.name),
+            warnings=self.warnings,
+        )
         self.pollers[cluster.name] = poller
         self.store.expect(cluster.name)
         self.add_job(
@@ -142,7 +171,14 @@ class Daemon:
         )
         if cluster.offsets_enabled:
             # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
-            reader = OffsetsReader(cluster, client, self.store, clock=self.clock)
+            reader = OffsetsReader(
+                cluster,
+                client,
+                self.store,
+                clock=self.clock,
+                warnings=self.warnings,
+                brokers=self._brokers(cluster) if self._brokers is not None else None,
+            )
             self.offsets_readers[cluster.name] = reader
             self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
         if cluster.kafka is not None and cluster.source_topics.enabled:
@@ -241,13 +277,22 @@ class Daemon:
         except TimeoutError:
             log.error("job_overran", job=job_id, deadline_seconds=deadline)
         except asyncio.CancelledError:
-            raise
+            # Only the daemon cancels a job (stop, or a reload that removed its source): the run simply ends.
+            # Re-raising would make APScheduler log a "raised an exception" traceback for a normal shutdown.
+            log.debug("job_cancelled", job=job_id)
         except Exception:  # a bug in one source must not stop its schedule or any other source
             log.exception("job_crashed", job=job_id)
         finally:
             self._running.discard(task)
             if self._job_tasks.get(job_id) is task:
                 del self._job_tasks[job_id]
+            self._publish_warnings()
+
+    def _publish_warnings(self) -> None:
+        total = sum(self.warnings.counts.values())
+        if total != self._warnings_published:
+            self._warnings_published = total
+            self.store.publish(self.warnings.reading())
 
     # -- reload --------------------------------------------------------------------------------------------
 
@@ -262,8 +307,10 @@ class Daemon:
                 if self.loader is None:
                     raise ConfigError("no configuration source to reload from")
                 new = await asyncio.to_thread(self.loader)  # reads files: keep the event loop free
-                if not new.clusters and new.confluent_cloud is None and not new.sharding.enabled:
-                    raise ConfigError("nothing to watch: the configuration has no clusters and no confluent_cloud")
+                findings = review(new, web_config=False)  # the web config file has its own watcher
+                findings.raise_errors()
+                for warning in findings.warnings:
+                    log.warning("config_warning", problem=warning)
                 changed = reloaded_clusters(self.config, new)
                 for cluster in new.clusters:
                     if cluster.name in changed:
@@ -348,17 +395,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.store.subscribe(lambda _view: self.exposition.prerender())
-        scheduler = AsyncIOScheduler(
-            event_loop=asyncio.get_running_loop(),
-            timezone=dt.UTC,
-            job_defaults={"coalesce": True, "max_instances": 1},
-        )
-        for job_id in self._jobs:
-            self._schedule(scheduler, job_id)
-        scheduler.start()
-        self._scheduler = scheduler
-
+        """Bind the listener, then start the jobs: a taken address fails here (``ListenError``) before any job ran."""
         app = create_app(
             self.store,
             self.exposition,
@@ -373,16 +410,32 @@ class Daemon:
             security.install(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        host, port = split_host_port(self.config.web.listen_address)
+        address = self.config.web.listen_address
+        host, port = split_host_port(address)
         ssl_context = security.ssl_context if security is not None else None
         site = web.TCPSite(runner, host or None, port, reuse_address=True, ssl_context=ssl_context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ListenError(address, exc) from None
+        self._runner = runner
+        self.bound = [(str(addr[0]), int(addr[1])) for addr in runner.addresses]
+
+        self.store.subscribe(lambda _view: self.exposition.prerender())
+        scheduler = AsyncIOScheduler(
+            event_loop=asyncio.get_running_loop(),
+            timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        for job_id in self._jobs:
+            self._schedule(scheduler, job_id)
+        scheduler.start()
+        self._scheduler = scheduler
         if security is not None:
             self._web_watch = asyncio.ensure_future(security.watch())
             if security.config.basic_auth_users and not security.tls:
                 log.warning("basic_auth_without_tls", hint="passwords cross the network in clear text")
-        self._runner = runner
-        self.bound = [(str(addr[0]), int(addr[1])) for addr in runner.addresses]
         # Everything alive now (modules, config, clients) lives as long as the process: keep it out of the
         # cyclic GC's full collections, which otherwise stall the event loop (and scrapes) for tens of ms.
         gc.freeze()
@@ -407,6 +460,7 @@ class Daemon:
         )
 
     async def stop(self) -> None:
+        started = self._runner is not None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -429,4 +483,5 @@ class Daemon:
             await self.cloud.aclose()
         for client in self.clients.values():
             await client.aclose()
-        log.info("stopped")
+        if started:  # a start that could not bind says so itself
+            log.info("stopped")

@@ -550,6 +550,19 @@ SOURCE_TOPICS_FAMILIES: tuple[Family, ...] = (
 
 ALL_FAMILIES += SOURCE_TOPICS_FAMILIES
 
+# -- warnings that repeat ---------------------------------------------------------------------------------------
+
+WARNINGS = Family(
+    "kafka_connect_exporter_warnings",
+    "counter",
+    "Warnings since the exporter started, by log event, whether logged or held back: a warning that repeats every"
+    " cycle (a worker that never answers) is logged once, then summarised every 5 minutes.",
+    ("event",),
+)
+
+WARNING_FAMILIES: tuple[Family, ...] = (WARNINGS,)
+ALL_FAMILIES += WARNING_FAMILIES
+
 # Families ``metrics.state_series: current`` thins out, by name (prometheus_client families carry only the name).
 STATE_FAMILIES: dict[str, Family] = {f.name: f for f in ALL_FAMILIES if f.state is not None}
 DERIVED_FAMILIES: frozenset[Family] = frozenset(f for f in ALL_FAMILIES if f.derived is not None)

@@ -46,6 +46,7 @@ from exporter.families import (
     STATE_FAMILIES,
     TASK_STATE,
     UP,
+    WARNINGS,
     WORKER_CONNECTORS,
     WORKER_HEALTH,
     WORKER_HEALTH_STATES,
@@ -57,6 +58,7 @@ from exporter.families import (
     StateSet,
 )
 from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind, WorkerState, tasks_on
+from exporter.repeats import WarningsReading
 from exporter.store import View
 
 # A small group: prometheus_client families, formatted by prometheus_client.
@@ -163,6 +165,22 @@ def collect_reload(view: View) -> Iterator[Metric]:
     at = metric_family(CONFIG_RELOAD_SUCCESS_TIMESTAMP)
     at.add_metric([], reading.last_success)
     yield from (ok, at)
+
+
+def collect_warnings(view: View) -> Iterator[Metric]:
+    """Repeat-limited warnings by event, every occurrence counted (absent until the first one).
+
+    Sample::
+
+        kafka_connect_exporter_warnings_total{event="poll_failed"} 42.0
+    """
+    reading = view.reading(WarningsReading)
+    if reading is None or not reading.counts:
+        return
+    family = metric_family(WARNINGS)
+    for event in sorted(reading.counts):
+        family.add_metric([event], float(reading.counts[event]))
+    yield family
 
 
 # -- fast rendering ------------------------------------------------------------------------------------------
@@ -428,4 +446,4 @@ worker_id="10.0.0.13:8083"} 1.0
 
 def core_groups() -> list[MetricGroup]:
     """The groups every exporter serves, new (a renderer's cache belongs to one exposition)."""
-    return [ConnectRenderer(), collect_exporter, collect_reload]
+    return [ConnectRenderer(), collect_exporter, collect_reload, collect_warnings]

@@ -10,7 +10,7 @@ ones are listed in ``exporter.families``, for renderers to emit one 0/1 series p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -167,8 +167,12 @@ class PollStats:
 class ClusterSnapshot:
     """Everything known about one cluster at the end of one poll cycle.
 
-    ``up`` is true when the connector list and statuses were read this cycle. When it is false,
-    ``connectors`` is empty: readers must not act on, or export, data that was not seen this cycle.
+    ``up`` is true when the connector list and statuses were read this cycle. When it is false, the content
+    (``connectors``, ``named_workers``, ``plugins``) is the last successful cycle's, held while it is at most
+    the cluster's ``stale_after`` old (``seen_at`` says when it was read; ``stale`` is true), and empty after
+    that (``seen_at`` None). Readers export and show held content as the last known state, marked so;
+    nothing acts on it (the healer and the offsets reader need ``up``). ``errors`` and ``workers`` are always
+    this cycle's.
     """
 
     cluster: str
@@ -185,6 +189,17 @@ class ClusterSnapshot:
     last_success: float | None = None  # epoch seconds of the newest successful cycle, this one included
     status_url: str | None = None  # the worker URL that answered the status request
     named_workers: tuple[NamedWorker, ...] = ()  # workers the statuses name, probed (empty when probes are off)
+    seen_at: float | None = None  # when the content was read: ``taken_at`` when up; None when none is held
+    down_since: float | None = None  # end of the first failed cycle of the current outage; None when up
+
+    @property
+    def stale(self) -> bool:
+        """The content is the last known state of a cluster whose newest cycle failed."""
+        return not self.up and self.seen_at is not None
+
+    def content_age(self, now: float) -> float | None:
+        """Seconds since the content was read, or None when there is none."""
+        return None if self.seen_at is None else max(0.0, now - self.seen_at)
 
     def impaired_worker_ids(self) -> frozenset[str]:
         """Worker ids whose work does not run although Connect may still report it RUNNING."""
@@ -195,6 +210,45 @@ class ClusterSnapshot:
             if c.name == name:
                 return c
         return None
+
+
+def hold_last_known(snapshot: ClusterSnapshot, previous: ClusterSnapshot | None, stale_after: float) -> ClusterSnapshot:
+    """``snapshot`` as it is published, given the cluster's previous snapshot: one that succeeded dates its
+    content; one that failed keeps ``previous``'s content while that is at most ``stale_after`` seconds old at
+    ``snapshot.taken_at`` (``0`` drops it at once), and carries the outage's start.
+
+    Pure: both sources (Connect and Confluent Cloud) build each cycle's snapshot through it, so every reader
+    sees the same last known state without keeping any of its own.
+    """
+    if snapshot.up:
+        return replace(snapshot, seen_at=snapshot.taken_at, down_since=None)
+    if previous is not None and previous.kind is not snapshot.kind:
+        previous = None  # a reload turned the name into another kind of source: nothing to hold
+    down_since = snapshot.taken_at
+    if previous is not None and not previous.up and previous.down_since is not None:
+        down_since = previous.down_since
+    seen_at = previous.seen_at if previous is not None else None
+    if previous is None or seen_at is None or stale_after <= 0 or snapshot.taken_at - seen_at > stale_after:
+        return replace(snapshot, connectors=(), named_workers=(), plugins=(), seen_at=None, down_since=down_since)
+    return replace(
+        snapshot,
+        connectors=previous.connectors,
+        named_workers=previous.named_workers,
+        plugins=previous.plugins,
+        seen_at=seen_at,
+        down_since=down_since,
+    )
+
+
+def last_seen(snapshot: ClusterSnapshot | None, now: float) -> str | None:
+    """ "last seen N minutes ago" for the last known state a failed cycle holds; None for current content (or
+    none). For every page table that shows a down cluster's connectors, workers or offsets."""
+    if snapshot is None or not snapshot.stale or snapshot.seen_at is None:
+        return None
+    minutes = int(max(0.0, now - snapshot.seen_at) // 60)
+    if minutes < 1:
+        return "last seen less than a minute ago"
+    return f"last seen {minutes} minute{'s' if minutes != 1 else ''} ago"
 
 
 def tasks_on(connector: Connector, worker_ids: frozenset[str]) -> int:

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 
 class ConfigError(Exception):
@@ -36,8 +45,8 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(value: Any) -> float:
-    """Go/Prometheus-style durations ("30s", "1m30s", "500ms") or plain numbers of seconds."""
+def parse_duration(value: Any, *, zero: bool = False) -> float:
+    """Go/Prometheus-style durations ("30s", "1m30s", "500ms") or plain numbers of seconds (``zero``: 0 too)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h")
     if isinstance(value, int | float):
@@ -57,12 +66,63 @@ def parse_duration(value: Any) -> float:
                 raise ValueError(f"invalid duration {value!r}: use a number with a unit, e.g. 30s, 5m, 1h") from None
     else:
         raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        raise ValueError(f"duration must be {'zero or ' if zero else ''}positive, got {value!r}")
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def format_duration(seconds: float) -> str:
+    """A duration as it is written in a config file: ``30s``, ``2m``, ``1h30m``, ``500ms`` (``parse_duration``
+    reads it back to the same value)."""
+    millis = round(seconds * 1000)
+    if millis <= 0 or abs(millis / 1000 - seconds) > 1e-9 * max(1.0, seconds):
+        return f"{seconds:g}s"  # finer than a millisecond: the plain number of seconds, with its unit
+    if millis < 1000:
+        return f"{millis}ms"
+    out = ""
+    whole, rest = divmod(millis, 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        count, whole = divmod(whole, size)
+        if count:
+            out += f"{count}{unit}"
+    if whole or rest:
+        out += f"{whole}.{rest:03d}".rstrip("0").rstrip(".") + "s"
+    return out
+
+
+def _parse_zero_or_duration(value: Any) -> float:
+    return parse_duration(value, zero=True)
+
+
+# Validated from "30s", "1m30s" or a number of seconds; written back (check-config, JSON dumps) as "30s".
+Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
+# A duration where 0 (e.g. "0s") means "not at all".
+ZeroOrDuration = Annotated[
+    float, BeforeValidator(_parse_zero_or_duration), PlainSerializer(format_duration, when_used="json")
+]
+
+
+# --- regular expressions ------------------------------------------------------------------------------
+
+
+def compile_regex(value: Any) -> re.Pattern[str]:
+    """A Python regular expression, compiled now so a mistake is reported at load time with its reason."""
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression (a string)")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ValueError(f"{value!r} is not a valid regular expression: {exc.msg}{where}") from None
+
+
+def _pattern_text(pattern: re.Pattern[str]) -> str:
+    return pattern.pattern
+
+
+Regex = Annotated[re.Pattern[str], BeforeValidator(compile_regex), PlainSerializer(_pattern_text, when_used="json")]
 
 
 # --- lists --------------------------------------------------------------------------------------------

@@ -42,6 +42,12 @@ class View:
         """Every configured source has finished at least one cycle, successful or not."""
         return all(name in self.clusters for name in self.expected)
 
+    @property
+    def unseen(self) -> tuple[str, ...]:
+        """Configured sources whose newest cycle failed or that have not finished one: nothing current is known
+        of their connectors, so no reader may call them healthy."""
+        return tuple(n for n in self.expected if n not in self.clusters or not self.clusters[n].up)
+
     def reading(self, kind: type[R]) -> R | None:
         """The newest reading of type ``kind``, or None before its feature first published one."""
         return cast("R | None", self.readings.get(kind))

@@ -6,6 +6,7 @@ a poll. Unknown paths get 404 and a known path with the wrong method 405 (aiohtt
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.exposition import Exposition
-from exporter.model import RUNNING, ClusterSnapshot, WorkerState, first_line
+from exporter.model import RUNNING, ClusterSnapshot, SourceKind, WorkerState, first_line, last_seen
 from exporter.store import Store, View
 
 PageSection = Callable[[View], str]  # optional features add HTML sections to the landing page
@@ -86,15 +87,65 @@ def _age(ts: float | None, now: float) -> str:
     return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
 
 
+def stale_mark(snap: ClusterSnapshot | None, now: float) -> str:
+    """The mark after a down cluster's name in every table row that shows its last known state."""
+    seen = last_seen(snap, now)
+    return f" <strong class=stale-mark>[{html.escape(seen)}]</strong>" if seen else ""
+
+
+def _utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _cluster_row(snap: ClusterSnapshot, now: float) -> str:
     e = html.escape
     workers_up = sum(1 for w in snap.workers if w.reachable)
+    # Confluent Cloud runs the workers and shows none of them: there is no count to give.
+    workers = "managed" if snap.kind is SourceKind.CLOUD else f"{workers_up}/{len(snap.workers)}"
     problem = snap.errors[-1].message if snap.errors else ""
     status = "up" if snap.up else "DOWN"
     return (
-        f"<tr class={'ok' if snap.up else 'bad'}><td>{e(snap.cluster)}</td><td>{e(snap.kind.value)}</td>"
-        f"<td>{status}</td><td>{workers_up}/{len(snap.workers)}</td><td>{len(snap.connectors)}</td>"
+        f"<tr class={'ok' if snap.up else 'bad'}{' data-stale' if snap.stale else ''}><td>{e(snap.cluster)}"
+        f"{stale_mark(snap, now)}</td><td>{e(snap.kind.value)}</td>"
+        f"<td>{status}</td><td>{workers}</td><td>{len(snap.connectors)}</td>"
         f"<td>{_age(snap.last_success, now)}</td><td>{snap.duration * 1000:.0f} ms</td><td>{e(problem)}</td></tr>"
+    )
+
+
+def sources_down_section(view: View, now: float) -> str:
+    """The first thing on the page while any source is down or not polled yet: which, since when, the last error,
+    and what is shown of its connectors."""
+    e = html.escape
+    rows = []
+    for name in sorted(view.unseen):
+        snap = view.clusters.get(name)
+        if snap is None:
+            rows.append(
+                f"<tr class=bad data-source-down=unpolled><td>{e(name)}</td><td></td><td>not polled yet</td>"
+                f"<td>{e(_utc(view.started_at))} ({_age(view.started_at, now)})</td><td></td>"
+                "<td>unknown: no poll has finished</td></tr>"
+            )
+            continue
+        since = snap.down_since if snap.down_since is not None else snap.taken_at
+        error = snap.errors[-1].message if snap.errors else ""
+        seen = last_seen(snap, now)
+        if seen is not None:
+            shown = f"{len(snap.connectors)} shown as {seen} (the last successful poll), marked in every table"
+        elif snap.last_success is not None:
+            shown = f"not shown: the last successful poll ({_age(snap.last_success, now)}) is older than stale_after"
+        else:
+            shown = "unknown: no poll has succeeded yet"
+        rows.append(
+            f"<tr class=bad data-source-down=down><td>{e(name)}</td><td>{e(snap.kind.value)}</td><td>DOWN</td>"
+            f"<td>{e(_utc(since))} ({_age(since, now)})</td><td>{e(error)}</td><td>{e(shown)}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        "<section id=sources-down><h2>Sources down</h2><p>The exporter cannot read these sources now. Nothing on "
+        "this page says their connectors are healthy or RUNNING: what is shown of them is their last known state."
+        "</p><table id=sources-down-table><tr><th>cluster</th><th>kind</th><th>status</th><th>since</th>"
+        "<th>last error</th><th>its connectors</th></tr>" + "".join(rows) + "</table></section>"
     )
 
 
@@ -111,15 +162,17 @@ def workers_section(view: View) -> str:
     rows = []
     marked = []
     unknown = False
+    now = time.time()
     for name in sorted(view.clusters):
         snap = view.clusters[name]
+        mark = stale_mark(snap, now)
         for w in snap.named_workers:
             unknown = unknown or w.state is WorkerState.UNKNOWN
             state = w.state.value + (f" ({w.health})" if w.health else "")
             cls = "bad" if w.impaired else ("unknown" if w.state is WorkerState.UNKNOWN else "ok")
             why = e(w.error.message) if w.error is not None and w.state is not WorkerState.REACHABLE else ""
             rows.append(
-                f"<tr class={cls} data-worker-state={w.state.value}><td>{e(name)}</td><td>{e(w.worker_id)}</td>"
+                f"<tr class={cls} data-worker-state={w.state.value}><td>{e(name)}{mark}</td><td>{e(w.worker_id)}</td>"
                 f"<td>{e(state)}</td><td>{e(w.version or '')}</td><td>{w.tasks}</td><td>{w.connectors}</td>"
                 f"<td>{why}</td></tr>"
             )
@@ -129,7 +182,7 @@ def workers_section(view: View) -> str:
             if on:
                 where = ", ".join(f"task {t.id} ({t.state}) on {t.worker_id}" for t in on)
                 marked.append(
-                    f"<tr class=bad data-lost-worker><td>{e(name)}</td><td>{e(c.name)} "
+                    f"<tr class=bad data-lost-worker><td>{e(name)}{mark}</td><td>{e(c.name)} "
                     f"<strong class=lost-worker>[on lost worker]</strong></td><td>{e(c.state)}</td>"
                     f"<td>{e(where)}</td></tr>"
                 )
@@ -183,6 +236,17 @@ def versions_section(view: View) -> str:
     )
 
 
+def _all_running(view: View) -> str:
+    """What the problems table says when it lists nothing: never "every connector" while a source is unseen."""
+    unseen = view.unseen
+    if not unseen:
+        return "<p>Every connector is RUNNING with all its tasks RUNNING.</p>"
+    return (
+        f"<p>No connector that was seen is failing, but {len(unseen)} source(s) are down or not polled yet "
+        f"({html.escape(', '.join(sorted(unseen)))}): the states of their connectors are not known.</p>"
+    )
+
+
 def landing_page(
     view: View, telemetry_path: str, sections: Iterable[PageSection] = (), lead: Iterable[PageSection] = ()
 ) -> str:
@@ -197,6 +261,7 @@ def landing_page(
     )
     problems = []
     for name in sorted(view.clusters):
+        mark = stale_mark(view.clusters[name], now)
         for c in view.clusters[name].connectors:
             bad_tasks = [t for t in c.tasks if t.state != RUNNING]
             if c.state == RUNNING and not bad_tasks and c.tasks:
@@ -204,24 +269,26 @@ def landing_page(
             detail = c.trace or next((t.trace for t in bad_tasks if t.trace), None)
             tasks = ", ".join(f"{t.id}: {t.state}" for t in bad_tasks) or ("no tasks" if not c.tasks else "")
             problems.append(
-                f"<tr><td>{e(name)}</td><td>{e(c.name)}</td><td>{e(c.state)}</td><td>{e(tasks)}</td>"
+                f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(c.name)}</td><td>{e(c.state)}</td>"
+                f"<td>{e(tasks)}</td>"
                 f"<td><code>{e(first_line(detail))}</code></td></tr>"
             )
     problem_table = (
         "<table><tr><th>cluster</th><th>connector</th><th>state</th><th>tasks not RUNNING</th>"
         "<th>first line of trace</th></tr>" + "".join(problems) + "</table>"
         if problems
-        else "<p>Every connector is RUNNING with all its tasks RUNNING.</p>"
+        else _all_running(view)
     )
     extra = workers_section(view) + versions_section(view) + "".join(section(view) for section in sections)
-    leading = "".join(section(view) for section in lead)
+    leading = sources_down_section(view, now) + "".join(section(view) for section in lead)
     refresh = min((s.poll_interval for s in view.clusters.values()), default=30.0)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{max(5, int(refresh))}">
 <title>kafka-connect-exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;text-align:left}}tr.bad td{{background:#fdd}}tr.unknown td{{color:#777}}
-tr.warn td{{background:#ffd}}code{{font-size:90%}}</style></head>
+tr.warn td{{background:#ffd}}code{{font-size:90%}}.stale-mark{{color:#a00}}
+#sources-down{{border:3px solid #c00;padding:0 1em 1em}}</style></head>
 <body><h1>kafka-connect-exporter {e(__version__)}</h1>
 <p><a href="{e(telemetry_path)}">Metrics</a> · <a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
 {leading}<h2>Clusters</h2>

@@ -75,9 +75,13 @@ def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:
 
 @asynccontextmanager
 async def running_daemon(
-    config: Config, setup: Callable[[Daemon], Awaitable[None] | None] | None = None
+    config: Config,
+    setup: Callable[[Daemon], Awaitable[None] | None] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Running]:
-    daemon = Daemon(config)
+    """``clock``: the daemon's wall clock (snapshot times, staleness, auto-heal), for tests that move it."""
+    daemon = Daemon(config, clock=clock)
     if setup is not None:
         result = setup(daemon)
         if asyncio.iscoroutine(result):

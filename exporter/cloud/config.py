@@ -13,7 +13,14 @@ from typing import Any, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from exporter.settings import CommaList, Duration, StrictModel, check_http_url, resolve_secret
+from exporter.settings import (
+    CommaList,
+    Duration,
+    StrictModel,
+    ZeroOrDuration,
+    check_http_url,
+    resolve_secret,
+)
 
 DEFAULT_API_URL = "https://api.confluent.cloud"
 DEFAULT_METRICS_URL = "https://api.telemetry.confluent.cloud"
@@ -103,6 +110,9 @@ class CloudConfig(StrictModel):
     status_interval: Duration = 60.0
     metrics_interval: Duration = 60.0
     request_timeout: Duration = 30.0
+    # After a failed status poll, a cluster's last successful connector, task, failure and health series stay
+    # (with kafka_connect_up 0) while they are at most this old; 0 drops them at once.
+    stale_after: ZeroOrDuration = 600.0
     # A minute bucket is counted once it is this old (start of the minute to now). The API publishes
     # data about 3 minutes late; one more minute of margin keeps late points from being missed.
     metrics_delay: Duration = 240.0

@@ -31,7 +31,15 @@ from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_
 from exporter.cloud.reading import CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
-from exporter.model import ClusterSnapshot, Connector, ErrorReason, PollError, PollStats, SourceKind
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    ErrorReason,
+    PollError,
+    PollStats,
+    SourceKind,
+    hold_last_known,
+)
 from exporter.store import Store
 
 log = structlog.get_logger("exporter.cloud")
@@ -56,6 +64,7 @@ class _ClusterState:
         self.errors: Counter[str] = Counter()
         self.last_success: float | None = None
         self.connectors: tuple[Connector, ...] | None = None  # from the newest successful cycle
+        self.last: ClusterSnapshot | None = None  # the newest published snapshot (its last known state)
 
 
 class CloudSource:
@@ -85,8 +94,9 @@ class CloudSource:
         self._status_locks = {name: asyncio.Lock() for name in self.clusters}
         self._descriptors_at: float | None = None
         self._missing_metrics: frozenset[str] = frozenset()
-        for name in self.clusters:
+        for name, st in self.clusters.items():
             store.expect(name)
+            st.last = store.view.clusters.get(name)  # a reload's new source holds the old one's last known state
         self.publish()
 
     def jobs(self) -> list[CloudJob]:
@@ -162,18 +172,22 @@ class CloudSource:
             st.failed += 1
         for e in errors:
             st.errors[e.reason.value] += 1
-        snapshot = ClusterSnapshot(
-            cluster=name,
-            kind=SourceKind.CLOUD,
-            taken_at=now,
-            duration=time.monotonic() - started,
-            up=connectors is not None,
-            poll_interval=self.config.status_interval,
-            connectors=connectors or (),
-            errors=tuple(errors),
-            stats=PollStats(st.ok, st.failed, MappingProxyType(dict(st.errors))),
-            last_success=st.last_success,
-            status_url=url,
+        snapshot = st.last = hold_last_known(
+            ClusterSnapshot(
+                cluster=name,
+                kind=SourceKind.CLOUD,
+                taken_at=now,
+                duration=time.monotonic() - started,
+                up=connectors is not None,
+                poll_interval=self.config.status_interval,
+                connectors=connectors or (),
+                errors=tuple(errors),
+                stats=PollStats(st.ok, st.failed, MappingProxyType(dict(st.errors))),
+                last_success=st.last_success,
+                status_url=url,
+            ),
+            st.last,
+            self.config.stale_after,
         )
         self.store.publish_cluster(snapshot)
         if self.on_snapshot is not None:

@@ -15,9 +15,11 @@ from exporter.offsets.config import KafkaConfig
 from exporter.settings import (
     CommaList,
     Duration,
+    Regex,
     StrictModel,
     TLSConfig,
     UsernamePassword,
+    ZeroOrDuration,
     check_http_url,
     resolve_secret,
 )
@@ -79,6 +81,9 @@ class ClusterConfig(StrictModel):
     urls: CommaList = Field(min_length=1)
     poll_interval: Duration = 30.0
     plugins_interval: Duration = 600.0
+    # After a failed poll, the last successful poll's connector, task, worker, failure, health and offsets
+    # series stay (with kafka_connect_up 0) while they are at most this old; 0 drops them at once.
+    stale_after: ZeroOrDuration = 600.0
     request_timeout: Duration = 10.0
     # Whole-cycle deadline; defaults to the poll interval so cycles never pile up.
     cycle_timeout: Duration | None = None
@@ -98,8 +103,8 @@ class ClusterConfig(StrictModel):
     # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
     # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor
     # healed. See docs/metrics.md, "Series budget".
-    include: list[re.Pattern[str]] = []
-    exclude: list[re.Pattern[str]] = []
+    include: list[Regex] = []
+    exclude: list[Regex] = []
     # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
     task_metrics: bool = True
     # Connector offsets (KIP-875, workers >= 3.5) on their own cadence, spread over the interval, never more

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -45,7 +46,9 @@ from exporter.model import (
     SourceKind,
     Worker,
     WorkerState,
+    hold_last_known,
 )
+from exporter.repeats import RepeatLimiter
 from exporter.transport import RequestFailed, request_json
 
 log = structlog.get_logger("exporter.connect")
@@ -77,10 +80,16 @@ class ConnectPoller:
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,
+        last: ClusterSnapshot | None = None,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
+        """``last``: the cluster's newest published snapshot, when a reload replaces the poller (its last known
+        state is held across the swap)."""
         self.cluster = cluster
         self.client = client
         self.clock = clock
+        # A worker that never answers fails every cycle: logged once, then summarised (and always counted).
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._preferred = 0  # index of the worker that answered the status request last time
         self._plugins: tuple[Plugin, ...] = ()
         self._plugins_at: float | None = None
@@ -92,6 +101,7 @@ class ConnectPoller:
         self._foreign: dict[str, Worker] = {}
         self._tracker = WorkerTracker()
         self._unknown_logged: set[str] = set()  # worker ids already reported as never answering
+        self._last = last  # the previous cycle's snapshot, for the last known state of a failed cycle
 
     async def poll(self) -> ClusterSnapshot:
         started = time.monotonic()
@@ -196,8 +206,10 @@ class ConnectPoller:
 
     def _record(self, error: PollError, errors: list[PollError]) -> None:
         errors.append(error)
-        log.warning(
+        self.warnings.warn(
+            log,
             "poll_failed",
+            (self.cluster.name, urlsplit(error.url).netloc, error.reason),  # per worker, whatever the path
             cluster=self.cluster.name,
             url=error.url,
             reason=error.reason.value,
@@ -375,7 +387,7 @@ class ConnectPoller:
         # Workers whose probe was cut off by the deadline are unreachable for this cycle.
         cut = PollError(ErrorReason.TIMEOUT, "", "no answer before the cycle deadline")
         ordered = tuple(workers.get(u) or Worker(url=u, reachable=False, error=cut) for u in self.cluster.urls)
-        return ClusterSnapshot(
+        snapshot = ClusterSnapshot(
             cluster=self.cluster.name,
             kind=SourceKind.CONNECT,
             taken_at=now,
@@ -391,3 +403,5 @@ class ConnectPoller:
             status_url=status_url,
             named_workers=named_workers if up else (),
         )
+        self._last = hold_last_known(snapshot, self._last, self.cluster.stale_after)
+        return self._last

@@ -53,11 +53,11 @@ def cluster_samples(
             f'{STATE_TRANSITIONS.sample_name}{{{cl},connector="{esc(connector)}",to_state="{esc(to_state)}"}} '
             f"{format_count(n)}\n"
         )
-    if snap.up:  # nothing seen this cycle: no answer rather than a stale one
-        impaired = snap.impaired_worker_ids()
-        for c in snap.connectors:
-            h = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
-            health.append(f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{h}"}} 1.0\n')
+    # A failed cycle's snapshot holds the last known state for a while (then none): its health stays with it.
+    impaired = snap.impaired_worker_ids()
+    for c in snap.connectors:
+        h = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
+        health.append(f'{CONNECTOR_HEALTH.name}{{{cl},connector="{esc(c.name)}",health="{h}"}} 1.0\n')
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
 
 

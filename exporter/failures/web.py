@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from collections import Counter
 from collections.abc import Mapping
 
 from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, connector_health
 from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
-from exporter.model import tasks_on
+from exporter.model import last_seen, tasks_on
 from exporter.offsets.reading import OffsetsReading
 from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
@@ -55,18 +56,27 @@ def _fingerprint(failures: list[Failure]) -> str:
     return "<br>".join(parts)
 
 
+def _all_healthy(unseen: tuple[str, ...]) -> str:
+    """Never "every connector is healthy" while a source is down or not polled yet."""
+    if not unseen:
+        return "<p>Every connector is healthy.</p>"
+    return (
+        f"<p>No connector that was seen is unhealthy, but {len(unseen)} source(s) are down or not polled yet "
+        f"({html.escape(', '.join(sorted(unseen)))}): the health of their connectors is not known.</p>"
+    )
+
+
 def failures_section(view: View) -> str:
     e = html.escape
     reading = view.reading(FailuresReading) or FailuresReading()
     healer = view.reading(HealerReading)
     offsets = view.reading(OffsetsReading) or OffsetsReading()
     sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
+    now = time.time()
     counts: Counter[str] = Counter()
     rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
     for name in sorted(view.clusters):
         snap = view.clusters[name]
-        if not snap.up:
-            continue
         cluster = reading.clusters.get(name)
         by_connector: dict[str, list[Failure]] = {}
         for f in cluster.failures if cluster is not None else ():
@@ -81,6 +91,8 @@ def failures_section(view: View) -> str:
         impaired = snap.impaired_worker_ids()
         stalled = offsets.stalled(name)
         silent = sources.silent(name)
+        seen = last_seen(snap, now)  # a down cluster's rows are its last known state, marked so
+        mark = f" <strong class=stale-mark>[{e(seen)}]</strong>" if seen else ""
         for c in snap.connectors:
             health = connector_health(
                 c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled, silent=c.name in silent
@@ -101,15 +113,25 @@ def failures_section(view: View) -> str:
                     _ORDER.get(health, 2),
                     name,
                     c.name,
-                    f'<tr data-health="{e(health)}" class={"bad" if health == HEALTH_FAILED else "warn"}>'
-                    f"<td>{e(name)}</td><td>{e(c.name)}</td><td>{e(health)}</td><td>{e(c.state)}</td>"
+                    f'<tr data-health="{e(health)}" class={"bad" if health == HEALTH_FAILED else "warn"}'
+                    f"{' data-stale' if mark else ''}>"
+                    f"<td>{e(name)}{mark}</td><td>{e(c.name)}</td><td>{e(health)}</td><td>{e(c.state)}</td>"
                     f"<td>{_fingerprint(failed)}</td><td>{e(_time(since))}</td>"
-                    f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td></tr>",
+                    + (
+                        f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td>"
+                        if healer is not None
+                        else ""
+                    )
+                    + "</tr>",
                 )
             )
     if not counts and not reading.clusters:
         return ""
     rows.sort(key=lambda r: r[:3])
+    held = sorted(n for n in view.unseen if n in view.clusters and view.clusters[n].stale)
+    held_note = (
+        f"<p class=note>The counts include the last known state of {e(', '.join(held))} (down now).</p>" if held else ""
+    )
     count_cells = "".join(f"<td>{counts.get(h, 0)}</td>" for h in HEALTHS)
     listed = "".join(r[3] for r in rows[:MAX_ROWS])
     more = f"<p>{len(rows) - MAX_ROWS} more not listed.</p>" if len(rows) > MAX_ROWS else ""
@@ -126,16 +148,24 @@ def failures_section(view: View) -> str:
         "<h2>Fleet health</h2><table><tr>"
         + "".join(f"<th>{h}</th>" for h in HEALTHS)
         + f"</tr><tr>{count_cells}</tr></table>"
+        + held_note
         + "<h3>Connectors that are not healthy</h3>"
         + (
             f"{_FILTER}<p><input id=fleet-q placeholder=filter oninput=fleetFilter()> "
             f'<select id=fleet-h onchange=fleetFilter()><option value="">any health</option>{options}</select></p>'
             "<table id=fleet><tr><th>cluster</th><th>connector</th><th>health</th><th>state</th>"
-            "<th>fingerprint (exception ← root cause)</th><th>failed since (UTC)</th><th>restarts</th>"
-            f"<th>last restart (UTC)</th><th>skip rule</th></tr>{listed}</table>{more}"
+            "<th>fingerprint (exception ← root cause)</th><th>failed since (UTC)</th>"
+            # Auto-heal's columns only where it runs: without it they would be zeros and blanks.
+            + ("<th>restarts</th><th>last restart (UTC)</th><th>skip rule</th>" if healer is not None else "")
+            + f"</tr>{listed}</table>{more}"
             if rows
-            else "<p>Every connector is healthy.</p>"
+            else _all_healthy(view.unseen)
         )
-        + f"<h3>Last state transitions</h3><table><tr><th>time (UTC)</th><th>cluster</th><th>connector</th>"
-        f"<th>task</th><th>change</th></tr>{timeline_rows}</table>"
+        + "<h3>Last state transitions</h3>"
+        + (
+            "<table id=transitions><tr><th>time (UTC)</th><th>cluster</th><th>connector</th><th>task</th>"
+            f"<th>change</th></tr>{timeline_rows}</table>"
+            if timeline_rows
+            else "<p>None seen since the exporter started watching these clusters.</p>"
+        )
     )

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from exporter.settings import CommaList, Duration, StrictModel
+from exporter.settings import CommaList, Duration, StrictModel, compile_regex
 
 Mode = Literal["off", "dry-run", "enforce"]
 Scope = Literal["cluster", "local-worker"]
@@ -63,10 +63,7 @@ class BreakerConfig(StrictModel):
 
 def _check_regex(pattern: str | None) -> str | None:
     if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        compile_regex(pattern)
     return pattern
 
 

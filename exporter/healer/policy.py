@@ -268,6 +268,12 @@ class _Candidate:
     full_trace: str | None = None
 
 
+def decidable(snapshot: ClusterSnapshot, now: float) -> bool:
+    """Whether restarts may be decided on ``snapshot`` at ``now``: its cycle succeeded and it is at most one
+    poll interval old (a round that waited longer would act on a state the next poll may already contradict)."""
+    return snapshot.up and now - snapshot.taken_at <= snapshot.poll_interval
+
+
 def decide(
     config: AutohealConfig,
     snapshot: ClusterSnapshot,
@@ -276,8 +282,9 @@ def decide(
     *,
     local_worker_id: str | None = None,
 ) -> tuple[Plan, PolicyState]:
-    """Decide this cycle's restarts. Nothing is decided from a snapshot that failed (``up`` false)."""
-    if not snapshot.up:
+    """Decide this cycle's restarts. Nothing is decided from a snapshot that failed (``up`` false: what it holds
+    is the last known state, not this cycle's), nor from one older than its poll interval at ``now``."""
+    if not decidable(snapshot, now):
         return Plan(breaker_open=state.breaker.open), state
 
     seen_at = snapshot.taken_at

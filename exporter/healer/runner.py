@@ -31,6 +31,7 @@ from exporter.healer.policy import (
     Reason,
     Result,
     TargetKey,
+    decidable,
     decide,
     next_attempt_after_restart,
     record,
@@ -230,7 +231,9 @@ class Healer:
         cfg = cluster.config.autoheal
         now = self._clock()
         plan, cluster.state = decide(cfg, snap, now, cluster.state, local_worker_id=cluster.local_worker_id)
-        if not snap.up:
+        if not decidable(snap, now):
+            if snap.up:
+                log.info("autoheal_snapshot_too_old", connect_cluster=name, age_seconds=round(now - snap.taken_at, 1))
             return
         self._check_local_worker(cluster, snap)
         cluster.breaker_open = plan.breaker_open

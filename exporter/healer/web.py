@@ -64,8 +64,11 @@ def autoheal_section(view: View) -> str:
             )
             or "none"
         )
+        snap = view.clusters.get(name)
+        down = snap is not None and not snap.up  # no restarts while the cluster cannot be read
+        mark = " <strong class=stale-mark>[down: restarts held]</strong>" if down and c.mode != "off" else ""
         rows.append(
-            f"<tr><td>{e(name)}</td><td>{e(c.mode)}</td><td>{e(c.scope)}</td>"
+            f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(c.mode)}</td><td>{e(c.scope)}</td>"
             f"<td>{'OPEN: restarts held' if c.breaker_open else 'closed'}</td><td>{restarts}</td>"
             f"<td>{persistent}</td><td>{upcoming}</td><td>{skipped}</td></tr>"
         )

@@ -8,11 +8,17 @@ never carry the SASL password (librdkafka does not put it in errors).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from exporter.offsets.config import KafkaConfig
 from exporter.offsets.parse import SinkPartition
 from exporter.settings import ConfigError
+
+
+class EndOffsets(Protocol):
+    """What the offsets reader asks the brokers: each partition's end offset (blocking; called in a thread)."""
+
+    def end_offsets(self, partitions: Iterable[SinkPartition]) -> dict[SinkPartition, int]: ...
 
 
 class BrokerError(Exception):

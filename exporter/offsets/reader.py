@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -26,9 +26,16 @@ from exporter.connect.client import connector_path
 from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
-from exporter.offsets.brokers import BrokerError, BrokerOffsets
+from exporter.offsets.brokers import BrokerError, BrokerOffsets, EndOffsets
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
-from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.offsets.reading import (
+    STALLED_AFTER_SECONDS,
+    ClusterOffsets,
+    ConnectorOffsets,
+    OffsetsReading,
+    OffsetsStatus,
+)
+from exporter.repeats import RepeatLimiter
 from exporter.store import Store
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
 
@@ -36,6 +43,14 @@ log = structlog.get_logger("exporter.offsets")
 
 # Share of the interval a run spreads its requests over; the rest absorbs slow answers before the next run.
 SPREAD = 0.9
+
+
+def readable_in_stall_window(cluster: ClusterConfig) -> int:
+    """How many connectors' offsets the reader gets through within the stall window at the configured rate (each
+    run reads at most ``offsets_interval x SPREAD x offsets_max_rate`` and the next one continues)."""
+    return int(STALLED_AFTER_SECONDS * SPREAD * cluster.offsets_max_rate)
+
+
 # A source connector may report many partitions; far below a status body, far above any real offsets answer.
 OFFSETS_MAX_BYTES = 16 * 1024 * 1024
 # How often a run without a snapshot yet looks again (the first run starts with the first status poll).
@@ -67,7 +82,8 @@ class OffsetsReader:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        brokers: BrokerOffsets | None = None,
+        brokers: EndOffsets | None = None,
+        warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
         self.client = client
@@ -77,7 +93,8 @@ class OffsetsReader:
         self.sleep = sleep
         if brokers is None and cluster.kafka is not None:
             brokers = BrokerOffsets(cluster.kafka)
-        self.brokers = brokers
+        self.brokers: EndOffsets | None = brokers
+        self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._known: dict[str, _Known] = {}
         self._after: str | None = None  # the last connector read: the next run continues after it
         self._errors: Counter[str] = Counter()
@@ -122,11 +139,28 @@ class OffsetsReader:
         present = {c.name: c for c in snapshot.connectors if c.type in ("sink", "source")}
         for gone in self._known.keys() - present.keys():
             del self._known[gone]
+        self._check_coverage(present)
         base = snapshot.status_url or self.cluster.urls[0]
         await self._read(self._next_batch(present, window - (self.monotonic() - started)), base, started)
         if self.brokers is not None:
             await self._read_lag()
         self._publish()
+
+    def _check_coverage(self, present: Mapping[str, Connector]) -> None:
+        """With lag, a sink whose offsets are read less often than the stall window may look stalled while it
+        moves: say so (repeat-limited) when the rate bound cannot read every connector within the window."""
+        readable = readable_in_stall_window(self.cluster)
+        sinks = sum(1 for c in present.values() if c.type == "sink")
+        if self.brokers is not None and sinks and len(present) > readable:
+            self.warnings.warn(
+                log,
+                "offsets_slower_than_stall_window",
+                (self.name,),
+                cluster=self.name,
+                connectors=len(present),
+                readable=readable,
+                hint="raise offsets_max_rate or split the cluster: a moving sink can look stalled",
+            )
 
     def _supported(self, snapshot: ClusterSnapshot) -> bool:
         versions = tuple(w.version for w in snapshot.workers if w.reachable)
@@ -201,7 +235,14 @@ class OffsetsReader:
                 return
             except BadResponse as exc:
                 self._errors["bad_response"] += 1
-                log.warning("offsets_failed", cluster=self.name, connector=connector.name, error=str(exc))
+                self.warnings.warn(
+                    log,
+                    "offsets_failed",
+                    (self.name, connector.name),
+                    cluster=self.name,
+                    connector=connector.name,
+                    error=str(exc),
+                )
                 return
             self._remember(connector, parsed)
         finally:
@@ -252,7 +293,14 @@ class OffsetsReader:
             self._broker_up = False
             self._broker_errors[exc.reason] += 1
             self._lag = {}  # no lag is better than stale lag
-            log.warning("kafka_end_offsets_failed", cluster=self.name, reason=exc.reason, error=str(exc))
+            self.warnings.warn(
+                log,
+                "kafka_end_offsets_failed",
+                (self.name, exc.reason),
+                cluster=self.name,
+                reason=exc.reason,
+                error=str(exc),
+            )
             return
         self._broker_up = True
         lag: dict[str, dict[str, int]] = {}

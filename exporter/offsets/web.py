@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import time
 
+from exporter.model import last_seen
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
 from exporter.store import View
 
@@ -31,6 +32,8 @@ def offsets_section(view: View) -> str:
     rows: list[tuple[float, str]] = []
     for name in sorted(reading.clusters):
         c = reading.clusters[name]
+        seen = last_seen(view.clusters.get(name), now)  # a down cluster's offsets are its last known state
+        mark = f" <strong class=stale-mark>[{e(seen)}]</strong>" if seen else ""
         if c.status is OffsetsStatus.UNSUPPORTED:
             notes.append(f"<li>{e(name)}: workers older than Kafka 3.5 have no offsets endpoint</li>")
             continue
@@ -44,8 +47,8 @@ def offsets_section(view: View) -> str:
             rows.append(
                 (
                     -unchanged,
-                    f"<tr><td>{e(name)}</td><td>{e(o.connector)}</td><td>{lag}</td>"
-                    f"<td>{_ago(unchanged)}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
+                    f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(o.connector)}</td>"
+                    f"<td>{lag}</td><td>{_ago(unchanged)}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
                 )
             )
     rows.sort(key=lambda r: r[0])

@@ -213,6 +213,55 @@ async def test_outage_of_several_minutes_is_backfilled_on_recovery(cloud: Any) -
     assert after[key("kafka_connect_cloud_api_up", api="metrics")] == 1.0
 
 
+async def test_a_connect_api_outage_holds_the_last_known_state_until_stale_after(cloud: Any) -> None:
+    env = await cloud(two_connectors, stale_after="5m")
+
+    def held(m: dict[Any, float]) -> dict[Any, float]:
+        names = ("kafka_connect_connector_", "kafka_connect_task_state", "kafka_connect_cloud_")
+        return {k: v for k, v in m.items() if k[0].startswith(names) and "api" not in dict(k[1])}
+
+    for _ in range(5):
+        await env.cycle()
+        env.clock.advance(60)
+    before = env.scrape()
+    assert before[key("kafka_connect_up", connect_cluster=CLUSTER)] == 1.0
+    sent = counter(before, "sent_records", "lcc-orders1", "orders-src")
+    assert sent > 0
+
+    env.state.set_outage("connect", 503)
+    for minute in range(1, 5):  # up to 4 minutes after the last successful read: held
+        await env.cycle()
+        during = env.scrape()
+        assert during[key("kafka_connect_up", connect_cluster=CLUSTER)] == 0.0
+        assert (
+            during[key("kafka_connect_connector_state", connect_cluster=CLUSTER, connector="s3-sink", state="RUNNING")]
+            == 1.0
+        )
+        assert {k: v for k, v in held(during).items() if "total" not in k[0] and "newest" not in k[0]} == {
+            k: v for k, v in held(before).items() if "total" not in k[0] and "newest" not in k[0]
+        }, minute
+        assert counter(during, "sent_records", "lcc-orders1", "orders-src") >= sent  # counting goes on
+        env.clock.advance(60)
+    assert env.store.view.clusters[CLUSTER].stale
+
+    env.clock.advance(120)  # the held state is now more than 5 minutes old
+    await env.cycle()
+    after = env.scrape()
+    assert after[key("kafka_connect_up", connect_cluster=CLUSTER)] == 0.0
+    assert not [k for k in after if k[0] == "kafka_connect_connector_state"]
+    assert counter(after, "sent_records", "lcc-orders1", "orders-src") >= sent  # counters never reset
+
+    env.state.set_outage("connect", None)
+    await env.cycle()
+    back = env.scrape()
+    assert (
+        back[key("kafka_connect_connector_state", connect_cluster=CLUSTER, connector="s3-sink", state="RUNNING")] == 1.0
+    )
+    assert counter(back, "sent_records", "lcc-orders1", "orders-src") >= counter(
+        after, "sent_records", "lcc-orders1", "orders-src"
+    )
+
+
 async def test_timeouts_are_retried_then_counted_and_recovered(cloud: Any) -> None:
     env = await cloud(two_connectors, request_timeout=0.2)
     await env.cycle()

@@ -225,13 +225,18 @@ class Probe:
         return {"p95_ms": self.p95_ms, "max_ms": self.max_ms, "scrapes": self.scrapes}
 
 
+def task_series(scrape: Scrape) -> set[tuple[tuple[str, str], ...]]:
+    return {(*tuple(sorted(lbl.items())), ("value", str(v))) for lbl, v in scrape.samples("kafka_connect_task_state")}
+
+
 def consistent(scrape: Scrape) -> None:
-    """No stale or half-exported connector: a failed cycle exports none, a good one exports each fully."""
+    """No half-exported connector: a failed cycle exports the last successful one's connectors whole (the last
+    known state, held for stale_after), a good one exports each fully."""
     up = scrape.value("kafka_connect_up", connect_cluster="c")
     names = scrape.label_values("kafka_connect_connector_state", "connector", connect_cluster="c")
     if up == 0.0:
-        assert names == set(), f"connectors exported from a failed cycle: {names}"
-        assert not scrape.samples("kafka_connect_task_state", connect_cluster="c")
+        assert names == {"a", "b"}, f"a failed cycle must hold the last known connectors: {names}"
+        assert len(scrape.label_values("kafka_connect_task_state", "task", connect_cluster="c", connector="a")) == 2
     for fam in ("kafka_connect_connector_info", "kafka_connect_connector_tasks"):
         assert scrape.label_values(fam, "connector", connect_cluster="c") == names, fam
     for name in names:
@@ -292,8 +297,9 @@ async def test_fault(case: Case) -> None:
             assert grew[case.reason] > 0, grew
             messages = [e.message for e in snap.errors]
             assert any(case.message in m for m in messages), messages
-            if case.up == 1.0:
-                assert during.label_values("kafka_connect_connector_state", "connector") == {"a", "b"}
+            assert during.label_values("kafka_connect_connector_state", "connector") == {"a", "b"}
+            if case.up == 0.0:  # the last known state, value for value
+                assert task_series(during) == task_series(before)
             if case.id.startswith("worker of another"):
                 assert snap.status_url == sim.urls[1]  # never the foreign worker's connectors
                 assert any(repr(snap.workers[1].kafka_cluster_id) in m for m in messages)

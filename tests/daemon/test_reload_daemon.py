@@ -3,6 +3,10 @@ loader), read through the real HTTP output."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
 from exporter.config import Config, MetricsConfig, build_config
 from exporter.settings import ConfigError
 from simulator.cloud.server import cloud_in_thread
@@ -96,3 +100,22 @@ async def test_a_reload_removes_and_restores_confluent_cloud(sim: SimThread) -> 
             r.daemon.loader = lambda: with_cloud
             assert await r.daemon.reload()
             await r.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="managed") == 1.0, what="Cloud back")
+
+
+async def test_a_reload_runs_the_checks_start_up_runs(sim: SimThread, tmp_path: Path) -> None:
+    """Nothing to watch, or TLS material that does not load, fails the reload as it would fail a start."""
+    bad_ca = tmp_path / "ca.pem"
+    bad_ca.write_text("not a certificate\n")
+    empty = build_config({"web": {"listen_address": "127.0.0.1:0"}})
+    broken_tls = config(sim, tls={"ca_file": str(bad_ca)})
+    async with running_daemon(config(sim)) as r:
+        await r.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster="prod") == 1.0, what="a poll")
+        with capture_logs() as logs:
+            for loaded in (empty, broken_tls):
+                r.daemon.loader = lambda loaded=loaded: loaded  # type: ignore[misc]
+                assert not await r.daemon.reload()
+        assert (await r.scrape()).value(OK) == 0.0
+        assert set(r.daemon.pollers) == {"prod"}
+    errors = [e["error"] for e in logs if e["event"] == "config_reload_failed"]
+    assert errors[0].startswith("nothing to watch")
+    assert errors[1].startswith("clusters[0].tls: cannot load the CA file or client certificate")

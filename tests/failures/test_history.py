@@ -148,3 +148,58 @@ def test_a_removed_cluster_is_forgotten() -> None:
     assert tracker.history("prod") == History()
     tracker.forget("never-seen")  # nothing to drop, nothing published
     assert store.view.reading(FailuresReading) is reading
+
+
+def test_a_restart_that_fails_again_between_two_polls_is_two_transitions() -> None:
+    failed = conn("a", "RUNNING", ("FAILED", W1))
+    h = advance(History(), snap(100, failed))
+    # Auto-heal restarted the task at 110; the poll of 130 (begun at 129.9) finds it FAILED again.
+    h = advance(h, snap(130, failed), restarts={("a", 0): 110.0})
+    assert h.transitions == {("a", "RUNNING"): 1, ("a", "FAILED"): 1}
+    assert [(t.at, t.from_state, t.to_state) for t in h.timeline] == [
+        (110.0, "FAILED", "RUNNING"),
+        (130, "RUNNING", "FAILED"),
+    ]
+    assert h.failed_since == {("a", 0): 130}  # a new failure: the restart ended the previous one
+    # The same restart is counted once, however many polls see it in the reading.
+    h = advance(h, snap(160, failed), restarts={("a", 0): 110.0})
+    assert h.transitions == {("a", "RUNNING"): 1, ("a", "FAILED"): 1}
+    # Four restarts, each failing again: KafkaConnectConnectorFlapping's three failures an hour and more.
+    for i, at in enumerate((190, 220, 250, 280)):
+        h = advance(h, snap(at, failed), restarts={("a", 0): at - 20.0 + i * 0.001})
+    assert h.transitions[("a", "FAILED")] == 5
+
+
+def test_a_restart_during_the_cycle_waits_for_the_next_poll_and_a_seen_recovery_is_not_doubled() -> None:
+    failed = conn("a", "RUNNING", ("FAILED", W1))
+    h = advance(History(), snap(100, failed))
+    h = advance(h, snap(130, failed), restarts={("a", 0): 129.95})  # sent after this cycle read the statuses
+    assert h.transitions == {}
+    h = advance(h, snap(160, failed), restarts={("a", 0): 129.95})  # the next poll: it failed again
+    assert h.transitions == {("a", "RUNNING"): 1, ("a", "FAILED"): 1}
+    # A restart whose task the next poll sees RUNNING is an ordinary change, counted once.
+    h = advance(h, snap(190, conn("a", "RUNNING", ("RUNNING", W1))), restarts={("a", 0): 170.0})
+    h = advance(h, snap(220, failed), restarts={("a", 0): 170.0})
+    assert h.transitions == {("a", "RUNNING"): 2, ("a", "FAILED"): 2}
+    # A failed poll in between changes nothing; the restart is folded in by the next successful one.
+    h = advance(h, snap(250, up=False), restarts={("a", 0): 230.0})
+    h = advance(h, snap(280, failed), restarts={("a", 0): 230.0})
+    assert h.transitions == {("a", "RUNNING"): 3, ("a", "FAILED"): 3}
+
+
+def test_the_tracker_takes_the_restarts_from_the_healer_reading_in_the_store() -> None:
+    from types import MappingProxyType
+
+    from exporter.healer.policy import TargetKey
+    from exporter.healer.reading import ClusterHealReading, HealerReading
+
+    store = Store(expected=["prod"])
+    tracker = FailureTracker(store)
+    failed = conn("a", "RUNNING", ("FAILED", W1))
+    tracker.step(snap(100, failed))
+    heal = ClusterHealReading("enforce", "cluster", last_restart=MappingProxyType({TargetKey("a", 0): 110.0}))
+    store.publish(HealerReading(MappingProxyType({"prod": heal})))
+    tracker.step(snap(130, failed))
+    reading = store.view.reading(FailuresReading)
+    assert reading is not None
+    assert reading.clusters["prod"].transitions == {("a", "RUNNING"): 1, ("a", "FAILED"): 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,7 +27,16 @@ from exporter.healer.policy import (
     retry,
     supports_restart_plan,
 )
-from exporter.model import ClusterSnapshot, Connector, NamedWorker, SourceKind, Task, Worker, WorkerState
+from exporter.model import (
+    ClusterSnapshot,
+    Connector,
+    NamedWorker,
+    SourceKind,
+    Task,
+    Worker,
+    WorkerState,
+    hold_last_known,
+)
 
 MIN = 60.0
 W1, W2 = "10.0.0.1:8083", "10.0.0.2:8083"
@@ -76,6 +86,11 @@ def cfg(**kw: Any) -> AutohealConfig:
     base: dict[str, Any] = {"mode": "enforce", "backoff": {"jitter": 0.0}}
     base.update(kw)
     return AutohealConfig.model_validate(base)
+
+
+def polled_now(s: ClusterSnapshot) -> ClusterSnapshot:
+    """The same statuses read again by a poll that ends now."""
+    return replace(s, taken_at=time.time())
 
 
 class Driver:
@@ -349,10 +364,32 @@ def test_unsent_restarts_give_their_budget_back(clock: FrozenDateTimeFactory) ->
     failing = snap(conn("orders", tasks=(task(0, "FAILED"),)), conn("h", tasks=(task(0), task(1))))
     d.step(failing)
     clock.tick(MIN)
-    plan, d.state = decide(d.config, failing, time.time(), d.state)
+    plan, d.state = decide(d.config, polled_now(failing), time.time(), d.state)
     assert restarted(plan) == [T0] and len(d.state.budget) == 1
     d.state = record_unsent(d.state, 1)
     assert d.state.budget == ()
+
+
+def test_nothing_is_decided_on_a_snapshot_older_than_its_poll_interval(clock: FrozenDateTimeFactory) -> None:
+    d = Driver(cfg(grace_period="1m"))
+    failing = snap(conn("orders", tasks=(task(0, "FAILED"),)), conn("h", tasks=(task(0), task(1))))
+    d.step(failing)
+    clock.tick(MIN)
+    old = replace(polled_now(failing), taken_at=time.time() - 31.0)  # one poll interval (30s) and a second
+    plan = d.step(old)
+    assert restarted(plan) == [] and plan.decisions == ()
+    assert restarted(d.step(replace(old, taken_at=time.time() - 30.0))) == [T0]  # exactly one interval: current
+
+
+def test_the_last_known_state_of_a_failed_poll_is_never_acted_on(clock: FrozenDateTimeFactory) -> None:
+    d = Driver(cfg(grace_period="1m"))
+    failing = snap(conn("orders", tasks=(task(0, "FAILED"),)), conn("h", tasks=(task(0), task(1))))
+    d.step(failing)
+    clock.tick(MIN)
+    down = replace(polled_now(failing), up=False)
+    held = hold_last_known(down, hold_last_known(failing, None, 600.0), 600.0)
+    assert held.stale and held.connectors == failing.connectors
+    assert restarted(d.step(held)) == [] and d.attempts(T0) == 0
 
 
 # --- 3. conflicts, errors, 404 ------------------------------------------------------------------------------
@@ -464,7 +501,7 @@ def test_allow_and_deny_match_whole_names_and_deny_wins(clock: FrozenDateTimeFac
     s = snap(*(conn(n, "FAILED") for n in names), conn("h", tasks=(task(0), task(1))))
     d.step(s)
     clock.tick(MIN)
-    plan = d.step(s)
+    plan = d.step(polled_now(s))
     assert sorted(k.connector for k in restarted(plan)) == ["billing", "orders-a"]
     assert {k.connector: r for k, r in reasons(plan).items()} == {
         "orders-tmp-1": Reason.DENIED,
@@ -482,7 +519,7 @@ def test_local_worker_scope_restarts_only_what_this_worker_runs(clock: FrozenDat
     )
     d.step(s)
     clock.tick(MIN)
-    plan = d.step(s)
+    plan = d.step(polled_now(s))
     assert sorted(restarted(plan), key=TargetKey.sort_key) == [TargetKey("billing", 0), TargetKey("orders", 0)]
     assert reasons(plan) == {C: Reason.SCOPE, TargetKey("orders", 1): Reason.SCOPE}
     by_conn = {g.connector: g for g in plan.groups}
@@ -492,9 +529,9 @@ def test_local_worker_scope_restarts_only_what_this_worker_runs(clock: FrozenDat
     # The sidecar beside the other worker takes exactly the rest: no target is restarted twice.
     other = Driver(cfg(grace_period="1m", scope="local-worker"), local_worker_id=W2)
     clock.tick(-MIN)
-    other.step(s)
+    other.step(polled_now(s))
     clock.tick(MIN)
-    assert restarted(other.step(s)) == [C, TargetKey("orders", 1)]
+    assert restarted(other.step(polled_now(s))) == [C, TargetKey("orders", 1)]
 
 
 # --- mass-failure breaker --------------------------------------------------------------------------------------
@@ -584,7 +621,7 @@ def test_fresh_state_with_many_failures_restarts_slowly(clock: FrozenDateTimeFac
     per_minute = []
     for _ in range(4):
         clock.tick(MIN)
-        per_minute.append(len(restarted(d.step(fleet))))
+        per_minute.append(len(restarted(d.step(polled_now(fleet)))))
     assert per_minute == [10, 10, 10, 10]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -150,6 +151,24 @@ def polls_done(s: Scrape) -> float:
     return sum(v for _, v in s.samples("kafka_connect_exporter_polls_total", connect_cluster="default"))
 
 
+def agreeing_with_connect(
+    ex: Exporter,
+    rest: ConnectRest,
+    agree: Callable[[Scrape, dict[str, dict[str, Any]]], bool],
+    rounds: int = 10,
+) -> tuple[Scrape, dict[str, dict[str, Any]]]:
+    """A scrape and Connect's statuses read side by side, again until ``agree`` holds for the pair or the exporter
+    has published ``rounds`` more polls (a rebalance between the two reads is not a disagreement); the last pair."""
+    s, status = ex.scrape(), rest_states(rest)
+    start = polls_done(s)
+    hung = time.monotonic() + 600.0  # only an exporter that stopped polling gets here
+    while not agree(s, status) and polls_done(s) - start < rounds:
+        assert time.monotonic() < hung, f"the exporter published {polls_done(s) - start:g} polls in 600 s"
+        time.sleep(0.2)
+        s, status = ex.scrape(), rest_states(rest)
+    return s, status
+
+
 def first_times(probes: Mapping[str, Callable[[], bool]], timeout: float, interval: float = 0.02) -> dict[str, float]:
     """Run each probe in its own thread every ``interval`` until it holds; for each, the monotonic time the
     first successful probe was sent (one probe's latency never delays another's)."""
@@ -235,12 +254,20 @@ def test_new_connectors_appear_running_within_two_poll_intervals(
         seen = first_times(probes, timeout=90)
         delays = {n: round(seen[f"exporter:{n}"] - seen[f"rest:{n}"], 3) for n in expected}
         lag_polls = {n: polls_when[f"exporter:{n}"] - polls_when[f"rest:{n}"] for n in expected}
-        s = ex.scrape()
-        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
         assert all(p <= 2 for p in lag_polls.values()), f"lag behind the worker in polls {lag_polls}; s {delays}"
         assert all(p >= 0 for p in lag_polls.values()), lag_polls
 
-        status = rest_states(connect_rest)
+        def agree(s: Scrape, status: dict[str, dict[str, Any]]) -> bool:
+            return all(
+                n in status
+                and task_states(s, n) == {str(t["id"]): ("RUNNING", t["worker_id"]) for t in status[n]["tasks"]}
+                and [lbl["worker_id"] for lbl, _ in s.samples("kafka_connect_connector_info", connector=n)]
+                == [status[n]["connector"]["worker_id"]]
+                for n in expected
+            )
+
+        s, status = agreeing_with_connect(ex, connect_rest, agree)
+        durations = s.samples("kafka_connect_exporter_poll_duration_seconds")
     print(
         f"kafka {kafka_env.version}: exporter lag behind the worker REST API (poll every {interval:g}s):"
         f" {delays} s, {lag_polls} polls; poll durations {durations}"
@@ -315,6 +342,75 @@ def test_failed_sink_task_is_shown_and_recovers_after_fix_and_restart(
         assert s.value("kafka_connect_connector_tasks_by_state", connector=name, state="FAILED") == 0.0
         assert s.value("kafka_connect_connector_tasks_by_state", connector=name, state="RUNNING") == 1.0
         assert first not in ex.page()
+
+
+# What a failed poll itself changes; every other series of the cluster is the last known state while it lasts.
+THIS_CYCLE = ("kafka_connect_up", "kafka_connect_worker_up", "kafka_connect_worker_info", "kafka_connect_exporter_")
+
+
+def cluster_series(s: Scrape) -> dict[str, float]:
+    """Every sample line of the cluster (name and labels -> value), except what a failed poll itself changes."""
+    out = {}
+    for line in s.text.splitlines():
+        if line.startswith(("#", *THIS_CYCLE)) or "connect_cluster=" not in line:
+            continue
+        series, _, value = line.rpartition(" ")
+        out[series] = float(value)
+    return out
+
+
+@contextmanager
+def frozen_workers(connect: ConnectCluster) -> Iterator[None]:
+    """SIGSTOP every worker JVM (a cluster that accepts connections and never answers), SIGCONT on the way out."""
+    pids = [p.pid for p in connect.processes if p is not None and p.alive() and p.pid is not None]
+    assert len(pids) == connect.size
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_an_outage_of_every_worker_keeps_the_last_known_state(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    file_sink(connect_rest, "lk-failed", tmp_path / "missing-dir" / "out.txt", "lk-lines")
+    file_sink(connect_rest, "lk-ok", tmp_path / "out.txt", "lk-lines")
+    connect_rest.wait_for_state("lk-failed", "RUNNING", task_state="FAILED", tasks=1)
+    connect_rest.wait_for_state("lk-ok", "RUNNING", task_state="RUNNING", tasks=1)
+
+    with exporter(tmp_path / "exporter.log", connect.urls) as ex:
+        healthy = wait_scrape(
+            ex,
+            lambda s: (
+                s.value("kafka_connect_up") == 1.0
+                and task_states(s, "lk-failed").get("0", (None, ""))[0] == "FAILED"
+                and task_states(s, "lk-ok").get("0", (None, ""))[0] == "RUNNING"
+                and bool(s.samples("kafka_connect_failure_info", connector="lk-failed"))
+                and s.label_values("kafka_connect_connector_health", "health", connector="lk-failed") == {"failed"}
+            ),
+            "both sinks, the failure and its health",
+        )
+        before = cluster_series(healthy)
+        with frozen_workers(connect):
+            down = wait_scrape(ex, lambda s: s.value("kafka_connect_up") == 0.0, "kafka_connect_up 0")
+            # Three more failed polls, each of which publishes the last known state again.
+            failed = down.value("kafka_connect_exporter_polls_total", result="failure") or 0.0
+            during = wait_scrape(
+                ex,
+                lambda s: (s.value("kafka_connect_exporter_polls_total", result="failure") or 0.0) >= failed + 3,
+                "three more failed polls",
+            )
+        assert during.value("kafka_connect_up") == 0.0
+        assert cluster_series(during) == before  # every connector, task, failure, health and worker series, held
+        assert task_states(during, "lk-failed")["0"][0] == "FAILED"
+        assert during.label_values("kafka_connect_connector_health", "health", connector="lk-failed") == {"failed"}
+        assert (during.value("kafka_connect_exporter_poll_errors_total", reason="timeout") or 0.0) >= 1.0
+        back = wait_scrape(ex, lambda s: s.value("kafka_connect_up") == 1.0, "recovery after the outage", 120)
+        assert task_states(back, "lk-failed")["0"][0] == "FAILED"
+        assert (back.value("kafka_connect_state_transitions_total", connector="lk-failed", to_state="FAILED") or 0) == 0
 
 
 # -- (c) pause, resume, stop, delete ------------------------------------------------------------------------

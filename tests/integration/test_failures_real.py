@@ -114,6 +114,42 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
             assert {k: v for k, v in counted.items() if v} == {k: float(v) for k, v in w.changes("fi-sink").items()}
 
 
+async def test_a_sink_that_fails_after_every_restart_counts_a_failure_per_restart(
+    connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+) -> None:
+    """A FileStreamSink whose output directory does not exist fails in start() after every restart, usually before
+    the next poll: each accepted restart still counts one transition to FAILED, so KafkaConnectConnectorFlapping
+    (three an hour) fires."""
+    file_sink(connect_rest, "fl-sink", tmp_path / "missing-dir" / "out.txt", "fl-lines")
+    await eventually(lambda: task_state(connect_rest, "fl-sink") == "FAILED", 60, "the sink task to fail")
+
+    def failures(s: Scrape) -> float:
+        return s.value("kafka_connect_state_transitions_total", connector="fl-sink", to_state="FAILED") or 0.0
+
+    async with watching(connect, FAST) as w:
+        # Seen FAILED at the first poll (not a change); every restart folded in by the poll after it adds one.
+        await eventually(
+            lambda: w.restarts("fl-sink") >= 3 and failures(w.scrape()) == w.restarts("fl-sink"),
+            120,
+            "one transition to FAILED per restart",
+        )
+        s = w.scrape()
+        assert task_state(connect_rest, "fl-sink") == "FAILED"
+        assert failures(s) >= 3  # the flapping alert's threshold
+        timeline = [t for t in w.tracker.history("real").timeline if t.connector == "fl-sink"]
+        assert {(t.from_state, t.to_state) for t in timeline} <= {
+            ("FAILED", "RUNNING"),
+            ("RUNNING", "FAILED"),
+            ("FAILED", "RESTARTING"),
+            ("RESTARTING", "FAILED"),
+            ("RESTARTING", "RUNNING"),
+            ("UNASSIGNED", "RUNNING"),
+            ("FAILED", "UNASSIGNED"),
+            ("UNASSIGNED", "FAILED"),
+        }
+        assert sum(1 for t in timeline if t.to_state == "FAILED") == failures(s)
+
+
 async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failure(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
@@ -150,7 +186,8 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
         assert fingerprint_of(s, "bd-sink") == oracle(bad_trace)
         assert s.value("kafka_connect_autoheal_last_restart_timestamp_seconds", connector="fx-sink", task="0")
         assert s.samples("kafka_connect_autoheal_last_restart_timestamp_seconds", connector="bd-sink") == []
-        # A restart that fails again within a poll interval is FAILED at both polls: not a change anyone saw.
+        # A restart that fails again within a poll interval is FAILED at both polls, yet it went RUNNING and back:
+        # counted as those two changes (below), beside whatever changes the polls saw themselves.
 
         out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
         await eventually(lambda: task_state(connect_rest, "fx-sink") == "RUNNING", 60, "the file sink to be healed")
@@ -165,9 +202,16 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
         assert w.restarts("bd-sink") == 0
         assert task_state(connect_rest, "bd-sink") == "FAILED"
         assert fingerprint_of(s, "bd-sink") == oracle(bad_trace)
-        for name in ("fx-sink", "bd-sink"):
-            counted = {
-                lbl["to_state"]: v for lbl, v in s.samples("kafka_connect_state_transitions_total", connector=name)
-            }
-            assert {k: v for k, v in counted.items() if v} == {k: float(v) for k, v in w.changes(name).items()}, name
+        counted = {
+            lbl["to_state"]: v for lbl, v in s.samples("kafka_connect_state_transitions_total", connector="bd-sink")
+        }
+        assert {k: v for k, v in counted.items() if v} == {k: float(v) for k, v in w.changes("bd-sink").items()}
+        # fx-sink: what the polls saw, plus one RUNNING and one FAILED for each restart that failed again unseen.
+        counted = {
+            lbl["to_state"]: v for lbl, v in s.samples("kafka_connect_state_transitions_total", connector="fx-sink")
+        }
+        seen = w.changes("fx-sink")
+        unseen = counted.get("FAILED", 0) - seen.get("FAILED", 0)
+        assert 0 <= unseen == counted.get("RUNNING", 0) - seen.get("RUNNING", 0)
+        assert unseen <= w.restarts("fx-sink")
         assert w.changes("fx-sink").get("RUNNING", 0) >= 1

@@ -45,6 +45,7 @@ from exporter.model import (
 )
 from exporter.offsets.metrics import OffsetsRenderer
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
+from exporter.repeats import WarningsReading
 from exporter.sourcetopics.metrics import SourceTopicsRenderer
 from exporter.sourcetopics.reading import (
     ClusterSourceTopics,
@@ -265,6 +266,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 OffsetsReading: offsets,
                 SourceTopicsReading: sources,
                 ConfigReading: ConfigReading(last_reload_successful=True, last_success=1_700_000_000.0),
+                WarningsReading: WarningsReading(MappingProxyType({"poll_failed": 42, "offsets_failed": 3})),
                 **({SeriesBudget: budget} if budget is not None else {}),
             }
         ),

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from exporter.config import build_config
 from exporter.connect.client import build_http_client
@@ -24,6 +25,7 @@ from exporter.store import Store
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
+from simulator.kafka import SimTopics
 from tests.clocks import ManualClock
 from tests.daemon_harness import quick_config, running_daemon
 
@@ -325,3 +327,72 @@ async def test_a_reload_that_removes_a_cluster_drops_its_offsets_and_its_reader(
         after = await ex.scrape()
         assert set(ex.daemon.offsets_readers) == {"c"}
     assert committed(after, "d") is None and committed(after, "c") == 4711
+
+
+async def test_simulated_topics_give_lag_and_a_sink_that_stops_committing_is_stalled_after_the_window() -> None:
+    """The demo's stalled sink: SimTopics as the brokers, the reader on a manual clock through 17 minutes."""
+    sim_cluster = SimCluster(version="3.9.0", worker_count=1)
+    sim_cluster.add_connector("moving-sink", "sink", config={"topics": "a"})
+    sim_cluster.add_connector("stuck-sink", "sink", config={"topics": "b"})
+    topics = SimTopics(sim_cluster, records_per_step=400, behind=50, stalled=["stuck-sink"])
+    topics.step()
+    with connect_in_thread(sim_cluster) as sim:
+        cluster = cluster_config(sim.urls, offsets_interval="1m")
+        world = PacedWorld(sim)
+        store = Store(["c"])
+        stalled_after: list[int] = []
+        async with build_http_client(cluster) as client:
+            await snapshot_into(store, cluster, client)
+            world.reader = reader = OffsetsReader(
+                cluster,
+                client,
+                store,
+                clock=world.clock.time,
+                monotonic=world.clock.time,
+                sleep=world.sleep,
+                brokers=topics,
+            )
+            for minute in range(17):
+                start = world.clock.time()
+                await reader.run()
+                reading = store.view.reading(OffsetsReading)
+                assert reading is not None
+                found = reading.clusters["c"].connectors
+                assert not found["moving-sink"].stalled
+                if found["stuck-sink"].stalled:
+                    stalled_after.append(minute)
+                topics.step()
+                world.clock.set(start + 60)
+    assert found["moving-sink"].lag == {"a": 50}
+    assert found["stuck-sink"].lag == {"b": 16 * 400 + 50}  # its one commit trailed by 50; nothing since
+    assert reading.clusters["c"].brokers_configured and reading.clusters["c"].brokers_up
+    # Its offsets stand still from the first read (minute 0): stalled from the read 15 minutes later on.
+    assert stalled_after == [15, 16]
+
+
+async def test_a_rate_too_low_for_the_stall_window_is_warned_once_with_brokers_only() -> None:
+    sim_cluster = SimCluster(version="3.9.0", worker_count=1)
+    for i in range(10):
+        sim_cluster.add_connector(f"s{i}", "sink", config={"topics": f"t{i}"})
+    topics = SimTopics(sim_cluster)
+    topics.step()
+    with connect_in_thread(sim_cluster) as sim:
+        # 0.01 requests/s reads 8 connectors in the 15-minute stall window; the cluster has 10.
+        cluster = cluster_config(sim.urls, offsets_interval="1m", offsets_max_rate=0.01)
+        store = Store(["c"])
+        async with build_http_client(cluster) as client:
+            await snapshot_into(store, cluster, client)
+            for brokers, expected in ((topics, 1), (None, 0)):
+                world = PacedWorld(sim)
+                world.reader = reader = OffsetsReader(
+                    cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
+                    brokers=brokers,
+                )  # fmt: skip
+                with capture_logs() as logs:
+                    for _ in range(3):
+                        await reader.run()
+                warned = [e for e in logs if e["event"] == "offsets_slower_than_stall_window"]
+                assert len(warned) == expected, logs
+                if expected:
+                    assert warned[0]["connectors"] == 10 and warned[0]["readable"] == 8
+                    assert reader.warnings.counts["offsets_slower_than_stall_window"] == 3

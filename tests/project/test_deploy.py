@@ -64,6 +64,51 @@ def test_alertmanager_config_passes_amtool_and_names_real_alerts() -> None:
             assert any(re.fullmatch(pattern, n) for n in names), f"{matcher} matches no alert"
 
 
+def test_a_down_cluster_inhibits_every_alert_about_its_workers_connectors_and_tasks() -> None:
+    """Through an outage the exporter serves the last known state, so those alerts keep firing; while the cluster
+    alert pages, Alertmanager must hold back every one of them (the rule files decide which: any alert on a
+    worker, connector or task of a connect_cluster), and nothing else."""
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    [rule] = [
+        r for r in config["inhibit_rules"] if r["source_matchers"] == ['alertname="KafkaConnectClusterUnreachable"']
+    ]
+    assert rule["equal"] == ["connect_cluster"]
+    [target] = rule["target_matchers"]
+    pattern = target.split("=~", 1)[1].strip('"')
+    rules = yaml.safe_load(RULES.read_text())
+    per_cluster_parts = {
+        r["alert"]
+        for g in rules["groups"]
+        if g["name"] in ("kafka-connect", "kafka-connect-failures", "kafka-connect-offsets")
+        for r in g["rules"]
+        if "alert" in r and r["alert"] != "KafkaConnectClusterUnreachable"
+    }
+    assert per_cluster_parts >= {
+        "KafkaConnectConnectorFailed",
+        "KafkaConnectTaskFailed",
+        "KafkaConnectConnectorFlapping",
+    }
+    inhibited = {n for n in alert_names() if re.fullmatch(pattern, n)}
+    assert inhibited == per_cluster_parts
+    result = subprocess.run(
+        [
+            tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            str(DEPLOY / "alertmanager" / "alertmanager.yml"),
+            "alertname=KafkaConnectClusterUnreachable",
+            "severity=critical",
+            "connect_cluster=prod",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "platform-pager", result.stdout + result.stderr
+
+
 def test_grafana_provisioning_points_at_the_dashboards() -> None:
     ds = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
     assert ds["datasources"][0]["type"] == "prometheus"
