@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 import httpx
 import structlog
@@ -42,11 +43,10 @@ log = structlog.get_logger("exporter.sourcetopics")
 TOPICS_MAX_BYTES = 4 * 1024 * 1024
 
 
-class EndOffsets:
+class EndOffsets(Protocol):
     """What the reader needs of the brokers (``TopicEnds``; tests give a stand-in with the same method)."""
 
-    def end_offsets(self, topics: list[str]) -> dict[str, int]:  # pragma: no cover - interface
-        raise NotImplementedError
+    def end_offsets(self, topics: list[str]) -> dict[str, int]: ...
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SourceTopicsReader:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        brokers: EndOffsets | TopicEnds | None = None,
+        brokers: EndOffsets | None = None,
     ) -> None:
         self.cluster = cluster
         self.settings = cluster.source_topics
@@ -128,8 +128,10 @@ class SourceTopicsReader:
                     raise reply.failure()
                 self._topics[name] = parse_topics(name, await read_json(reply))
             except RequestFailed as exc:
-                # 403: topic tracking disabled on the workers (topic.tracking.enable=false); 404: deleted.
-                self._errors[exc.error.reason.coarse.value] += exc.error.status != 404
+                # 404: deleted since the snapshot (quiet). 403: topic tracking is off on the workers
+                # (topic.tracking.enable=false), counted like any other failure.
+                if exc.error.status != 404:
+                    self._errors[exc.error.reason.coarse.value] += 1
             except BadResponse as exc:
                 self._errors["bad_response"] += 1
                 log.warning("source_topics_failed", cluster=self.name, connector=name, error=str(exc))
