@@ -53,9 +53,10 @@ from exporter.connect.client import build_http_client
 from exporter.connect.parse import parse_expanded
 from exporter.connect.poller import EXPAND_PARAMS, ConnectPoller
 from exporter.cpu_worker import without_gc
-from exporter.exposition import Rendered, render_blocks
+from exporter.exposition import Rendered
+from exporter.features import metric_groups
 from exporter.json_decode import loads
-from exporter.metrics import core_groups
+from exporter.render import render_blocks
 from exporter.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,7 +320,7 @@ async def measure_stages(farm: dict[str, Any], runs: int, profile: bool) -> tupl
     clients = {c.name: build_http_client(c) for c in config.clusters}
     pollers = [ConnectPoller(c, clients[c.name]) for c in config.clusters]
     store = Store([c.name for c in config.clusters])
-    groups = core_groups()  # the same instances every cycle: the renderer keeps unchanged clusters' lines
+    groups = metric_groups()  # the same instances every cycle: the renderer keeps unchanged clusters' lines
     out = []
     profiled = ""
     try:

@@ -30,12 +30,8 @@ from exporter.families import (
     BUILD_INFO,
     CLOUD_API_ERRORS,
     CLOUD_API_UP,
-    CLOUD_CONNECTOR_STATES,
     CLOUD_NEWEST_BUCKET,
-    CLOUD_TASK_STATES,
     CLOUD_THROUGHPUT,
-    CONNECT_CONNECTOR_STATES,
-    CONNECT_TASK_STATES,
     CONNECTOR_HEALTH,
     CONNECTOR_INFO,
     CONNECTOR_OFFSETS_LAST_CHANGE,
@@ -61,6 +57,7 @@ from exporter.families import (
     WORKER_TASKS,
     WORKER_UP,
 )
+from exporter.model import CLOUD_CONNECTOR_STATES, CLOUD_TASK_STATES, CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_VERSION = 39
@@ -474,7 +471,7 @@ HEALTH_COLORS = {
 
 
 def fleet_health_panels() -> list[Panel]:
-    """Failure intelligence (issue 15): the fleet by health, what failed and why, and how often states change."""
+    """Failure intelligence: the fleet by health, what failed and why, and how often states change."""
     health = CONNECTOR_HEALTH.sample_name
     return [
         row("Fleet health"),
@@ -529,7 +526,7 @@ def fleet_health_panels() -> list[Panel]:
 
 
 def connector_failure_panels(sel: str) -> list[Panel]:
-    """Failure intelligence (issue 15) for one connector: health, why it failed, since when, last restart."""
+    """Failure intelligence for one connector: health, why it failed, since when, last restart."""
     return [
         row("Health and failures"),
         stat(
@@ -883,7 +880,7 @@ def overview() -> dict[str, Any]:
 
 
 def throughput_and_lag_panels() -> list[Panel]:
-    """Issue 14's row: is data moving? Committed records/s and lag per sink, time since offsets last changed,
+    """The offsets row: is data moving? Committed records/s and lag per sink, time since offsets last changed,
     and Confluent Cloud's own throughput beside them."""
     trails = (
         " From the committed offsets the exporter reads (GET /connectors/{c}/offsets): sinks commit every "

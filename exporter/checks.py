@@ -11,8 +11,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from exporter.config import Config
-from exporter.connect.config import ClusterConfig
+from exporter.config import ClusterConfig, Config
 from exporter.offsets.reader import readable_in_stall_window
 from exporter.offsets.reading import STALLED_AFTER_SECONDS
 from exporter.settings import ConfigError, format_duration

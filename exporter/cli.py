@@ -187,26 +187,27 @@ def _split_command(argv: Sequence[str]) -> tuple[str, list[str]]:
     return "run", args
 
 
+# Flags that set a configuration key to their value when given, and switches that set one to true.
+_FLAG_KEYS = {
+    "listen_address": "web.listen_address",
+    "telemetry_path": "web.telemetry_path",
+    "shard": "sharding.shard",
+    "shards": "sharding.shards",
+    "log_level": "log.level",
+    "log_format": "log.format",
+}
+_SWITCH_KEYS = {"open_healthz": "web.open_healthz", "enable_lifecycle": "web.enable_lifecycle"}
+
+
 def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None = None) -> Config:
-    overrides: dict[str, Any] = {}
-    if args.listen_address is not None:
-        overrides["web.listen_address"] = args.listen_address
-    if args.telemetry_path is not None:
-        overrides["web.telemetry_path"] = args.telemetry_path
+    overrides: dict[str, Any] = {
+        key: getattr(args, attr) for attr, key in _FLAG_KEYS.items() if getattr(args, attr, None) is not None
+    }
     if getattr(args, "web_config_file", None) is not None:
         overrides["web.config_file"] = str(args.web_config_file)
-    if getattr(args, "open_healthz", None):
-        overrides["web.open_healthz"] = True
-    if getattr(args, "enable_lifecycle", None):
-        overrides["web.enable_lifecycle"] = True
-    if getattr(args, "shard", None) is not None:
-        overrides["sharding.shard"] = args.shard
-    if getattr(args, "shards", None) is not None:
-        overrides["sharding.shards"] = args.shards
-    if args.log_level is not None:
-        overrides["log.level"] = args.log_level
-    if args.log_format is not None:
-        overrides["log.format"] = args.log_format
+    for attr, key in _SWITCH_KEYS.items():
+        if getattr(args, attr, None):
+            overrides[key] = True
     try:
         overrides.update(
             quickstart_overrides(

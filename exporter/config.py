@@ -1,8 +1,10 @@
 """Configuration: a YAML file, environment overrides and quick-start flags, validated into frozen models.
 
-This module composes the sections each feature owns (``exporter.connect.config``: ``clusters[]`` with their
-``autoheal`` from ``exporter.healer.config``; ``exporter.cloud.config``: ``confluent_cloud``) with ``web`` and
-``log``; the value types they share live in ``exporter.settings``.
+This module composes the sections each feature owns: a ``clusters[]`` entry is ``ClusterConfig``, Connect's part
+(``exporter.connect.config``) with the offsets part (``exporter.offsets.config``) and the auto-heal part
+(``exporter.healer.config``); ``confluent_cloud`` is
+``exporter.cloud.config``; ``web`` and ``log`` are here. Features never import each other's config; the value
+types they share live in ``exporter.settings``.
 
 Precedence, lowest first: built-in defaults, the YAML file (``--config.file``), ``KCE_*`` environment
 variables, command-line flags. Every mistake is reported as ``<key path>: <what is wrong>`` and the
@@ -27,12 +29,19 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from exporter.budget import SeriesBudget, StateSeries
 from exporter.cloud.config import CloudConfig
-from exporter.connect.config import ClusterConfig
+from exporter.connect.config import ConnectClusterConfig
+from exporter.healer.config import AutohealSettings
+from exporter.offsets.config import OffsetsSettings
 from exporter.settings import ConfigError, StrictModel, format_validation_error, read_yaml
+from exporter.sourcetopics.config import SourceTopicsSettings
 
 ENV_PREFIX = "KCE_"
 DEFAULT_LISTEN_ADDRESS = ":9838"
 QUICKSTART_CLUSTER = "default"
+
+
+class ClusterConfig(AutohealSettings, SourceTopicsSettings, OffsetsSettings, ConnectClusterConfig):
+    """One ``clusters[]`` entry: the Connect cluster's keys, then the offsets keys, then ``autoheal``."""
 
 
 class WebConfig(StrictModel):
@@ -178,32 +187,12 @@ def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
             value = yaml.safe_load(environ[name]) if environ[name] else ""
         except yaml.YAMLError:
             value = environ[name]
-        # Keep strings as written: "0123" must not become 123 in a secret or a name.
-        if isinstance(value, int | float | bool) and parts[-1] not in _NUMERIC_OR_BOOL_KEYS:
+        # A scalar stays as written ("0123" must not become 123 in a secret or a name): the models turn "30",
+        # "true" or "5s" into the number, switch or duration a key takes. Lists and mappings are read as YAML.
+        if isinstance(value, int | float | bool):
             value = environ[name]
         _set_path(data, parts, value, name)
     return data
-
-
-_NUMERIC_OR_BOOL_KEYS = {
-    "insecure_skip_verify",
-    "fallback_concurrency",
-    "poll_interval",
-    "plugins_interval",
-    "request_timeout",
-    "cycle_timeout",
-    "enabled",
-    "open_healthz",
-    "enable_lifecycle",
-    "max_response_size",
-    "task_metrics",
-    "shard",
-    "shards",
-    "offsets_enabled",
-    "offsets_interval",
-    "offsets_max_rate",
-    "offsets_concurrency",
-}
 
 
 def _set_path(node: Any, parts: list[str], value: Any, env_name: str) -> None:

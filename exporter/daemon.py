@@ -1,9 +1,17 @@
-"""Assembly and lifecycle: config → pollers (scheduled by APScheduler) → store → web.
+"""Assembly and lifecycle: config → sources (scheduled by APScheduler) → store → readers and web.
 
 The daemon owns one APScheduler ``AsyncIOScheduler`` with one interval job per source: no overlapping
 runs of a job, missed runs coalesced. Each job has its own deadline, so a hung cluster never delays another
-cluster, the healer or ``/metrics``. Optional features (auto-heal, Confluent Cloud) attach themselves
-through ``add_job``, ``add_metrics_group``, ``add_page_section`` and ``add_closer``.
+cluster, the healer or ``/metrics``. A job returns what it read (snapshots and readings) and the daemon alone
+publishes it (``publish``); the steps that derive readings from the snapshots subscribe to the store in one order:
+
+1. the failure tracker (``FailuresReading``, from every snapshot, Connect and Cloud);
+2. the offsets readers (each notes its cluster's newest snapshot: its next run reads the connectors it names);
+3. the healer (notes the snapshot and wakes the cluster's round; a round's ``HealerReading`` comes back through
+   ``publish``).
+
+Optional sources (auto-heal, Confluent Cloud) attach themselves through ``add_job``, ``add_route`` and
+``add_closer``; every reader (metric groups, page sections) is registered in ``exporter.features``.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import datetime as dt
 import gc
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -24,28 +32,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from exporter.checks import review
 from exporter.cloud.config import CloudConfig
-from exporter.config import Config, split_host_port
+from exporter.config import ClusterConfig, Config, split_host_port
 from exporter.config_reading import ConfigReading
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
-from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
-from exporter.failures.web import failures_section
-from exporter.metrics import MetricGroup
+from exporter.features import PAGE_SECTIONS, metric_groups
+from exporter.model import ClusterSnapshot
 from exporter.offsets.brokers import EndOffsets
-from exporter.offsets.metrics import OffsetsRenderer
-from exporter.offsets.reader import OffsetsReader, forget_cluster
-from exporter.offsets.web import offsets_section
+from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
-from exporter.sourcetopics.metrics import SourceTopicsRenderer
-from exporter.sourcetopics.reader import SourceTopicsReader
-from exporter.sourcetopics.reader import forget_cluster as forget_source_topics
-from exporter.store import Store
-from exporter.web import PageSection, Route, create_app
+from exporter.sourcetopics.reader import SourceTopicsJobs, SourceTopicsReader
+from exporter.store import Store, View
+from exporter.web import Route, create_app
 from exporter.web_security import WebSecurity
 
 if TYPE_CHECKING:
@@ -54,7 +56,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("exporter")
 
-JobFunc = Callable[[], Awaitable[None]]
+# A job returns what it read, in the order to publish it: snapshots (``ClusterSnapshot``) and readings.
+JobFunc = Callable[[], Awaitable[Sequence[object]]]
 # Grace on top of a job's own deadline before the daemon cancels it outright.
 JOB_GRACE_SECONDS = 5.0
 
@@ -112,19 +115,21 @@ class Daemon:
         self.loader = loader
         self._brokers = brokers
         self.store = Store(expected=[c.name for c in config.clusters])
-        self.exposition = Exposition(self.store)
+        self.exposition = Exposition(self.store, metric_groups())
         self.pollers: dict[str, ConnectPoller] = {}
-        self.offsets_readers: dict[str, OffsetsReader] = {}
-        self.source_topics_readers: dict[str, SourceTopicsReader] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
         self.healer: Healer | None = None  # set when some cluster enables auto-heal
         self.cloud: CloudSource | None = None
         self._jobs: dict[str, tuple[float, float, JobFunc]] = {}
         self._job_tasks: dict[str, asyncio.Task[None]] = {}
-        # Failure fingerprints, failed-since, transitions and health: a one-way step on every snapshot.
-        self.failures = FailureTracker(self.store)
-        self._page_sections: list[PageSection] = []
-        self._lead_sections: list[PageSection] = [failures_section]  # the fleet view leads the status page
+        # The derived steps, in this order (see the module's docstring).
+        self.failures = FailureTracker()
+        self.offsets = Offsets()
+        self.store.derive(self.failures.step)
+        self.store.derive(self.offsets.step)
+        self.source_topics = SourceTopicsJobs()
+        self.store.derive(self.source_topics.step)
+        self.store.derive(self._heal)
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -144,8 +149,7 @@ class Daemon:
 
         for cluster in config.clusters:
             self._add_cluster(cluster)
-        self.store.publish(config.series_budget())
-        self.store.publish(ConfigReading(last_reload_successful=True, last_success=clock()))
+        self.publish(config.series_budget(), ConfigReading(last_reload_successful=True, last_success=clock()))
         if config.web.enable_lifecycle:
             self.add_route(("POST", "/-/reload", self._reload_handler))
         self._attach_features()
@@ -170,58 +174,57 @@ class Daemon:
             deadline=cluster.deadline,
         )
         if cluster.offsets_enabled:
-            # Its own job, through the cluster's client; it takes the connector list from the store's snapshot.
+            # Its own job, through the cluster's client; the connector list comes from the cluster's snapshots.
             reader = OffsetsReader(
                 cluster,
                 client,
-                self.store,
                 clock=self.clock,
                 warnings=self.warnings,
                 brokers=self._brokers(cluster) if self._brokers is not None else None,
             )
-            self.offsets_readers[cluster.name] = reader
-            self.add_job(offsets_job_id(cluster.name), cluster.offsets_interval, reader.run, deadline=reader.deadline)
-        if cluster.kafka is not None and cluster.source_topics.enabled:
-            # The sources' topics and their growth at the brokers: its own job, same client, snapshot from the store.
-            topics = SourceTopicsReader(cluster, client, self.store, clock=self.clock)
-            self.source_topics_readers[cluster.name] = topics
+            self.offsets.add(reader)
             self.add_job(
-                source_topics_job_id(cluster.name), cluster.source_topics.interval, topics.run, deadline=topics.deadline
+                offsets_job_id(cluster.name),
+                cluster.offsets_interval,
+                partial(self._read_offsets, reader),
+                deadline=reader.deadline,
+            )
+        if cluster.kafka is not None and cluster.source_topics.enabled:
+            # The sources' topics and their growth at the brokers: its own job, the same client.
+            topics = SourceTopicsReader(cluster, client, clock=self.clock)
+            self.source_topics.add(topics)
+            self.add_job(
+                source_topics_job_id(cluster.name),
+                cluster.source_topics.interval,
+                partial(self._read_source_topics, topics),
+                deadline=topics.deadline,
             )
 
     def _attach_features(self) -> None:
-        """Optional features wire themselves in here (each import is cheap and side-effect free)."""
-        self.add_metrics_group(FailuresRenderer())
-        # Offsets: renders nothing until a cluster's reader publishes (a reload may turn them on).
-        self.add_metrics_group(OffsetsRenderer())
-        self.add_metrics_group(SourceTopicsRenderer())
-        self.add_page_section(offsets_section)
+        """Optional sources wire themselves in here; every reader is registered in ``exporter.features``."""
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
         if any(c.autoheal.enabled for c in self.config.clusters):
             self._attach_healer()
 
     def _attach_cloud(self, config: CloudConfig) -> None:
-        from exporter.cloud.metrics import collect_cloud
         from exporter.cloud.source import CloudSource
 
-        cloud = self.cloud = CloudSource(config, self.store, on_snapshot=self.failures.step)
+        cloud = self.cloud = CloudSource(config, last=self.store.view.clusters)
+        for name in cloud.clusters:
+            self.store.expect(name)
+        self.publish(cloud.reading())
         for job in cloud.jobs():
             self.add_job(job.id, job.interval, job.run)
-        if collect_cloud not in self.exposition.groups:
-            self.add_metrics_group(collect_cloud)
 
     def _attach_healer(self) -> None:
-        from exporter.healer.metrics import collect_autoheal
         from exporter.healer.runner import Healer
-        from exporter.healer.web import autoheal_section, retry_handler
+        from exporter.healer.web import retry_handler
 
-        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _poll_connect.
+        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _heal.
         # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
-        healer = self.healer = Healer(self.config.clusters, self.store, self.clients, clock=self.clock)
+        healer = self.healer = Healer(self.config.clusters, self.publish, self.clients, clock=self.clock)
         healer.attach()
-        self.add_metrics_group(collect_autoheal)
-        self.add_page_section(autoheal_section)
         if self._runner is None:
             self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
         else:  # aiohttp's routes are fixed once serving
@@ -244,28 +247,41 @@ class Daemon:
         if task is not None:
             task.cancel()
 
-    def add_metrics_group(self, group: MetricGroup) -> None:
-        self.exposition.add_group(group)
-
-    def add_page_section(self, section: PageSection) -> None:
-        self._page_sections.append(section)
-
     def add_route(self, route: Route) -> None:
         self._routes.append(route)
 
     def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
 
+    # -- publishing ----------------------------------------------------------------------------------
+
+    def publish(self, *items: object) -> None:
+        """The one way into the store: snapshots (then the derived steps run) and readings, in order."""
+        for item in items:
+            if isinstance(item, ClusterSnapshot):
+                self.store.publish_cluster(item)
+            elif item is not None:
+                self.store.publish(item)
+
+    def _heal(self, snapshot: ClusterSnapshot, view: View) -> None:
+        if self.healer is not None:
+            self.healer.step(snapshot, view)  # returns at once: restarts never delay this job or the next poll
+
     # -- jobs ------------------------------------------------------------------------------------------
 
-    async def _poll_connect(self, poller: ConnectPoller) -> None:
+    async def _poll_connect(self, poller: ConnectPoller) -> Sequence[object]:
         snapshot = await poller.poll()
         if self.pollers.get(poller.cluster.name) is not poller:
-            return  # a reload replaced or removed the cluster while this poll ran
-        self.store.publish_cluster(snapshot)
-        self.failures.step(snapshot)
-        if self.healer is not None:
-            self.healer.step(snapshot)  # returns at once: restarts never delay this job or the next poll
+            return ()  # a reload replaced or removed the cluster while this poll ran
+        return (snapshot,)
+
+    async def _read_source_topics(self, reader: SourceTopicsReader) -> Sequence[object]:
+        reading = await self.source_topics.run(reader)
+        return () if reading is None else (reading,)
+
+    async def _read_offsets(self, reader: OffsetsReader) -> Sequence[object]:
+        reading = await self.offsets.run(reader)
+        return () if reading is None else (reading,)
 
     async def _run_job(self, job_id: str, deadline: float, func: JobFunc) -> None:
         task = asyncio.current_task()
@@ -273,7 +289,7 @@ class Daemon:
         self._running.add(task)
         self._job_tasks[job_id] = task
         try:
-            await within(deadline + JOB_GRACE_SECONDS, func())
+            self.publish(*await within(deadline + JOB_GRACE_SECONDS, func()))
         except TimeoutError:
             log.error("job_overran", job=job_id, deadline_seconds=deadline)
         except asyncio.CancelledError:
@@ -289,10 +305,11 @@ class Daemon:
             self._publish_warnings()
 
     def _publish_warnings(self) -> None:
+        """The sources' repeat-limited warnings, counted: published after each job run that added some."""
         total = sum(self.warnings.counts.values())
         if total != self._warnings_published:
             self._warnings_published = total
-            self.store.publish(self.warnings.reading())
+            self.publish(self.warnings.reading())
 
     # -- reload --------------------------------------------------------------------------------------------
 
@@ -319,12 +336,12 @@ class Daemon:
                 for client in fresh.values():
                     await client.aclose()
                 previous = self.store.view.reading(ConfigReading)
-                self.store.publish(ConfigReading(False, previous.last_success if previous else 0.0))
+                self.publish(ConfigReading(False, previous.last_success if previous else 0.0))
                 log.error("config_reload_failed", error=str(exc), error_type=type(exc).__name__)
                 await self.exposition.caught_up()
                 return False
             await self._apply(new, changed, fresh)
-            self.store.publish(ConfigReading(True, self.clock()))
+            self.publish(ConfigReading(True, self.clock()))
             # Scrapes serve the newest finished rendering: once this returns, none serves a removed cluster.
             await self.exposition.caught_up()
             return True
@@ -338,16 +355,16 @@ class Daemon:
         for name in sorted(changed & set(self.pollers)):
             self.remove_job(connect_job_id(name))
             del self.pollers[name]
-            if self.offsets_readers.pop(name, None) is not None:
+            if name in self.offsets.readers:
                 self.remove_job(offsets_job_id(name))
-                forget_cluster(self.store, name)  # its offsets series vanish; a replacement starts afresh
-            if self.source_topics_readers.pop(name, None) is not None:
+                self.publish(self.offsets.remove(name))  # its offsets series vanish; a replacement starts afresh
+            if name in self.source_topics.readers:
                 self.remove_job(source_topics_job_id(name))
-                forget_source_topics(self.store, name)
+                self.publish(self.source_topics.remove(name))
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render
-                self.failures.forget(name)
+                self.publish(self.failures.forget(name))
         self.config = new.model_copy(update={"web": old.web, "log": old.log})
         for cluster in new.clusters:
             if cluster.name in fresh:
@@ -361,7 +378,7 @@ class Daemon:
             await self._detach_cloud(keep=names)
             if new.confluent_cloud is not None:
                 self._attach_cloud(new.confluent_cloud)
-        self.store.publish(new.series_budget())
+        self.publish(new.series_budget())
         for client in retired:  # after the healer let go of them
             await client.aclose()
         log.info(
@@ -384,7 +401,7 @@ class Daemon:
         for name in cloud.clusters:
             if name not in keep:
                 self.store.remove_cluster(name)
-                self.failures.forget(name)
+                self.publish(self.failures.forget(name))
         self.store.discard(CloudReading)
 
     async def _reload_handler(self, _: web.Request) -> web.StreamResponse:
@@ -400,9 +417,7 @@ class Daemon:
             self.store,
             self.exposition,
             telemetry_path=self.config.web.telemetry_path,
-            # One section that reads the list when the page is built: a reload may attach auto-heal.
-            page_sections=[lambda view: "".join(section(view) for section in self._page_sections)],
-            lead_sections=self._lead_sections,
+            page_sections=PAGE_SECTIONS,
             routes=self._routes,
         )
         security = self.web_security

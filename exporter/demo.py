@@ -167,16 +167,18 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
         daemon = Daemon(config, brokers=lambda c: topics if c.name == "demo" else None)
         loss = WorkerLoss(server) if args.worker_loss else None
 
-        async def step() -> None:
+        async def step() -> Sequence[object]:
             scenario.step()
             topics.step()
             if loss is not None:
                 await loss.step()
+            return ()  # moves the simulated world on; nothing to publish
 
         daemon.add_job("demo:scenario", STEP_SECONDS, step)
 
-        async def cloud_step() -> None:
+        async def cloud_step() -> Sequence[object]:
             cloud_scenario.step()
+            return ()
 
         daemon.add_job("demo:ccloud-scenario", STEP_SECONDS, cloud_step)
         await daemon.start()

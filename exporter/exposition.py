@@ -18,84 +18,29 @@ import asyncio
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
 
 # Classic names only, so the widely understood 0.0.4 text format.
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as TEXT_CONTENT_TYPE
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
-from prometheus_client.openmetrics.exposition import generate_latest as _om_generate_latest
 from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
 
 from exporter.cpu_worker import off_loop
-from exporter.metrics import FamilySamples, FastGroup, MetricGroup, core_groups, within_budget
+from exporter.render import Block, MetricGroup, generate_openmetrics, render_blocks
 from exporter.store import Store, View
 
-_EOF = b"# EOF\n"
-# Untyped upstream; the signature is (registry) -> bytes.
-generate_openmetrics: Callable[[Collector], bytes] = _om_generate_latest
-# Level 3: on exposition text about as small as 6 (0.75 vs 0.57 MB at 5,000x4) for less than half the CPU.
+# Level 3: on exposition text nearly as small as level 6 for less than half the CPU (docs/performance.md).
 GZIP_LEVEL = 3
 # How long the process metrics may be reused: far below any scrape interval, long enough that a burst of
 # concurrent scrapers shares one reading and one finished response.
 LIVE_SECONDS = 1.0
 
 Variant = tuple[bool, bool]  # (openmetrics, gzip)
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """One stretch of the exposition: its header in each format and the sample lines both formats share."""
-
-    header_text: bytes
-    header_openmetrics: bytes
-    samples: tuple[bytes, ...]
-
-
-class _Fixed(Collector):
-    def __init__(self, metrics: list[Metric]) -> None:
-        self.metrics = metrics
-
-    def collect(self) -> Iterable[Metric]:
-        return self.metrics
-
-
-def _help_text(doc: str) -> str:
-    return doc.replace("\\", r"\\").replace("\n", r"\n")
-
-
-def _help_openmetrics(doc: str) -> str:
-    return doc.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def family_block(fs: FamilySamples) -> Block:
-    f = fs.family
-    return Block(
-        f"# HELP {f.sample_name} {_help_text(fs.help)}\n# TYPE {f.sample_name} {f.type}\n".encode(),
-        f"# HELP {f.name} {_help_openmetrics(fs.help)}\n# TYPE {f.name} {f.type}\n".encode(),
-        fs.samples,
-    )
-
-
-def render_blocks(view: View, groups: Sequence[MetricGroup]) -> list[Block]:
-    """The snapshot part of the exposition for ``view``: fast groups directly, others via prometheus_client.
-
-    Pass the same fast group instances from one view to the next to keep their caches.
-    """
-    blocks: list[Block] = []
-    for group in groups:
-        if isinstance(group, FastGroup):
-            blocks.extend(family_block(fs) for fs in group.render(view))
-            continue
-        fixed = _Fixed(list(within_budget(group(view), view)))
-        blocks.append(Block(generate_latest(fixed), generate_openmetrics(fixed).removesuffix(_EOF), ()))
-    return blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +85,7 @@ class Rendered:
     def release(self) -> None:
         """Let the sample lines go once the variants scrapers use are built: the renderer keeps the lines of
         unchanged clusters anyway, and while the next view renders, the old lines held only here would double
-        the largest thing in memory (23.5 MB at 5,000 connectors x 4 tasks)."""
+        the largest thing in memory (docs/performance.md has the figures)."""
         with self._lock:
             self.blocks = None
 
@@ -175,10 +120,11 @@ class Rendered:
 
 
 class Exposition:
-    def __init__(self, store: Store, groups: Iterable[MetricGroup] | None = None) -> None:
+    def __init__(self, store: Store, groups: Iterable[MetricGroup]) -> None:
+        """``groups``: what /metrics serves, in order (``exporter.features.metric_groups``)."""
         self.store = store
         # Only the render thread calls the groups, one render at a time (fast groups keep caches).
-        self.groups: list[MetricGroup] = core_groups() if groups is None else list(groups)
+        self.groups: list[MetricGroup] = list(groups)
         self.live = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.live)
         self._cached: Rendered | None = None
@@ -188,10 +134,6 @@ class Exposition:
         self._live: dict[bool, tuple[float, bytes]] = {}  # openmetrics -> (monotonic time read, bytes)
         self._bodies: dict[Variant, tuple[Rendered, bytes, bytes]] = {}  # -> (rendering, live part, body)
         self.renders = 0  # how many times the snapshot part was rendered (tests and benchmarks read it)
-
-    def add_group(self, group: MetricGroup) -> None:
-        """Serve a feature's group after the core ones (before the daemon starts)."""
-        self.groups.append(group)
 
     def _render(self, view: View, wanted: frozenset[Variant]) -> Rendered:
         rendered = Rendered(view.generation, render_blocks(view, self.groups))

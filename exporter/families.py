@@ -1,9 +1,10 @@
 """Every metric family the exporter serves, declared once: name, type, HELP text and label names.
 
-Plain frozen data, importing nothing of ours. The renderers (``exporter.metrics``, ``exporter.cloud.metrics``,
-``exporter.healer.metrics``), the docs check (``tests/project/test_docs.py`` against docs/metrics.md) and
-``dashboards/generate.py`` read names from here, so a family is renamed (which breaks dashboards and alerts)
-in one visible place. The golden files under ``tests/metrics/golden/`` pin the exact exposition.
+Plain frozen data; of ours it imports only the known states (``exporter.model``). The renderers (each feature's
+``metrics`` module, ``exporter.own_metrics``), the docs check (``tests/project/test_docs.py`` against
+docs/metrics.md) and ``dashboards/generate.py`` read names from here, so a family is renamed (which breaks
+dashboards and alerts) in one visible place. The golden files under ``tests/metrics/golden/`` pin the exact
+exposition.
 
 Some HELP texts get a sentence appended at render time that depends on configuration: the poll cadence
 (``POLLED``) and the Cloud Metrics API lag (``CLOUD_THROUGHPUT``).
@@ -13,6 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from exporter.model import (
+    AUTOHEAL_MODES,
+    CLOUD_CONNECTOR_STATES,
+    CLOUD_TASK_STATES,
+    CONNECT_CONNECTOR_STATES,
+    CONNECT_TASK_STATES,
+    CONNECTOR_HEALTHS,
+    WORKER_HEALTH_STATES,
+)
 
 FamilyType = Literal["gauge", "counter"]
 
@@ -49,23 +60,7 @@ class Family:
 # Not ``cluster``, which many setups use as a target or external label.
 CLUSTER = "connect_cluster"
 
-# Known states, each exported as its own 0/1 series; a state outside these lists still gets a series.
-# Kafka Connect states (AbstractStatus.State). RESTARTING since 3.0, STOPPED (connectors only) since 3.5.
-CONNECT_CONNECTOR_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED")
-CONNECT_TASK_STATES: tuple[str, ...] = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING")
-# Confluent Cloud managed connector states (Connect API v1, the Confluent Cloud API reference).
-CLOUD_CONNECTOR_STATES: tuple[str, ...] = (
-    "NONE",
-    "PROVISIONING",
-    "RUNNING",
-    "DEGRADED",
-    "FAILED",
-    "PAUSED",
-    "DELETED",
-)
-CLOUD_TASK_STATES: tuple[str, ...] = ("RUNNING", "FAILED", "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
-# GET /health of a worker (Kafka >= 3.9, KIP-1017, the Connect REST reference).
-WORKER_HEALTH_STATES: tuple[str, ...] = ("healthy", "starting", "unhealthy")
+# Known states (``exporter.model``): each exported as its own 0/1 series; a state outside them still gets one.
 
 # -- Connect clusters, connectors and tasks (self-managed and Confluent Cloud) --------------------------------
 
@@ -307,7 +302,7 @@ AUTOHEAL_MODE = Family(
     "gauge",
     "Auto-heal mode of the cluster: 1 for the configured mode (off, dry-run, enforce), 0 for the others.",
     (CLUSTER, "mode"),
-    state=StateSet("mode", ("off", "dry-run", "enforce")),
+    state=StateSet("mode", AUTOHEAL_MODES),
 )
 AUTOHEAL_RESTARTS = Family(
     "kafka_connect_autoheal_restarts",
@@ -358,7 +353,7 @@ AUTOHEAL_FAMILIES: tuple[Family, ...] = (
     AUTOHEAL_BREAKER_OPEN,
 )
 
-# -- failure intelligence (issue 15): fingerprints, failed-since, transitions, connector health ---------------
+# -- failure intelligence: fingerprints, failed-since, transitions, connector health ---------------------------
 
 FAILURE_INFO = Family(
     "kafka_connect_failure_info",
@@ -381,8 +376,6 @@ STATE_TRANSITIONS = Family(
     " by the new state.",
     (CLUSTER, "connector", "to_state"),
 )
-# One answer per connector, rules in docs/metrics.md (exporter.failures.health derives it).
-CONNECTOR_HEALTHS: tuple[str, ...] = ("healthy", "degraded", "failed", "paused", "stopped", "unknown")
 CONNECTOR_HEALTH = Family(
     "kafka_connect_connector_health",
     "gauge",
@@ -436,7 +429,7 @@ CONFIG_RELOAD_SUCCESS_TIMESTAMP = Family(
 RELOAD_FAMILIES: tuple[Family, ...] = (CONFIG_RELOAD_SUCCESSFUL, CONFIG_RELOAD_SUCCESS_TIMESTAMP)
 ALL_FAMILIES += RELOAD_FAMILIES
 
-# -- offsets: is data moving? (issue 14: KIP-875 offsets, sink lag from the brokers) ---------------------------
+# -- offsets: is data moving? (KIP-875 offsets, sink lag from the brokers) -------------------------------------
 
 SINK_COMMITTED_OFFSETS = Family(
     "kafka_connect_sink_committed_offsets",

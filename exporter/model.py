@@ -3,8 +3,9 @@
 Sources (``exporter.connect``, ``exporter.cloud``) build snapshots; readers (metrics rendering, the healer,
 the status page, readiness) only ever see these objects. Nothing here performs I/O.
 
-States are kept as the strings the API sent: an unknown future state passes through untouched (the known
-ones are listed in ``exporter.families``, for renderers to emit one 0/1 series per known state).
+States are kept as the strings the API sent: an unknown future state passes through untouched. The known ones
+are listed here, once: the metric catalogue (``exporter.families``) declares its state-like families with them,
+and the sources and steps that tell states apart read them from here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,21 @@ from types import MappingProxyType
 
 FAILED = "FAILED"
 RUNNING = "RUNNING"
+
+# Kafka Connect states (AbstractStatus.State). RESTARTING since 3.0, STOPPED (connectors only) since 3.5.
+CONNECT_CONNECTOR_STATES: tuple[str, ...] = ("UNASSIGNED", RUNNING, "PAUSED", FAILED, "RESTARTING", "STOPPED")
+CONNECT_TASK_STATES: tuple[str, ...] = ("UNASSIGNED", RUNNING, "PAUSED", FAILED, "RESTARTING")
+# Confluent Cloud managed connector states (Connect API v1, the Confluent Cloud API reference).
+CLOUD_CONNECTOR_STATES: tuple[str, ...] = ("NONE", "PROVISIONING", RUNNING, "DEGRADED", FAILED, "PAUSED", "DELETED")
+CLOUD_TASK_STATES: tuple[str, ...] = (RUNNING, FAILED, "PAUSED", "SYSTEM_ERROR", "USER_ACTIONABLE_ERROR")
+# Task states of Confluent Cloud managed connectors that mean "failed".
+CLOUD_ERROR_STATES: frozenset[str] = frozenset({"SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
+# GET /health of a worker (Kafka >= 3.9, KIP-1017, the Connect REST reference).
+WORKER_HEALTH_STATES: tuple[str, ...] = ("healthy", "starting", "unhealthy")
+# One answer per connector (exporter.failures.health derives it; the rules are in docs/metrics.md).
+CONNECTOR_HEALTHS: tuple[str, ...] = ("healthy", "degraded", "failed", "paused", "stopped", "unknown")
+# clusters[].autoheal.mode
+AUTOHEAL_MODES: tuple[str, ...] = ("off", "dry-run", "enforce")
 
 
 class SourceKind(StrEnum):
@@ -108,7 +124,7 @@ class NamedWorker:
     tasks: int = 0
     connectors: int = 0
     version: str | None = None
-    health: str | None = None  # one of families.WORKER_HEALTH_STATES; None before 3.9 or when not reachable
+    health: str | None = None  # one of WORKER_HEALTH_STATES; None before 3.9 or when not reachable
     error: PollError | None = None
 
     @property
@@ -238,17 +254,6 @@ def hold_last_known(snapshot: ClusterSnapshot, previous: ClusterSnapshot | None,
         seen_at=seen_at,
         down_since=down_since,
     )
-
-
-def last_seen(snapshot: ClusterSnapshot | None, now: float) -> str | None:
-    """ "last seen N minutes ago" for the last known state a failed cycle holds; None for current content (or
-    none). For every page table that shows a down cluster's connectors, workers or offsets."""
-    if snapshot is None or not snapshot.stale or snapshot.seen_at is None:
-        return None
-    minutes = int(max(0.0, now - snapshot.seen_at) // 60)
-    if minutes < 1:
-        return "last seen less than a minute ago"
-    return f"last seen {minutes} minute{'s' if minutes != 1 else ''} ago"
 
 
 def tasks_on(connector: Connector, worker_ids: frozenset[str]) -> int:

@@ -1,8 +1,13 @@
 """The newest view of everything the sources have seen, shared with every reader.
 
-Sources publish; readers (metrics rendering, the landing page, readiness) read ``store.view``, an immutable
-object replaced as a whole on every publish, so a reader never sees half an update and needs no lock. All
-publishing happens on the event loop thread.
+Sources return readings and the daemon alone publishes them here (``exporter.daemon``); readers (metrics
+rendering, the status page, readiness) read ``store.view``, an immutable object replaced as a whole on every
+publish, so a reader never sees half an update and needs no lock. All publishing happens on the event loop thread.
+
+Steps that derive a reading from the snapshots (failure tracking, the offsets readers, auto-heal) subscribe with
+``derive``: after each ``publish_cluster`` the store hands the new snapshot, and the view it is in (for the other
+readings a step reads), to each step in the order they subscribed, and publishes what a step returns before
+calling the next, all within that one call.
 
 A view holds one ``ClusterSnapshot`` per cluster (Kafka Connect or Confluent Cloud) and at most one reading
 per feature (e.g. ``CloudReading``, ``HealerReading``): a frozen object the feature publishes with
@@ -22,6 +27,8 @@ from exporter.model import ClusterSnapshot
 
 R = TypeVar("R")
 Listener = Callable[["View"], None]
+# Given each new snapshot and the view it is in; returns the reading it derives (published at once), or None.
+Step = Callable[[ClusterSnapshot, "View"], object | None]
 
 
 def _frozen(d: Mapping[Any, Any]) -> Mapping[Any, Any]:
@@ -57,6 +64,7 @@ class Store:
     def __init__(self, expected: Iterable[str] = ()) -> None:
         self._view = View(generation=0, started_at=time.time(), expected=tuple(expected))
         self._listeners: list[Listener] = []
+        self._steps: list[Step] = []
         self._notifying = False
 
     @property
@@ -71,6 +79,10 @@ class Store:
         clusters = dict(self._view.clusters)
         clusters[snapshot.cluster] = snapshot
         self._swap(replace(self._view, clusters=_frozen(clusters)))
+        for step in self._steps:
+            reading = step(snapshot, self._view)
+            if reading is not None:
+                self.publish(reading)
 
     def remove_cluster(self, name: str) -> None:
         """Forget a source no longer configured (a reload removed it): its series go with the next render."""
@@ -97,6 +109,11 @@ class Store:
         listener that publishes raises, since it would turn the store into a loop.
         """
         self._listeners.append(listener)
+
+    def derive(self, step: Step) -> None:
+        """Hand every snapshot published from now on to ``step``, after the steps that subscribed before it; what
+        it returns is published before the next step runs (so a later step may read it in the view)."""
+        self._steps.append(step)
 
     def _swap(self, view: View) -> None:
         if self._notifying:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import freezegun
 import pytest
@@ -12,39 +11,30 @@ from exporter.connect import workers
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from tests import session_report
+from tests.support.net import is_loopback
 
 # pytest times tests through _pytest.timing; under a frozen clock --durations reported 1.7e9 s set-ups.
 freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @pytest.fixture(autouse=True)
-def loopback_probes_only() -> Iterator[list[str]]:
+def loopback_probes_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Fail any test whose exporter would probe a worker id off loopback (and never send that probe).
 
-    Probing sends traffic to whatever address a status names; tests may only reach 127.0.0.0/8.
+    Probing sends traffic to whatever address a status names; tests may only reach 127.0.0.0/8. Every probe goes
+    through ``exporter.connect.workers.probe_one``, which this wraps for the test.
     """
     offending: list[str] = []
+    real = workers.probe_one
 
-    def guard(base: str) -> None:
+    async def loopback_only(client: Any, base: str, *args: Any, **kwargs: Any) -> workers.ProbeResult:
         if not is_loopback(base):
             offending.append(base)
             raise AssertionError(f"a test exporter tried to probe {base}, which is not loopback")
+        return await real(client, base, *args, **kwargs)
 
-    workers.set_address_guard(guard)
-    try:
-        yield offending
-    finally:
-        workers.set_address_guard(None)
+    monkeypatch.setattr(workers, "probe_one", loopback_only)
+    yield offending
     if offending:
         pytest.fail(
             f"the exporter would have probed non-loopback workers {sorted(set(offending))}: "

@@ -1,5 +1,5 @@
 """Time as the Cloud source sees it: injectable, so tests can run an hour of polling in a second
-(``tests/clocks.py`` holds the manual clock they use)."""
+(``tests/support/clocks.py`` holds the manual clock they use)."""
 
 from __future__ import annotations
 

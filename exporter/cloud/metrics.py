@@ -13,7 +13,7 @@ from prometheus_client.core import Metric
 
 from exporter.cloud.reading import CloudReading
 from exporter.families import CLOUD_API_ERRORS, CLOUD_API_UP, CLOUD_NEWEST_BUCKET, CLOUD_THROUGHPUT
-from exporter.metrics import metric_family
+from exporter.render import metric_family
 from exporter.store import View
 
 

@@ -1,4 +1,4 @@
-"""The Confluent Cloud source: scheduled jobs that read both APIs and publish to the store.
+"""The Confluent Cloud source: scheduled jobs that read both APIs and return what they read (the daemon publishes).
 
 - one status job per watched Kafka cluster: ``GET /connect/v1/environments/{env}/clusters/{lkc}/
   connectors?expand=id,info,status`` → one ``ClusterSnapshot(kind=CLOUD)`` per cycle;
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import quote
@@ -40,7 +40,6 @@ from exporter.model import (
     SourceKind,
     hold_last_known,
 )
-from exporter.store import Store
 
 log = structlog.get_logger("exporter.cloud")
 
@@ -52,7 +51,7 @@ DESCRIPTOR_REFRESH = 6 * 3600.0
 class CloudJob(NamedTuple):
     id: str
     interval: float
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Awaitable[Sequence[object]]]  # returns the snapshot and readings to publish, in order
 
 
 class _ClusterState:
@@ -71,15 +70,15 @@ class CloudSource:
     def __init__(
         self,
         config: CloudConfig,
-        store: Store,
         clock: Clock | None = None,
         *,
-        on_snapshot: Callable[[ClusterSnapshot], None] | None = None,
+        last: Mapping[str, ClusterSnapshot] | None = None,
     ) -> None:
-        """``on_snapshot``: a one-way step called with each status snapshot right after it is published."""
+        """Its clusters (``clusters``) are what the store should expect; ``reading()`` is the first reading.
+        ``last``: the newest snapshot of each cluster so far (a reload's new source holds the old one's last known
+        state)."""
+        last = last or {}
         self.config = config
-        self.store = store
-        self.on_snapshot = on_snapshot
         self.clock = clock or SystemClock()
         self.http = CloudHttp(config, self.clock)
         self.metrics: tuple[str, ...] = tuple(config.metrics)
@@ -95,26 +94,29 @@ class CloudSource:
         self._descriptors_at: float | None = None
         self._missing_metrics: frozenset[str] = frozenset()
         for name, st in self.clusters.items():
-            store.expect(name)
-            st.last = store.view.clusters.get(name)  # a reload's new source holds the old one's last known state
-        self.publish()
+            st.last = last.get(name)  # a reload's new source holds the old one's last known state
 
     def jobs(self) -> list[CloudJob]:
         out = [
             CloudJob(f"ccloud-status:{name}", self.config.status_interval, self._status_job(name))
             for name in self.clusters
         ]
-        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self.poll_metrics))
+        out.append(CloudJob("ccloud-metrics", self.config.metrics_interval, self._metrics_job))
         return out
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    def _status_job(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            await self.poll_status(name)
+    def _status_job(self, name: str) -> Callable[[], Awaitable[Sequence[object]]]:
+        async def run() -> Sequence[object]:
+            snapshot = await self.poll_status(name)
+            return () if snapshot is None else (snapshot, self.reading())
 
         return run
+
+    async def _metrics_job(self) -> Sequence[object]:
+        reading = await self.poll_metrics()
+        return () if reading is None else (reading,)
 
     # -- status ----------------------------------------------------------------------------------------
 
@@ -189,11 +191,7 @@ class CloudSource:
             st.last,
             self.config.stale_after,
         )
-        self.store.publish_cluster(snapshot)
-        if self.on_snapshot is not None:
-            self.on_snapshot(snapshot)
         self._rewatch()
-        self.publish()
         return snapshot
 
     # -- which connectors are counted --------------------------------------------------------------------
@@ -227,11 +225,13 @@ class CloudSource:
 
     # -- throughput --------------------------------------------------------------------------------------
 
-    async def poll_metrics(self) -> None:
+    async def poll_metrics(self) -> CloudReading | None:
+        """One throughput cycle; the reading after it, or None when it had nothing to do (another cycle was
+        running, or no cluster's connectors are known yet)."""
         if self._metrics_lock.locked():
-            return
+            return None
         async with self._metrics_lock:
-            await self._poll_metrics()
+            return await self._poll_metrics()
 
     def _active_metrics(self) -> tuple[str, ...]:
         return tuple(m for m in self.config.metrics if m not in self._missing_metrics)
@@ -260,12 +260,12 @@ class CloudSource:
         self._missing_metrics = missing
         self._descriptors_at = now
 
-    async def _poll_metrics(self) -> None:
+    async def _poll_metrics(self) -> CloudReading | None:
         owners, known = self.watched()
         if not known:
             # No cluster's connectors are known yet (the first status poll has not answered): committing
             # now would move the cursors past minutes that nobody was asked about.
-            return
+            return None
         dropped = self.ledger.watch(owners)
         if dropped:
             log.info("ccloud_connectors_gone", connector_ids=sorted(dropped))
@@ -306,7 +306,7 @@ class CloudSource:
         else:
             # Windows not committed stay behind the cursor and are asked for again next cycle.
             self.http.health.failed(Api.METRICS, failure)
-        self.publish()
+        return self.reading()
 
     async def _fetch(self, window: Window, ids: list[str]) -> dict[str, dict[int, float]]:
         """All points of one window for all watched connectors; raises unless every page of every batch
@@ -344,9 +344,9 @@ class CloudSource:
                     continue
                 raise
 
-    # -- publishing --------------------------------------------------------------------------------------
+    # -- the reading -------------------------------------------------------------------------------------
 
-    def publish(self) -> None:
+    def reading(self) -> CloudReading:
         active = self._active_metrics()
         newest = {}
         for name in self.clusters:
@@ -354,7 +354,7 @@ class CloudSource:
             if ts is not None:
                 newest[name] = ts
         up, errors = self.http.health.up(), self.http.health.errors
-        reading = CloudReading(
+        return CloudReading(
             metrics=active,
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
@@ -364,13 +364,3 @@ class CloudSource:
             metrics_interval=self.config.metrics_interval,
             metrics_delay=self.config.metrics_delay,
         )
-        self.store.publish(reading)
-
-
-def build_cloud_jobs(
-    config: CloudConfig, store: Store, clock: Clock | None = None
-) -> tuple[CloudSource, list[CloudJob]]:
-    """The source (close it with ``await source.aclose()`` at shutdown) and its jobs to schedule:
-    ``(job id, interval seconds, coroutine function)``. Call from within the running event loop."""
-    source = CloudSource(config, store, clock)
-    return source, source.jobs()

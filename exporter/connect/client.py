@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from exporter.connect.config import ClusterConfig
+from exporter.connect.config import ConnectClusterConfig
 from exporter.transport import USER_AGENT
 
 # Per cluster: the fallback's parallel requests (fallback_concurrency <= 64 queue for these), GET / on every
@@ -17,7 +17,7 @@ from exporter.transport import USER_AGENT
 MAX_CONNECTIONS = 16
 
 
-def build_http_client(cluster: ClusterConfig) -> httpx.AsyncClient:
+def build_http_client(cluster: ConnectClusterConfig) -> httpx.AsyncClient:
     """The cluster's one client, carrying its auth, TLS and headers; the poller and the healer share it.
     Timeouts apply to every request."""
     auth: httpx.Auth | None = None

@@ -1,5 +1,6 @@
-"""The ``clusters[]`` config section: one self-managed Kafka Connect cluster, how to reach it (URLs, auth,
-TLS, headers), how often to poll it, and its auto-heal settings (``exporter.healer.config``).
+"""Connect's part of a ``clusters[]`` entry: one self-managed Kafka Connect cluster, how to reach it (URLs, auth,
+TLS, headers), how often to poll it and which connectors to watch. ``exporter.config.ClusterConfig`` composes it
+with the features that act on the cluster (offsets, auto-heal), whose parts build on this one.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from typing import Self
 
 from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
 
-from exporter.healer.config import AutohealConfig
-from exporter.offsets.config import KafkaConfig
 from exporter.settings import (
     CommaList,
     Duration,
@@ -23,7 +22,6 @@ from exporter.settings import (
     check_http_url,
     resolve_secret,
 )
-from exporter.sourcetopics.config import SourceTopicsConfig
 
 
 class BasicAuth(UsernamePassword):
@@ -76,7 +74,7 @@ class WorkerProbeConfig(StrictModel):
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class ClusterConfig(StrictModel):
+class ConnectClusterConfig(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     urls: CommaList = Field(min_length=1)
     poll_interval: Duration = 30.0
@@ -99,7 +97,6 @@ class ClusterConfig(StrictModel):
     # A worker that reports another id (a load balancer or DNS entry pointing at another cluster) is down.
     kafka_cluster_id: str | None = Field(default=None, min_length=1, max_length=200)
     worker_probes: WorkerProbeConfig = WorkerProbeConfig()
-    autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
     # Connector-name regexes (Python syntax, matched against the whole name): a connector is watched when it
     # matches some include (default: all) and no exclude. Filtered connectors are neither exported, shown nor
     # healed. See docs/metrics.md, "Series budget".
@@ -107,15 +104,6 @@ class ClusterConfig(StrictModel):
     exclude: list[Regex] = []
     # false: no per-task series (kafka_connect_task_state); the per-connector task counts stay.
     task_metrics: bool = True
-    # Connector offsets (KIP-875, workers >= 3.5) on their own cadence, spread over the interval, never more
-    # than offsets_max_rate requests a second: 5,000 connectors cost the workers a trickle, not a burst.
-    offsets_enabled: bool = True
-    offsets_interval: Duration = Field(default=120.0, ge=1.0)
-    offsets_max_rate: float = Field(default=5.0, gt=0, le=1000)
-    offsets_concurrency: int = Field(default=2, ge=1, le=16)
-    kafka: KafkaConfig | None = None  # the brokers, for sink lag (needs the [kafka] extra)
-    # With kafka: source connectors' topics, their growth and silent sources (heartbeat topics).
-    source_topics: SourceTopicsConfig = SourceTopicsConfig()
 
     def watches(self, connector: str) -> bool:
         """Whether the connector passes the include/exclude filters."""

@@ -24,7 +24,7 @@ import httpx
 import structlog
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
+from exporter.connect.config import ConnectClusterConfig
 from exporter.connect.parse import (
     BadResponse,
     parse_connector,
@@ -76,7 +76,7 @@ class _Found:
 class ConnectPoller:
     def __init__(
         self,
-        cluster: ClusterConfig,
+        cluster: ConnectClusterConfig,
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,

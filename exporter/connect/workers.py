@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,28 +25,15 @@ import httpx
 
 from exporter.connect.parse import BadResponse, parse_server_info
 from exporter.deadline import within
-from exporter.families import WORKER_HEALTH_STATES
-from exporter.model import UNHEALTHY, Connector, ErrorReason, NamedWorker, PollError, WorkerState
+from exporter.model import UNHEALTHY, WORKER_HEALTH_STATES, Connector, ErrorReason, NamedWorker, PollError, WorkerState
 from exporter.transport import RequestFailed, request_json
+from exporter.versions import HEALTH_ENDPOINT, at_least
 
 # GET / and GET /health answer a few hundred bytes; anything far larger is not a Connect worker.
 PROBE_MAX_BYTES = 64 * 1024
 
 # A worker id is host:port; the host may be an IPv6 literal in brackets (URI.getHost() keeps them).
 _WORKER_ID = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})$")
-
-AddressGuard = Callable[[str], None]
-_guard: list[AddressGuard] = []  # at most one; a list so that the hook needs no ``global``
-
-
-def set_address_guard(guard: AddressGuard | None) -> None:
-    """Install a check that sees every probe URL before it is sent (None removes it).
-
-    The test harness uses it to fail any test whose exporter would probe a non-loopback address.
-    """
-    _guard.clear()
-    if guard is not None:
-        _guard.append(guard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +63,6 @@ def probe_base(worker_id: str, scheme: str) -> str | None:
     return f"{scheme}://{m.group('host')}:{m.group('port')}"
 
 
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
-
-
-def has_health_endpoint(version: str | None) -> bool:
-    """``GET /health`` exists since Kafka 3.9.0; Confluent Platform 7.9 (``-ccs``/``-ce``) ships Kafka 3.9."""
-    m = _VERSION.match(version or "")
-    if m is None:
-        return False
-    major, minor = int(m.group(1)), int(m.group(2))
-    if re.search(r"-(ccs|ce)\b", version or ""):
-        return (major, minor) >= (7, 9)
-    return (major, minor) >= (3, 9)
-
-
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     answered: bool  # GET / answered 2xx with a server info
@@ -114,8 +87,6 @@ async def probe_one(
 
     ``known``: this cycle's ``GET /`` answer of a configured URL that is this worker (not asked twice).
     """
-    for guard in _guard:
-        guard(base)
     if known is not None:
         if not known.answered:
             return known
@@ -138,7 +109,7 @@ async def _with_health(
     client: httpx.AsyncClient, base: str, per_request: float, info: tuple[str | None, str | None]
 ) -> ProbeResult:
     version, cluster_id = info
-    if not has_health_endpoint(version):
+    if not at_least(version, HEALTH_ENDPOINT):
         return ProbeResult(True, version, cluster_id)
     try:
         status, body = await within(

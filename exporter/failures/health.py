@@ -8,9 +8,7 @@ docs/metrics.md ("kafka_connect_connector_health") states the rules; the order b
 
 from __future__ import annotations
 
-from exporter.failures.fingerprint import CLOUD_ERROR_STATES
-from exporter.families import CONNECTOR_HEALTHS
-from exporter.model import FAILED, RUNNING, Connector
+from exporter.model import CLOUD_ERROR_STATES, CONNECTOR_HEALTHS, FAILED, RUNNING, Connector
 
 HEALTHS: tuple[str, ...] = CONNECTOR_HEALTHS
 HEALTHY, DEGRADED, HEALTH_FAILED, PAUSED, STOPPED, UNKNOWN = HEALTHS
@@ -18,6 +16,7 @@ HEALTHY, DEGRADED, HEALTH_FAILED, PAUSED, STOPPED, UNKNOWN = HEALTHS
 # States of a task or connector that mean it failed: Kafka Connect's FAILED, Confluent Cloud's error states.
 FAILED_STATES: frozenset[str] = frozenset({FAILED, *CLOUD_ERROR_STATES})
 _DEGRADED = "DEGRADED"  # Confluent Cloud: "operational but not at full capacity"
+_CHOSEN = {"PAUSED": PAUSED, "STOPPED": STOPPED}
 
 
 def is_failed(state: str) -> bool:
@@ -35,12 +34,9 @@ def connector_health(
     state = connector.state
     if state in FAILED_STATES:
         return HEALTH_FAILED
-    if state == "PAUSED":
-        return PAUSED
-    if state == "STOPPED":
-        return STOPPED
     if state not in (RUNNING, _DEGRADED):
-        return UNKNOWN  # UNASSIGNED, RESTARTING, PROVISIONING, NONE or a state this version does not know
+        # An operator's choice, or UNASSIGNED, RESTARTING, PROVISIONING, NONE or a state this version does not know.
+        return _CHOSEN.get(state, UNKNOWN)
     tasks = connector.tasks
     failed = sum(1 for t in tasks if t.state in FAILED_STATES)
     if tasks and failed == len(tasks):

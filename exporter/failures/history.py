@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.failures.fingerprint import fingerprint
 from exporter.failures.health import is_failed
 from exporter.failures.reading import ClusterFailures, Failure, Transition
+from exporter.fingerprint import fingerprint
 from exporter.model import RUNNING, ClusterSnapshot, SourceKind, first_line
 
 TIMELINE_LIMIT = 100  # transitions kept per cluster for the status page

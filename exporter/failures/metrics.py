@@ -18,9 +18,9 @@ from __future__ import annotations
 from exporter.failures.health import connector_health
 from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
-from exporter.metrics import FamilySamples, FastGroup, escape_label_value, format_count, format_value
 from exporter.model import FAILED, ClusterSnapshot, tasks_on
 from exporter.offsets.reading import OffsetsReading
+from exporter.render import FamilySamples, FastGroup, escape_label_value, format_count, format_value
 from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 

@@ -6,7 +6,6 @@ auto-heal runs, the ``HealerReading`` (restarts, last restart, the skip rule tha
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import time
 from collections import Counter
@@ -15,8 +14,9 @@ from collections.abc import Mapping
 from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, connector_health
 from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
-from exporter.model import last_seen, tasks_on
+from exporter.model import tasks_on
 from exporter.offsets.reading import OffsetsReading
+from exporter.page import stale_mark, utc
 from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
@@ -30,12 +30,6 @@ _FILTER = (
     ".forEach(function(r){r.style.display=(!h||r.dataset.health===h)&&r.textContent.toLowerCase()"
     ".indexOf(q)>=0?'':'none'})}</script>"
 )
-
-
-def _time(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _short(cls: str) -> str:
@@ -91,8 +85,7 @@ def failures_section(view: View) -> str:
         impaired = snap.impaired_worker_ids()
         stalled = offsets.stalled(name)
         silent = sources.silent(name)
-        seen = last_seen(snap, now)  # a down cluster's rows are its last known state, marked so
-        mark = f" <strong class=stale-mark>[{e(seen)}]</strong>" if seen else ""
+        mark = stale_mark(snap, now)  # a down cluster's rows are its last known state, marked so
         for c in snap.connectors:
             health = connector_health(
                 c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled, silent=c.name in silent
@@ -116,9 +109,9 @@ def failures_section(view: View) -> str:
                     f'<tr data-health="{e(health)}" class={"bad" if health == HEALTH_FAILED else "warn"}'
                     f"{' data-stale' if mark else ''}>"
                     f"<td>{e(name)}{mark}</td><td>{e(c.name)}</td><td>{e(health)}</td><td>{e(c.state)}</td>"
-                    f"<td>{_fingerprint(failed)}</td><td>{e(_time(since))}</td>"
+                    f"<td>{_fingerprint(failed)}</td><td>{e(utc(since))}</td>"
                     + (
-                        f"<td>{restarts.get(c.name, 0)}</td><td>{e(_time(last))}</td><td>{e(skipped)}</td>"
+                        f"<td>{restarts.get(c.name, 0)}</td><td>{e(utc(last))}</td><td>{e(skipped)}</td>"
                         if healer is not None
                         else ""
                     )
@@ -140,7 +133,7 @@ def failures_section(view: View) -> str:
         (t for c in reading.clusters.values() for t in c.timeline), key=lambda t: (t.at, t.cluster), reverse=True
     )[:TIMELINE_ROWS]
     timeline_rows = "".join(
-        f"<tr><td>{e(_time(t.at))}</td><td>{e(t.cluster)}</td><td>{e(t.connector)}</td>"
+        f"<tr><td>{e(utc(t.at))}</td><td>{e(t.cluster)}</td><td>{e(t.connector)}</td>"
         f"<td>{'' if t.task is None else t.task}</td><td>{e(t.from_state)} → {e(t.to_state)}</td></tr>"
         for t in timeline
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
+from exporter.healer.config import AutohealCluster
 from exporter.healer.policy import Outcome, RestartGroup, Result, TargetKey
 from exporter.transport import SMALL_ANSWER_MAX_BYTES, RequestFailed, error_message, send
 
@@ -51,38 +51,45 @@ class Sent:
 
 def classify(key: TargetKey, answer: Answer) -> Result:
     status = answer.status
-    if status is None:
-        # Connection failures and timeouts: retried next cycle without spending an attempt.
-        return Result(key, Outcome.ERROR, spent=False)
     if status in (200, 202, 204):
         return Result(key, Outcome.ACCEPTED, spent=True)
-    if status == 409:
-        return Result(key, Outcome.CONFLICT, spent=False)
     if status == 404:
-        if _TASK_GONE.match(answer.message):
-            return Result(key, Outcome.NOT_FOUND, spent=False)
-        if _CONNECTOR_GONE.match(answer.message):
-            return Result(key, Outcome.NOT_FOUND, spent=False, forget_connector=True)
-        # "HTTP 404 Not Found": the route is unknown (a proxy path, say). An error, and it backs off.
-        return Result(key, Outcome.ERROR, spent=True)
-    if status == 500 and _REBALANCE.search(answer.message):
-        return Result(key, Outcome.CONFLICT, spent=False)
-    if status == 500 and _TIMED_OUT.match(answer.message):
-        return Result(key, Outcome.ERROR, spent=False)
-    if status in (502, 503, 504):  # a proxy or load balancer in front of the workers
-        return Result(key, Outcome.ERROR, spent=False)
-    if status == 400 and ("\\" in key.connector or "%" in key.connector):
-        # Jetty's answer to %5C/%25 in any path: this name can never be restarted over REST.
-        return Result(key, Outcome.NOT_ADDRESSABLE, spent=False)
+        return _not_found(key, answer.message)
+    unspent = _not_acted_on(key, status, answer.message)
+    if unspent is not None:
+        return Result(key, unspent, spent=False)
     # 400/401/403/other 500s: the worker saw and refused it. Spend the attempt so backoff applies.
     return Result(key, Outcome.ERROR, spent=True)
+
+
+def _not_found(key: TargetKey, message: str) -> Result:
+    if _TASK_GONE.match(message):
+        return Result(key, Outcome.NOT_FOUND, spent=False)
+    if _CONNECTOR_GONE.match(message):
+        return Result(key, Outcome.NOT_FOUND, spent=False, forget_connector=True)
+    # "HTTP 404 Not Found": the route is unknown (a proxy path, say). An error, and it backs off.
+    return Result(key, Outcome.ERROR, spent=True)
+
+
+def _not_acted_on(key: TargetKey, status: int | None, message: str) -> Outcome | None:
+    """The outcome of an answer that says the worker did not act on the request (no attempt spent), or None."""
+    if status is None:
+        return Outcome.ERROR  # connection failures and timeouts: retried next cycle
+    if status == 409 or (status == 500 and _REBALANCE.search(message)):
+        return Outcome.CONFLICT
+    if (status == 500 and _TIMED_OUT.match(message)) or status in (502, 503, 504):
+        return Outcome.ERROR  # the request timed out inside Connect, or a proxy in front of the workers failed
+    if status == 400 and ("\\" in key.connector or "%" in key.connector):
+        # Jetty's answer to %5C/%25 in any path: this name can never be restarted over REST.
+        return Outcome.NOT_ADDRESSABLE
+    return None
 
 
 class RestartClient:
     """Restart requests to one cluster, through the cluster's own client (its pool, auth, TLS and headers),
     which the caller owns and closes."""
 
-    def __init__(self, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
+    def __init__(self, cluster: AutohealCluster, client: httpx.AsyncClient) -> None:
         self._client = client
         self._urls = tuple(cluster.urls)
         self._timeout = httpx.Timeout(cluster.autoheal.request_timeout)

@@ -7,7 +7,7 @@ one and why it has the value it has.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Protocol, Self
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -148,6 +148,23 @@ class AutohealConfig(StrictModel):
     @property
     def dry_run(self) -> bool:
         return self.mode == "dry-run"
+
+
+class AutohealSettings(StrictModel):
+    """The ``autoheal`` key of a ``clusters[]`` entry (``exporter.config.ClusterConfig`` composes it)."""
+
+    autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
+
+
+class AutohealCluster(Protocol):
+    """What the healer reads of a cluster's configuration (``exporter.config.ClusterConfig`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def urls(self) -> list[str]: ...
+    @property
+    def autoheal(self) -> AutohealConfig: ...
 
 
 def default_worker_id(url: str) -> str:

@@ -23,10 +23,9 @@ from exporter.families import (
 )
 from exporter.healer.policy import REASONS
 from exporter.healer.reading import HealerReading
-from exporter.metrics import metric_family
+from exporter.model import AUTOHEAL_MODES
+from exporter.render import metric_family
 from exporter.store import View
-
-MODES: tuple[str, ...] = ("off", "dry-run", "enforce")
 
 
 def collect_autoheal(view: View) -> Iterator[Metric]:
@@ -50,7 +49,7 @@ def collect_autoheal(view: View) -> Iterator[Metric]:
     enabled = False
     for name in sorted(healer.clusters):
         c = healer.clusters[name]
-        for m in MODES:
+        for m in AUTOHEAL_MODES:
             mode.add_metric([name, m], 1.0 if m == c.mode else 0.0)
         if c.mode == "off":
             continue

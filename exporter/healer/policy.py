@@ -8,6 +8,11 @@ Rules, in the order they are checked for each FAILED target (docs/autoheal.md):
 operator intent (never PAUSED/STOPPED/... nor the tasks of a PAUSED/STOPPED connector) → persistent
 failure (cap) → allow/deny → skip rules (failures a restart cannot fix) → scope → not addressable → lost or
 unhealthy worker → grace period → attempt cap → backoff → mass-failure breaker → restart budget.
+
+``observe`` folds a snapshot into what the policy remembers (operator intent decides there which targets are
+candidates at all). Each per-target rule is a small named function of a ``Candidate`` and the round's ``Context``
+that answers a ``Hold`` or None, listed in order in ``TARGET_RULES``; ``plan_restarts`` applies the cluster's
+rules (breaker, budget) to what every per-target rule cleared. ``decide`` only strings them together.
 """
 
 from __future__ import annotations
@@ -15,16 +20,17 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from exporter.failures.fingerprint import fingerprint
+from exporter.fingerprint import fingerprint
 from exporter.healer.config import AutohealConfig, BackoffConfig, SkipRule
 from exporter.model import FAILED, RUNNING, ClusterSnapshot, first_line
+from exporter.versions import RESTART_PLAN, at_least
 
 BUDGET_WINDOW = 60.0  # restarts_per_minute is counted over a sliding minute
 # Tasks of a connector in another state (PAUSED, STOPPED, RESTARTING, unknown) are never touched.
@@ -65,9 +71,6 @@ class Outcome(StrEnum):
     # can never be addressed by name over REST. Not retried (the target is marked), no attempt spent.
     NOT_ADDRESSABLE = "not_addressable"
     DRY_RUN = "dry_run"
-
-
-OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,7 @@ class PolicyState:
     breaker: BreakerState = BreakerState()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     key: TargetKey
     restart: bool
@@ -151,11 +154,21 @@ class RestartGroup:
     probe: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something to log once: breaker_opened, breaker_closed, probe_failed, persistent, recovered, reset."""
+class EventKind(StrEnum):
+    """Something the runner logs once."""
 
-    kind: str
+    BREAKER_OPENED = "breaker_opened"
+    BREAKER_CLOSED = "breaker_closed"
+    PROBE = "probe"  # the open breaker lets one connector's restart through
+    PROBE_FAILED = "probe_failed"
+    PERSISTENT = "persistent"  # attempts spent: left alone from now on
+    RECOVERED = "recovered"  # a persistent failure recovered on its own
+    RESET = "reset"  # stable long enough: attempts forgotten
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    kind: EventKind
     key: TargetKey | None = None
     fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -194,29 +207,10 @@ def backoff_delay(cfg: BackoffConfig, attempts: int, key: TargetKey) -> float:
     return delay
 
 
-_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
-
-
-def supports_restart_plan(version: str | None) -> bool:
-    """True when a worker of this version has ``restart?includeTasks&onlyFailed`` (Kafka 3.0, KIP-745).
-
-    Confluent Platform reports its own version with a ``-ccs``/``-ce`` suffix: CP 7.0 ships Kafka 3.0.
-    """
-    if not version:
-        return False
-    m = _VERSION.match(version)
-    if not m:
-        return False
-    major = int(m.group(1))
-    if re.search(r"-(ccs|ce)\b", version):
-        return major >= 7
-    return major >= 3
-
-
 def cluster_supports_restart_plan(snapshot: ClusterSnapshot) -> bool:
     """Every reachable worker must have it: during a rolling upgrade an old leader would ignore the params."""
     versions = [w.version for w in snapshot.workers if w.reachable]
-    return bool(versions) and all(supports_restart_plan(v) for v in versions)
+    return bool(versions) and all(at_least(v, RESTART_PLAN) is True for v in versions)
 
 
 @lru_cache(maxsize=64)
@@ -256,16 +250,343 @@ def _one(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-# --- the policy ---------------------------------------------------------------------------------------
+# --- what the policy sees ------------------------------------------------------------------------------
+
+
+def _still_failed(prev: TargetState | None, seen_at: float) -> TargetState:
+    """A FAILED target: failed since the first poll that saw it so, and not running."""
+    if prev is None:
+        return TargetState(failed_since=seen_at)
+    if prev.failed_since is None:
+        return replace(prev, failed_since=seen_at, running_since=None)
+    return replace(prev, running_since=None) if prev.running_since is not None else prev
+
+
+def observe_target(
+    key: TargetKey, prev: TargetState | None, status: str, *, seen_at: float, stable_period: float
+) -> tuple[TargetState | None, tuple[Event, ...]]:
+    """What to remember of a target after a poll saw it in ``status`` (None: nothing), and what to log."""
+    if status == FAILED:
+        return _still_failed(prev, seen_at), ()
+    if prev is None:
+        return None, ()
+    events: list[Event] = []
+    cur = replace(prev, failed_since=None, reason=None)
+    if prev.persistent:
+        cur = replace(cur, persistent=False)
+        fields = {"state": status, "attempts": prev.attempts}
+        events.append(Event(kind=EventKind.RECOVERED, key=key, fields=MappingProxyType(fields)))
+    if status == RUNNING:
+        since = prev.running_since if prev.running_since is not None else seen_at
+        if seen_at - since >= stable_period:
+            if prev.attempts:
+                fields = {"attempts": prev.attempts}
+                events.append(Event(kind=EventKind.RESET, key=key, fields=MappingProxyType(fields)))
+            return None, tuple(events)
+        cur = replace(cur, running_since=since)
+    else:
+        cur = replace(cur, running_since=None)
+    if cur.attempts == 0 and not cur.persistent:
+        return None, tuple(events)  # nothing left to remember
+    return cur, tuple(events)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A FAILED target this snapshot names (and was read after our last restart of it)."""
+
+    key: TargetKey
+    worker_id: str
+    trace: str | None
 
 
 @dataclass(slots=True)
-class _Candidate:
+class Observed:
+    """What one snapshot tells the policy: the targets it remembers, and the FAILED ones to decide on."""
+
+    targets: dict[TargetKey, TargetState]
+    seen_at: float
+    stable_period: float
+    events: list[Event] = field(default_factory=list)
+    failed: list[_Failed] = field(default_factory=list)
+    failed_parts: dict[str, set[TargetKey]] = field(default_factory=dict)  # touchable FAILED targets, by connector
+    failed_tasks: list[TargetKey] = field(default_factory=list)
+    total_tasks: int = 0
+
+    def note(self, key: TargetKey, status: str) -> bool:
+        """Fold one target's status in; False when it was read before our last restart of it (stale)."""
+        prev = self.targets.get(key)
+        if prev is not None and prev.last_attempt is not None and self.seen_at <= prev.last_attempt:
+            return False
+        cur, events = observe_target(key, prev, status, seen_at=self.seen_at, stable_period=self.stable_period)
+        self.events.extend(events)
+        if cur is None:
+            self.targets.pop(key, None)
+        else:
+            self.targets[key] = cur
+        return True
+
+
+def observe(config: AutohealConfig, snapshot: ClusterSnapshot, targets: Mapping[TargetKey, TargetState]) -> Observed:
+    """Every connector and task of the snapshot folded into the remembered targets; deleted ones forgotten."""
+    seen = Observed(dict(targets), seen_at=snapshot.taken_at, stable_period=config.stable_period)
+    present: set[TargetKey] = set()
+    for c in snapshot.connectors:
+        ckey = TargetKey(c.name)
+        present.add(ckey)
+        fresh = seen.note(ckey, c.state)
+        parts = seen.failed_parts.setdefault(c.name, set())
+        if c.state == FAILED:
+            parts.add(ckey)
+            if fresh:
+                seen.failed.append(_Failed(ckey, c.worker_id, c.trace))
+        for task in c.tasks:
+            seen.total_tasks += 1
+            tkey = TargetKey(c.name, task.id)
+            present.add(tkey)
+            fresh = seen.note(tkey, task.state)
+            if task.state != FAILED:
+                continue
+            seen.failed_tasks.append(tkey)
+            # Tasks of a connector in another state (PAUSED, STOPPED, RESTARTING, unknown) are never touched.
+            if c.state in TASK_PARENT_STATES:
+                parts.add(tkey)
+                if fresh:
+                    seen.failed.append(_Failed(tkey, task.worker_id, task.trace))
+    for key in [k for k in seen.targets if k not in present]:
+        del seen.targets[key]  # deleted connector or task: forget it (and its metrics)
+    return seen
+
+
+# --- the rules of one target, in the order they are checked -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """A FAILED target as the rules see it."""
+
     key: TargetKey
     worker_id: str
-    trace: str
+    trace: str  # the first line of its trace
+    full_trace: str | None
     failed_since: float
-    full_trace: str | None = None
+    state: TargetState  # what the policy remembers of it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What the rules see of the round: the settings, the time, this exporter's worker, the impaired workers."""
+
+    config: AutohealConfig
+    now: float
+    local_worker_id: str | None = None
+    impaired: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """A rule's answer: no restart now, why, and when one may come."""
+
+    reason: Reason
+    next_attempt_at: float | None = None  # None: not by waiting
+    rule: str | None = None  # the skip rule that matched
+    persistent: bool = False  # the attempts are spent: the target is a persistent failure from now on
+
+
+TargetRule = Callable[[Candidate, Context], Hold | None]
+
+
+def persistent_failure(c: Candidate, ctx: Context) -> Hold | None:
+    """Left alone until it recovers or an operator asks for a retry."""
+    return Hold(reason=Reason.CAP) if c.state.persistent else None
+
+
+def denied_by_name(c: Candidate, ctx: Context) -> Hold | None:
+    return None if name_allowed(ctx.config, c.key.connector) else Hold(reason=Reason.DENIED)
+
+
+def matches_a_skip_rule(c: Candidate, ctx: Context) -> Hold | None:
+    """A failure no restart can fix (``autoheal.skip``)."""
+    rule = matching_skip_rule(ctx.config.skip, c.full_trace)
+    return Hold(reason=Reason.SKIP, rule=rule) if rule is not None else None
+
+
+def outside_scope(c: Candidate, ctx: Context) -> Hold | None:
+    """``scope: local-worker``: only what this exporter's own worker runs."""
+    if ctx.config.scope == "local-worker" and c.worker_id != ctx.local_worker_id:
+        return Hold(reason=Reason.SCOPE)
+    return None
+
+
+def not_addressable(c: Candidate, ctx: Context) -> Hold | None:
+    return Hold(reason=Reason.NOT_ADDRESSABLE) if c.state.unaddressable else None
+
+
+def on_an_impaired_worker(c: Candidate, ctx: Context) -> Hold | None:
+    """A restart is forwarded to the target's worker: useless while that worker is lost or unhealthy."""
+    return Hold(reason=Reason.LOST_WORKER) if c.worker_id in ctx.impaired else None
+
+
+def attempts_spent(c: Candidate, config: AutohealConfig) -> bool:
+    return c.state.attempts >= config.max_attempts
+
+
+def grace_until(c: Candidate, config: AutohealConfig) -> float:
+    """A failure gets a grace period to recover on its own; so does the last allowed attempt, to show whether it
+    worked."""
+    since = c.failed_since
+    if attempts_spent(c, config) and c.state.last_attempt is not None:
+        since = max(since, c.state.last_attempt)
+    return since + config.grace_period
+
+
+def backoff_until(c: Candidate, config: AutohealConfig) -> float:
+    ts = c.state
+    if not ts.attempts or ts.last_attempt is None:
+        return -math.inf
+    return ts.last_attempt + backoff_delay(config.backoff, ts.attempts, c.key)
+
+
+def in_grace_period(c: Candidate, ctx: Context) -> Hold | None:
+    until = grace_until(c, ctx.config)
+    if ctx.now >= until:
+        return None
+    later = None if attempts_spent(c, ctx.config) else max(until, backoff_until(c, ctx.config))
+    return Hold(reason=Reason.GRACE, next_attempt_at=later)
+
+
+def attempts_exhausted(c: Candidate, ctx: Context) -> Hold | None:
+    """The last attempt had its grace period and the target still fails: a persistent failure."""
+    return Hold(reason=Reason.CAP, persistent=True) if attempts_spent(c, ctx.config) else None
+
+
+def backing_off(c: Candidate, ctx: Context) -> Hold | None:
+    until = backoff_until(c, ctx.config)
+    return Hold(reason=Reason.BACKOFF, next_attempt_at=until) if ctx.now < until else None
+
+
+# Operator intent (PAUSED/STOPPED targets and their tasks) is decided in ``observe``; the cluster's rules (the
+# mass-failure breaker, the restart budget) in ``plan_restarts``.
+TARGET_RULES: tuple[TargetRule, ...] = (
+    persistent_failure,
+    denied_by_name,
+    matches_a_skip_rule,
+    outside_scope,
+    not_addressable,
+    on_an_impaired_worker,
+    in_grace_period,
+    attempts_exhausted,
+    backing_off,
+)
+
+
+def first_hold(c: Candidate, ctx: Context) -> Hold | None:
+    """The answer of the first rule that holds the target back, or None: it may be restarted."""
+    for rule in TARGET_RULES:
+        hold = rule(c, ctx)
+        if hold is not None:
+            return hold
+    return None
+
+
+# --- one round ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Round:
+    """The decisions of one round as they are made, and the state they leave."""
+
+    now: float
+    targets: dict[TargetKey, TargetState]
+    events: list[Event]
+    budget: tuple[float, ...]
+    breaker: BreakerState
+    decisions: list[Decision] = field(default_factory=list)
+
+    def hold(self, c: Candidate, hold: Hold) -> None:
+        ts = self.targets[c.key]
+        if hold.persistent:
+            ts = self.targets[c.key] = replace(ts, persistent=True)
+            fields = {"attempts": ts.attempts, "trace": c.trace}
+            self.events.append(Event(kind=EventKind.PERSISTENT, key=c.key, fields=MappingProxyType(fields)))
+        self.decisions.append(
+            Decision(
+                key=c.key,
+                restart=False,
+                reason=hold.reason,
+                attempts=ts.attempts,
+                next_attempt_at=hold.next_attempt_at,
+                worker_id=c.worker_id,
+                trace=c.trace,
+                changed=ts.reason != hold.reason.value,
+                rule=hold.rule,
+            )
+        )
+        self.targets[c.key] = replace(ts, reason=hold.reason.value)
+
+    def restart(self, c: Candidate, *, probe: bool) -> None:
+        ts = self.targets[c.key]
+        self.decisions.append(
+            Decision(
+                key=c.key,
+                restart=True,
+                reason=None,
+                attempts=ts.attempts,
+                next_attempt_at=self.now,
+                worker_id=c.worker_id,
+                trace=c.trace,
+                changed=True,
+                probe=probe,
+            )
+        )
+        self.targets[c.key] = replace(ts, reason="restart")
+        self.budget = (*self.budget, self.now)
+
+
+def probe_due(config: AutohealConfig, breaker: BreakerState, now: float) -> bool:
+    """While the breaker is open, one connector is restarted every ``probe_interval`` to learn whether the cause
+    is gone."""
+    since = breaker.last_probe if breaker.last_probe is not None else breaker.opened_at
+    return breaker.open and breaker.probe is None and since is not None and now >= since + config.breaker.probe_interval
+
+
+def plan_restarts(
+    config: AutohealConfig,
+    rnd: Round,
+    eligible: Mapping[str, list[Candidate]],
+    *,
+    failed_parts: Mapping[str, set[TargetKey]],
+    combined_calls: bool,
+) -> list[RestartGroup]:
+    """The cluster's rules over the targets every per-target rule cleared, connector by connector in order of the
+    oldest failure: the mass-failure breaker (only a probe passes it), then the restart budget."""
+    remaining = config.restarts_per_minute - len(rnd.budget)
+    probe = probe_due(config, rnd.breaker, rnd.now)
+    groups: list[RestartGroup] = []
+    for connector, unsorted in eligible.items():
+        cands = sorted(unsorted, key=lambda c: c.key.sort_key())
+        is_probe = rnd.breaker.open and probe and len(cands) <= remaining
+        if rnd.breaker.open and not is_probe:
+            for c in cands:
+                rnd.hold(c, Hold(reason=Reason.BREAKER, next_attempt_at=rnd.now))
+            continue
+        probe = probe and not is_probe
+        allowed, over = cands[: max(remaining, 0)], cands[max(remaining, 0) :]
+        remaining -= len(allowed)
+        for c in over:
+            rnd.hold(c, Hold(reason=Reason.BUDGET, next_attempt_at=rnd.now))
+        if not allowed:
+            continue
+        for c in allowed:
+            rnd.restart(c, probe=is_probe)
+        keys = tuple(c.key for c in allowed)
+        combined = combined_calls and set(keys) == failed_parts.get(connector, set())
+        groups.append(RestartGroup(connector, keys, combined, is_probe))
+        if is_probe:
+            rnd.breaker = replace(rnd.breaker, probe=Probe(connector, frozenset(keys), rnd.now), last_probe=rnd.now)
+            fields = {"connector": connector, "targets": len(keys)}
+            rnd.events.append(Event(kind=EventKind.PROBE, fields=MappingProxyType(fields)))
+    return groups
 
 
 def decidable(snapshot: ClusterSnapshot, now: float) -> bool:
@@ -286,206 +607,55 @@ def decide(
     is the last known state, not this cycle's), nor from one older than its poll interval at ``now``."""
     if not decidable(snapshot, now):
         return Plan(breaker_open=state.breaker.open), state
-
-    seen_at = snapshot.taken_at
-    targets: dict[TargetKey, TargetState] = dict(state.targets)
-    events: list[Event] = []
-    stale: set[TargetKey] = set()
-    present: set[TargetKey] = set()
-    candidates: list[_Candidate] = []
-    failed_parts: dict[str, set[TargetKey]] = {}  # every touchable FAILED target, per connector
-    failed_tasks: list[TargetKey] = []
-    total_tasks = 0
-
-    def observe(key: TargetKey, status: str) -> None:
-        prev = targets.get(key)
-        if prev is not None and prev.last_attempt is not None and seen_at <= prev.last_attempt:
-            stale.add(key)  # this status was read before our last restart of it
-            return
-        if status == FAILED:
-            if prev is None:
-                targets[key] = TargetState(failed_since=seen_at)
-            elif prev.failed_since is None:
-                targets[key] = replace(prev, failed_since=seen_at, running_since=None)
-            elif prev.running_since is not None:
-                targets[key] = replace(prev, running_since=None)
-            return
-        if prev is None:
-            return
-        cur = replace(prev, failed_since=None, reason=None)
-        if prev.persistent:
-            cur = replace(cur, persistent=False)
-            events.append(Event("recovered", key, MappingProxyType({"state": status, "attempts": prev.attempts})))
-        if status == RUNNING:
-            since = prev.running_since if prev.running_since is not None else seen_at
-            if seen_at - since >= config.stable_period:
-                if prev.attempts:
-                    events.append(Event("reset", key, MappingProxyType({"attempts": prev.attempts})))
-                del targets[key]
-                return
-            cur = replace(cur, running_since=since)
-        else:
-            cur = replace(cur, running_since=None)
-        if cur.attempts == 0 and not cur.persistent:
-            del targets[key]  # nothing left to remember
-        else:
-            targets[key] = cur
-
-    for c in snapshot.connectors:
-        ckey = TargetKey(c.name)
-        present.add(ckey)
-        observe(ckey, c.state)
-        parts = failed_parts.setdefault(c.name, set())
-        if c.state == FAILED:
-            parts.add(ckey)
-            if ckey not in stale:
-                candidates.append(_Candidate(ckey, c.worker_id, first_line(c.trace), 0.0, c.trace))
-        for task in c.tasks:
-            total_tasks += 1
-            tkey = TargetKey(c.name, task.id)
-            present.add(tkey)
-            observe(tkey, task.state)
-            if task.state != FAILED:
-                continue
-            failed_tasks.append(tkey)
-            if c.state in TASK_PARENT_STATES:
-                parts.add(tkey)
-                if tkey not in stale:
-                    candidates.append(_Candidate(tkey, task.worker_id, first_line(task.trace), 0.0, task.trace))
-
-    for key in [k for k in targets if k not in present]:
-        del targets[key]  # deleted connector or task: forget it (and its metrics)
-
-    for cand in candidates:
-        cand.failed_since = targets[cand.key].failed_since or seen_at
-
+    seen = observe(config, snapshot, state.targets)
     breaker, breaker_events = _update_breaker(
         config,
         breaker=state.breaker,
-        targets=targets,
-        failed_tasks=failed_tasks,
-        total_tasks=total_tasks,
+        targets=seen.targets,
+        failed_tasks=seen.failed_tasks,
+        total_tasks=seen.total_tasks,
         now=now,
         snapshot=snapshot,
     )
-    events.extend(breaker_events)
-
-    budget = tuple(t for t in state.budget if now - t < BUDGET_WINDOW)
-    remaining = config.restarts_per_minute - len(budget)
-
-    decisions: list[Decision] = []
-    eligible: dict[str, list[_Candidate]] = {}  # connector -> targets cleared by every per-target rule
-
-    def suppress(cand: _Candidate, reason: Reason, next_at: float | None, rule: str | None = None) -> None:
-        ts = targets[cand.key]
-        decisions.append(
-            Decision(
-                cand.key,
-                False,
-                reason,
-                ts.attempts,
-                next_at,
-                cand.worker_id,
-                cand.trace,
-                changed=ts.reason != reason.value,
-                rule=rule,
-            )
-        )
-        targets[cand.key] = replace(ts, reason=reason.value)
-
-    impaired = snapshot.impaired_worker_ids()
-    candidates.sort(key=lambda c: (c.failed_since, c.key.sort_key()))
-    for cand in candidates:
-        ts = targets[cand.key]
-        if ts.persistent:
-            suppress(cand, Reason.CAP, None)
-            continue
-        if not name_allowed(config, cand.key.connector):
-            suppress(cand, Reason.DENIED, None)
-            continue
-        rule = matching_skip_rule(config.skip, cand.full_trace)
-        if rule is not None:
-            suppress(cand, Reason.SKIP, None, rule)
-            continue
-        if config.scope == "local-worker" and cand.worker_id != local_worker_id:
-            suppress(cand, Reason.SCOPE, None)
-            continue
-        if ts.unaddressable:
-            suppress(cand, Reason.NOT_ADDRESSABLE, None)
-            continue
-        if cand.worker_id in impaired:
-            suppress(cand, Reason.LOST_WORKER, None)
-            continue
-        grace_from = cand.failed_since
-        capped = ts.attempts >= config.max_attempts
-        if capped and ts.last_attempt is not None:
-            # Judge the last attempt only once it had a grace period to show whether it worked.
-            grace_from = max(grace_from, ts.last_attempt)
-        grace_until = grace_from + config.grace_period
-        backoff_until = (
-            ts.last_attempt + backoff_delay(config.backoff, ts.attempts, cand.key)
-            if ts.attempts and ts.last_attempt is not None
-            else -math.inf
-        )
-        if now < grace_until:
-            suppress(cand, Reason.GRACE, None if capped else max(grace_until, backoff_until))
-            continue
-        if capped:
-            targets[cand.key] = replace(ts, persistent=True)
-            events.append(
-                Event("persistent", cand.key, MappingProxyType({"attempts": ts.attempts, "trace": cand.trace}))
-            )
-            suppress(cand, Reason.CAP, None)
-            continue
-        if now < backoff_until:
-            suppress(cand, Reason.BACKOFF, backoff_until)
-            continue
-        eligible.setdefault(cand.key.connector, []).append(cand)
-
-    groups: list[RestartGroup] = []
-    plan_ok = cluster_supports_restart_plan(snapshot)
-    probe_from = breaker.last_probe if breaker.last_probe is not None else breaker.opened_at
-    probe_due = (
-        breaker.open
-        and breaker.probe is None
-        and probe_from is not None
-        and now >= probe_from + config.breaker.probe_interval
+    rnd = Round(
+        now=now,
+        targets=seen.targets,
+        events=[*seen.events, *breaker_events],
+        budget=tuple(t for t in state.budget if now - t < BUDGET_WINDOW),
+        breaker=breaker,
     )
-    for connector, cands in eligible.items():  # in order of the oldest failure
-        cands.sort(key=lambda c: c.key.sort_key())
-        is_probe = False
-        if breaker.open:
-            if probe_due and len(cands) <= remaining:
-                is_probe, probe_due = True, False
-            else:
-                for cand in cands:
-                    suppress(cand, Reason.BREAKER, now)
-                continue
-        allowed: list[_Candidate] = []
-        for cand in cands:
-            if remaining > 0:
-                allowed.append(cand)
-                remaining -= 1
-            else:
-                suppress(cand, Reason.BUDGET, now)
-        if not allowed:
-            continue
-        keys = tuple(c.key for c in allowed)
-        for cand in allowed:
-            ts = targets[cand.key]
-            decisions.append(
-                Decision(cand.key, True, None, ts.attempts, now, cand.worker_id, cand.trace, True, is_probe)
-            )
-            targets[cand.key] = replace(ts, reason="restart")
-            budget = (*budget, now)
-        combined = plan_ok and set(keys) == failed_parts.get(connector, set())
-        groups.append(RestartGroup(connector, keys, combined, is_probe))
-        if is_probe:
-            breaker = replace(breaker, probe=Probe(connector, frozenset(keys), now), last_probe=now)
-            events.append(Event("probe", None, MappingProxyType({"connector": connector, "targets": len(keys)})))
+    ctx = Context(config=config, now=now, local_worker_id=local_worker_id, impaired=snapshot.impaired_worker_ids())
+    eligible: dict[str, list[Candidate]] = {}  # connector -> targets cleared by every per-target rule
+    for c in _candidates(seen):  # oldest failure first
+        hold = first_hold(replace(c, state=rnd.targets[c.key]), ctx)
+        if hold is None:
+            eligible.setdefault(c.key.connector, []).append(c)
+        else:
+            rnd.hold(c, hold)
+    groups = plan_restarts(
+        config,
+        rnd,
+        eligible,
+        failed_parts=seen.failed_parts,
+        combined_calls=cluster_supports_restart_plan(snapshot),
+    )
+    new_state = PolicyState(targets=MappingProxyType(rnd.targets), budget=rnd.budget, breaker=rnd.breaker)
+    return Plan(tuple(rnd.decisions), tuple(groups), tuple(rnd.events), rnd.breaker.open), new_state
 
-    new_state = PolicyState(targets=MappingProxyType(targets), budget=budget, breaker=breaker)
-    return Plan(tuple(decisions), tuple(groups), tuple(events), breaker.open), new_state
+
+def _candidates(seen: Observed) -> list[Candidate]:
+    out = [
+        Candidate(
+            key=f.key,
+            worker_id=f.worker_id,
+            trace=first_line(f.trace),
+            full_trace=f.trace,
+            failed_since=seen.targets[f.key].failed_since or seen.seen_at,
+            state=seen.targets[f.key],
+        )
+        for f in seen.failed
+    ]
+    return sorted(out, key=lambda c: (c.failed_since, c.key.sort_key()))
 
 
 def _update_breaker(
@@ -512,32 +682,41 @@ def _update_breaker(
     counts = MappingProxyType({"failed_tasks": len(live), "recent_failed_tasks": len(recent), "tasks": total_tasks})
     if not breaker.open:
         if mass(len(recent)):
-            events.append(Event("breaker_opened", None, counts))
+            events.append(Event(kind=EventKind.BREAKER_OPENED, fields=counts))
             return BreakerState(open=True, opened_at=now, closed_at=breaker.closed_at), events
         return breaker, events
     if not mass(len(live)):
-        events.append(Event("breaker_closed", None, MappingProxyType({**counts, "why": "failures_cleared"})))
+        events.append(
+            Event(kind=EventKind.BREAKER_CLOSED, fields=MappingProxyType({**counts, "why": "failures_cleared"}))
+        )
         return BreakerState(closed_at=now), events
+    return _judge_probe(config, breaker, targets=targets, snapshot=snapshot, now=now, counts=counts)
+
+
+def _judge_probe(
+    config: AutohealConfig,
+    breaker: BreakerState,
+    *,
+    targets: Mapping[TargetKey, TargetState],
+    snapshot: ClusterSnapshot,
+    now: float,
+    counts: Mapping[str, int],
+) -> tuple[BreakerState, list[Event]]:
+    """The open breaker's probe, once it had its time or failed again: closed if it stayed RUNNING, else gone."""
     probe = breaker.probe
     if probe is None:
-        return breaker, events
+        return breaker, []
     states = _states_of(snapshot, probe.targets)
     failed_again = any(
         states.get(k) == FAILED and (targets[k].failed_since or 0.0) > probe.at for k in probe.targets if k in targets
     )
-    if now >= probe.at + cfg.probe_interval or failed_again:
-        if not failed_again and all(states.get(k) == RUNNING for k in probe.targets):
-            events.append(
-                Event(
-                    "breaker_closed",
-                    None,
-                    MappingProxyType({**counts, "why": "probe_succeeded", "connector": probe.connector}),
-                )
-            )
-            return BreakerState(closed_at=now), events
-        events.append(Event("probe_failed", None, MappingProxyType({"connector": probe.connector})))
-        return replace(breaker, probe=None), events
-    return breaker, events
+    if now < probe.at + config.breaker.probe_interval and not failed_again:
+        return breaker, []
+    if not failed_again and all(states.get(k) == RUNNING for k in probe.targets):
+        fields = {**counts, "why": "probe_succeeded", "connector": probe.connector}
+        return BreakerState(closed_at=now), [Event(kind=EventKind.BREAKER_CLOSED, fields=MappingProxyType(fields))]
+    failed = Event(kind=EventKind.PROBE_FAILED, fields=MappingProxyType({"connector": probe.connector}))
+    return replace(breaker, probe=None), [failed]
 
 
 def _states_of(snapshot: ClusterSnapshot, keys: Iterable[TargetKey]) -> dict[TargetKey, str]:

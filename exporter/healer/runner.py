@@ -1,8 +1,8 @@
 """The healer's event loop side: one decision round per new snapshot of each enabled cluster.
 
-Data flows one way: the daemon's poll job hands each new snapshot to ``Healer.step`` right after publishing
-it, and the healer publishes its own ``HealerReading`` into the store; it never reads the store back.
-``step`` only notes the snapshot and wakes the cluster's round task, so the poll job is never blocked;
+Data flows one way: ``Healer.step`` subscribes to the store's snapshots (``Store.derive``, the last derived step),
+and each round's ``HealerReading`` goes to the ``publish`` function the daemon hands the healer; it never reads the
+store. ``step`` only notes the snapshot and wakes the cluster's round task, so the poll job is never blocked;
 snapshots that arrive while a round is sending restarts are coalesced into the newest one. Rounds of one
 cluster never overlap, and a slow or failing cluster never delays another.
 """
@@ -20,13 +20,14 @@ from typing import Any
 import httpx
 import structlog
 
-from exporter.connect.config import ClusterConfig
 from exporter.healer.client import Answer, RestartClient
-from exporter.healer.config import default_worker_id
+from exporter.healer.config import AutohealCluster, default_worker_id
 from exporter.healer.policy import (
     Decision,
     Event,
+    EventKind,
     Outcome,
+    Plan,
     PolicyState,
     Reason,
     Result,
@@ -40,13 +41,29 @@ from exporter.healer.policy import (
 )
 from exporter.healer.reading import ClusterHealReading, HealerReading
 from exporter.model import ClusterSnapshot, SourceKind
-from exporter.store import Store
+from exporter.store import View
 
 log = structlog.get_logger("exporter.healer")
 
 
 def _wall_clock() -> float:
     return time.time()  # looked up at each call, so freezegun can move it
+
+
+# How each policy event is logged: (event, warning or info, hint).
+_EVENT_LOGS: dict[EventKind, tuple[str, bool, str | None]] = {
+    EventKind.BREAKER_OPENED: ("autoheal_breaker_open", True, "restarts held: many tasks failed at once"),
+    EventKind.BREAKER_CLOSED: ("autoheal_breaker_closed", False, None),
+    EventKind.PROBE: ("autoheal_breaker_probe", False, None),
+    EventKind.PROBE_FAILED: ("autoheal_breaker_probe_failed", True, None),
+    EventKind.PERSISTENT: (
+        "autoheal_persistent_failure",
+        True,
+        "left alone until it recovers or a retry is requested",
+    ),
+    EventKind.RECOVERED: ("autoheal_recovered", False, None),
+    EventKind.RESET: ("autoheal_attempts_reset", False, None),
+}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -56,7 +73,7 @@ def _iso(ts: float | None) -> str | None:
 class _Cluster:
     """Everything the healer keeps about one cluster (all of it lost on exit, see docs/autoheal.md)."""
 
-    def __init__(self, config: ClusterConfig, client: RestartClient) -> None:
+    def __init__(self, config: AutohealCluster, client: RestartClient) -> None:
         self.config = config
         self.client = client
         self.state = PolicyState()
@@ -85,33 +102,27 @@ class Healer:
 
     Wiring (daemon)::
 
-        healer = Healer(config.clusters, store, clients, clock=clock)  # clients: the pollers' own, by cluster
+        healer = Healer(config.clusters, daemon.publish, clients, clock=clock)  # clients: the pollers' own
         healer.attach()                       # publishes the first HealerReading
-        daemon.add_metrics_group(collect_autoheal)
+        store.derive(healer.step)             # each new snapshot; rounds publish through ``publish``
         daemon.add_closer(healer.stop)
-        # in each Connect cluster's poll job, after store.publish_cluster(snapshot):
-        healer.step(snapshot)
     """
 
     def __init__(
         self,
-        clusters: Iterable[ClusterConfig],
-        store: Store,
+        clusters: Iterable[AutohealCluster],
+        publish: Callable[[HealerReading], None],
         http_clients: Mapping[str, httpx.AsyncClient],
         clock: Callable[[], float] | None = None,
     ) -> None:
-        """``http_clients``: each enabled cluster's client, shared with its poller; the caller closes them
-        after ``stop()``."""
-        self._store = store
+        """``publish``: where each new reading goes (the daemon's). ``http_clients``: each enabled cluster's
+        client, shared with its poller; the caller closes them after ``stop()``."""
+        self._publish_reading = publish
         self._clock: Callable[[], float] = clock if clock is not None else _wall_clock
         self._all = list(clusters)
         self._http_clients = http_clients
         self._clusters: dict[str, _Cluster] = {}
         self._started = False
-
-    @property
-    def enabled(self) -> bool:
-        return any(c.autoheal.enabled for c in self._all)
 
     def attach(self) -> None:
         """Set up the enabled clusters and publish the first reading; no event loop needed. Each cluster's
@@ -133,7 +144,7 @@ class Healer:
             )
         self._publish()
 
-    async def reconfigure(self, clusters: Iterable[ClusterConfig]) -> None:
+    async def reconfigure(self, clusters: Iterable[AutohealCluster]) -> None:
         """Take a reloaded configuration: a cluster whose settings are unchanged keeps its history (attempts,
         backoff, counters, breaker); a changed or removed one is dropped (its round task ended), a changed or
         added one starts afresh. The new clusters' clients must already be in ``http_clients``."""
@@ -188,9 +199,10 @@ class Healer:
 
     # -- scheduling ---------------------------------------------------------------------------------------
 
-    def step(self, snap: ClusterSnapshot) -> None:
-        """Hand over the snapshot a cluster's poll just produced; returns at once (the round runs in the
-        cluster's own task). Snapshots of other clusters, and one already handed over, are ignored."""
+    def step(self, snap: ClusterSnapshot, view: View | None = None) -> None:
+        """Hand over the snapshot a cluster's poll just produced (the store's subscription; the healer needs
+        nothing else of the ``view``); returns at once (the round runs in the cluster's own task). Snapshots of other
+        clusters, and one already handed over, are ignored."""
         cluster = self._clusters.get(snap.cluster)
         if cluster is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
             return
@@ -239,18 +251,7 @@ class Healer:
         cluster.breaker_open = plan.breaker_open
         for event in plan.events:
             self._log_event(name, event)
-        next_attempt: dict[TargetKey, float] = {}
-        skipped: dict[TargetKey, str] = {}
-        for d in plan.decisions:
-            if d.restart:
-                continue
-            cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
-            if d.rule is not None:
-                skipped[d.key] = d.rule
-            if d.next_attempt_at is not None:
-                next_attempt[d.key] = d.next_attempt_at
-            if d.changed:
-                self._log_suppressed(name, d, cfg.max_attempts)
+        next_attempt, skipped = self._count_holds(cluster, plan)
         by_key = {d.key: d for d in plan.decisions if d.restart}
         for group in plan.groups:
             if cfg.dry_run:
@@ -266,18 +267,39 @@ class Healer:
                 self._count_and_log(cluster, by_key[s.result.key], s.result, s.answer, next_attempt)
             if unsent:
                 cluster.state = record_unsent(cluster.state, len(unsent))
-                for key in unsent:
-                    next_attempt[key] = now
+                next_attempt.update(dict.fromkeys(unsent, now))
+        self._forget_absent(cluster, snap)
+        cluster.skipped = skipped
+        cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
+        self._publish()
+
+    def _count_holds(self, cluster: _Cluster, plan: Plan) -> tuple[dict[TargetKey, float], dict[TargetKey, str]]:
+        """Count (and log when it changed) why each target was held; when each may be restarted, and the skip
+        rule that holds it."""
+        next_attempt: dict[TargetKey, float] = {}
+        skipped: dict[TargetKey, str] = {}
+        for d in plan.decisions:
+            if d.restart:
+                continue
+            cluster.suppressed[d.reason.value if d.reason else "unknown"] += 1
+            if d.rule is not None:
+                skipped[d.key] = d.rule
+            if d.next_attempt_at is not None:
+                next_attempt[d.key] = d.next_attempt_at
+            if d.changed:
+                self._log_suppressed(cluster.config.name, d, cluster.config.autoheal.max_attempts)
+        return next_attempt, skipped
+
+    @staticmethod
+    def _forget_absent(cluster: _Cluster, snap: ClusterSnapshot) -> None:
+        """A deleted connector's or task's series go with it."""
         present = {c.name for c in snap.connectors}
         for k in [k for k in cluster.restarts if k[0] not in present]:
-            del cluster.restarts[k]  # a deleted connector's series go with it
+            del cluster.restarts[k]
         targets = {TargetKey(c.name) for c in snap.connectors} | {
             TargetKey(c.name, t.id) for c in snap.connectors for t in c.tasks
         }
         cluster.last_restart = {k: v for k, v in cluster.last_restart.items() if k in targets}
-        cluster.skipped = skipped
-        cluster.next_attempt = {k: v for k, v in next_attempt.items() if k in cluster.state.targets}
-        self._publish()
 
     def _count_and_log(
         self,
@@ -355,24 +377,10 @@ class Healer:
         fields: dict[str, Any] = {"connect_cluster": name, **event.fields}
         if event.key is not None:
             fields.update(connector=event.key.connector, task=event.key.task, kind=event.key.kind)
-        if event.kind == "breaker_opened":
-            log.warning("autoheal_breaker_open", **fields, hint="restarts held: many tasks failed at once")
-        elif event.kind == "breaker_closed":
-            log.info("autoheal_breaker_closed", **fields)
-        elif event.kind == "probe":
-            log.info("autoheal_breaker_probe", **fields)
-        elif event.kind == "probe_failed":
-            log.warning("autoheal_breaker_probe_failed", **fields)
-        elif event.kind == "persistent":
-            log.warning(
-                "autoheal_persistent_failure",
-                **fields,
-                hint="left alone until it recovers or a retry is requested",
-            )
-        elif event.kind == "recovered":
-            log.info("autoheal_recovered", **fields)
-        elif event.kind == "reset":
-            log.info("autoheal_attempts_reset", **fields)
+        message, warn, hint = _EVENT_LOGS[event.kind]
+        if hint is not None:
+            fields["hint"] = hint
+        (log.warning if warn else log.info)(message, **fields)
 
     def _check_local_worker(self, cluster: _Cluster, snap: ClusterSnapshot) -> None:
         """Say once if the local worker id matches nothing: a mistyped id would silently heal nothing."""
@@ -424,7 +432,7 @@ class Healer:
         return HealerReading(clusters=MappingProxyType(clusters))
 
     def _publish(self) -> None:
-        self._store.publish(self.reading())
+        self._publish_reading(self.reading())
 
     # For tests and the status page: the policy state of one cluster.
     def state(self, name: str) -> PolicyState:

@@ -16,6 +16,7 @@ from typing import Protocol
 from aiohttp import web
 
 from exporter.healer.reading import HealerReading
+from exporter.page import duration
 from exporter.store import View
 
 
@@ -44,7 +45,7 @@ def autoheal_section(view: View) -> str:
         )
         upcoming = (
             ", ".join(
-                e(k.connector if k.task is None else f"{k.connector}/{k.task}") + f" in {max(0.0, ts - now):.0f}s"
+                e(k.connector if k.task is None else f"{k.connector}/{k.task}") + f" in {duration(ts - now)}"
                 for k, ts in waiting[:10]
             )
             or "none"

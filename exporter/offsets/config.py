@@ -1,12 +1,14 @@
-"""The ``clusters[].kafka`` config section: how to reach the Kafka brokers behind a Connect cluster, for sink lag.
+"""The offsets part of a ``clusters[]`` entry (``offsets_*``) and its ``kafka`` section: how to reach the Kafka
+brokers behind a Connect cluster, for sink lag.
 
-Optional: without it the exporter reads offsets from the workers only (no ``kafka_connect_sink_lag_records``).
-The values map one to one onto librdkafka settings (``client_settings``); secrets resolve as everywhere else.
+``kafka`` is optional: without it the exporter reads offsets from the workers only (no
+``kafka_connect_sink_lag_records``). Its values map one to one onto librdkafka settings (``client_settings``);
+secrets resolve as everywhere else.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal, Protocol, Self
 
 from pydantic import Field, model_validator
 
@@ -57,3 +59,34 @@ class KafkaConfig(StrictModel):
                 out["enable.ssl.certificate.verification"] = "false"
                 out["ssl.endpoint.identification.algorithm"] = "none"
         return out
+
+
+class OffsetsSettings(StrictModel):
+    """The offsets keys of a ``clusters[]`` entry (``exporter.config.ClusterConfig`` composes them)."""
+
+    # Connector offsets (KIP-875, workers >= 3.5) on their own cadence, spread over the interval, never more
+    # than offsets_max_rate requests a second: 5,000 connectors cost the workers a trickle, not a burst.
+    offsets_enabled: bool = True
+    offsets_interval: Duration = Field(default=120.0, ge=1.0)
+    offsets_max_rate: float = Field(default=5.0, gt=0, le=1000)
+    offsets_concurrency: int = Field(default=2, ge=1, le=16)
+    kafka: KafkaConfig | None = None  # the brokers, for sink lag (needs the [kafka] extra)
+
+
+class OffsetsCluster(Protocol):
+    """What an offsets reader reads of its cluster's configuration (``exporter.config.ClusterConfig`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def urls(self) -> list[str]: ...
+    @property
+    def request_timeout(self) -> float: ...
+    @property
+    def offsets_interval(self) -> float: ...
+    @property
+    def offsets_max_rate(self) -> float: ...
+    @property
+    def offsets_concurrency(self) -> int: ...
+    @property
+    def kafka(self) -> KafkaConfig | None: ...

@@ -7,10 +7,6 @@ re-render costs nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from prometheus_client.utils import floatToGoString
-
 from exporter.families import (
     CONNECTOR_OFFSET_PARTITIONS,
     CONNECTOR_OFFSETS_LAST_CHANGE,
@@ -21,12 +17,12 @@ from exporter.families import (
     SINK_COMMITTED_OFFSETS,
     SINK_LAG_RECORDS,
 )
-from exporter.metrics import FamilySamples, FastGroup, escape_label_value
 from exporter.model import ERROR_REASONS
 from exporter.offsets.reading import BROKER_REASONS, ClusterOffsets, OffsetsReading
+from exporter.render import FamilySamples, FastGroup, escape_label_value, format_value
 from exporter.store import View
 
-_num: Callable[[float], str] = floatToGoString  # untyped upstream
+_num = format_value
 
 
 def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = None) -> tuple[bytes, ...]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,18 +45,3 @@ def parse_offsets(data: Any, *, sink: bool) -> ParsedOffsets:
     # Entry order is not part of the answer's meaning: sort before digesting.
     canonical = "\n".join(sorted(json.dumps(e, sort_keys=True, separators=(",", ":")) for e in entries)).encode()
     return ParsedOffsets(len(entries), hashlib.blake2b(canonical, digest_size=16).digest(), committed)
-
-
-_VERSION = re.compile(r"^(\d+)\.(\d+)")
-
-
-def offsets_supported(version: str | None) -> bool | None:
-    """Whether a worker of this version serves ``GET /connectors/{c}/offsets`` (Kafka 3.5, KIP-875); None when
-    the version says nothing. Confluent Platform versions (5.x and later) map to Kafka as 7.5 -> 3.5."""
-    m = _VERSION.match(version or "")
-    if m is None:
-        return None
-    major, minor = int(m.group(1)), int(m.group(2))
-    if major >= 5:
-        return (major, minor) >= (7, 5)
-    return (major, minor) >= (3, 5)

@@ -1,18 +1,21 @@
 """Reads every connector's offsets (``GET /connectors/{c}/offsets``, KIP-875) on the cluster's own cadence.
 
-One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the newest snapshot
-in the store, so the reader never calls the status endpoint and never delays the status poll. Requests of a
+One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the cluster's newest
+snapshot, which the reader is handed through the store's subscription (``Offsets.step``), so it never calls the
+status endpoint and never delays the status poll. Requests of a
 run are spread over 90% of the interval, started no closer together than ``1 / offsets_max_rate`` and at most
 ``offsets_concurrency`` at a time, through the cluster's one httpx client. When the rate bound does not allow
 every connector in one interval, each run continues where the last one stopped (a rotation longer than the
 interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile) and unknown-type connectors are
 skipped quietly. After the requests, with ``clusters[].kafka``, one batched end-offset request to the brokers
-gives the sinks' lag. The reading is published once per run, so the exposition re-renders once per run.
+gives the sinks' lag. A run returns the cluster's ``ClusterOffsets``; ``Offsets`` folds every cluster's into the
+one ``OffsetsReading`` the daemon publishes, once per run, so the exposition re-renders once per run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,11 +26,11 @@ import httpx
 import structlog
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError, BrokerOffsets, EndOffsets
-from exporter.offsets.parse import ParsedOffsets, SinkPartition, offsets_supported, parse_offsets
+from exporter.offsets.config import OffsetsCluster
+from exporter.offsets.parse import ParsedOffsets, SinkPartition, parse_offsets
 from exporter.offsets.reading import (
     STALLED_AFTER_SECONDS,
     ClusterOffsets,
@@ -36,8 +39,9 @@ from exporter.offsets.reading import (
     OffsetsStatus,
 )
 from exporter.repeats import RepeatLimiter
-from exporter.store import Store
+from exporter.store import View
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
+from exporter.versions import OFFSETS_API, at_least
 
 log = structlog.get_logger("exporter.offsets")
 
@@ -45,7 +49,7 @@ log = structlog.get_logger("exporter.offsets")
 SPREAD = 0.9
 
 
-def readable_in_stall_window(cluster: ClusterConfig) -> int:
+def readable_in_stall_window(cluster: OffsetsCluster) -> int:
     """How many connectors' offsets the reader gets through within the stall window at the configured rate (each
     run reads at most ``offsets_interval x SPREAD x offsets_max_rate`` and the next one continues)."""
     return int(STALLED_AFTER_SECONDS * SPREAD * cluster.offsets_max_rate)
@@ -53,8 +57,6 @@ def readable_in_stall_window(cluster: ClusterConfig) -> int:
 
 # A source connector may report many partitions; far below a status body, far above any real offsets answer.
 OFFSETS_MAX_BYTES = 16 * 1024 * 1024
-# How often a run without a snapshot yet looks again (the first run starts with the first status poll).
-WAIT_FOR_SNAPSHOT_SECONDS = 1.0
 # Jersey's answer for a route the worker does not have: a worker older than 3.5 behind an unknown version.
 NO_ROUTE = "HTTP 404: HTTP 404 Not Found"
 
@@ -75,9 +77,8 @@ class _Known:
 class OffsetsReader:
     def __init__(
         self,
-        cluster: ClusterConfig,
+        cluster: OffsetsCluster,
         client: httpx.AsyncClient,
-        store: Store,
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -87,7 +88,6 @@ class OffsetsReader:
     ) -> None:
         self.cluster = cluster
         self.client = client
-        self.store = store
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -105,6 +105,13 @@ class OffsetsReader:
         self._published = False
         self._status = OffsetsStatus.READING
         self._no_route_versions: tuple[str | None, ...] | None = None
+        self._snapshot: ClusterSnapshot | None = None  # the newest one handed over
+        self._seen = asyncio.Event()
+
+    def observe(self, snapshot: ClusterSnapshot) -> None:
+        """The cluster's newest snapshot (from the store's subscription): the next run reads what it names."""
+        self._snapshot = snapshot
+        self._seen.set()
 
     @property
     def name(self) -> str:
@@ -118,23 +125,23 @@ class OffsetsReader:
             self.cluster.offsets_interval + self.cluster.request_timeout + (kafka.request_timeout + 1 if kafka else 0)
         )
 
-    async def run(self) -> None:
-        """One run: wait for a snapshot, read the next connectors at the paced rate, then lag; publish."""
+    async def run(self) -> ClusterOffsets | None:
+        """One run: wait for a snapshot (the first run starts with the first status poll), read the next
+        connectors at the paced rate, then lag. None: nothing current to read (keep the last reading)."""
         started = self.monotonic()
         window = self.cluster.offsets_interval * SPREAD
-        snapshot = self.store.view.clusters.get(self.name)
-        while snapshot is None and self.monotonic() - started < window:
-            await self.sleep(WAIT_FOR_SNAPSHOT_SECONDS)
-            snapshot = self.store.view.clusters.get(self.name)
+        if self._snapshot is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._seen.wait(), window)
+        snapshot = self._snapshot
         if snapshot is None or not snapshot.up:
-            return  # nothing current to read: keep the last reading
+            return None
         if not self._supported(snapshot):
             if self._status is not OffsetsStatus.UNSUPPORTED:  # once, not every run
                 log.info("offsets_unsupported", cluster=self.name, hint="workers older than Kafka 3.5")
             self._status = OffsetsStatus.UNSUPPORTED
             self._known.clear()
-            self._publish()
-            return
+            return self._reading()
         self._status = OffsetsStatus.READING
         present = {c.name: c for c in snapshot.connectors if c.type in ("sink", "source")}
         for gone in self._known.keys() - present.keys():
@@ -144,7 +151,7 @@ class OffsetsReader:
         await self._read(self._next_batch(present, window - (self.monotonic() - started)), base, started)
         if self.brokers is not None:
             await self._read_lag()
-        self._publish()
+        return self._reading()
 
     def _check_coverage(self, present: Mapping[str, Connector]) -> None:
         """With lag, a sink whose offsets are read less often than the stall window may look stalled while it
@@ -168,7 +175,7 @@ class OffsetsReader:
             if versions == self._no_route_versions:
                 return False  # the route was missing with these workers; look again when they change
             self._no_route_versions = None
-        said = [offsets_supported(v) for v in versions]
+        said = [at_least(v, OFFSETS_API) for v in versions]
         # Some worker that can answer is enough: the request goes to the worker that answered the status poll.
         return any(s is not False for s in said) or not said
 
@@ -253,9 +260,8 @@ class OffsetsReader:
         if error.status == 404:
             self._known.pop(connector.name, None)
             if error.message == NO_ROUTE:  # no such endpoint: a worker older than 3.5 behind a version we misread
-                self._no_route_versions = tuple(
-                    w.version for w in (self.store.view.clusters[self.name].workers) if w.reachable
-                )
+                workers = self._snapshot.workers if self._snapshot is not None else ()
+                self._no_route_versions = tuple(w.version for w in workers if w.reachable)
             return  # deleted since the snapshot: quiet
         self._errors[error.reason.coarse.value] += 1
         # Debug: a worker that cannot answer offsets (rebalancing, overloaded) says so in the error counter.
@@ -315,7 +321,7 @@ class OffsetsReader:
             lag[name] = per_topic
         self._lag = lag
 
-    def _publish(self) -> None:
+    def _reading(self) -> ClusterOffsets:
         connectors = {}
         for name, k in self._known.items():
             committed: dict[str, int] = {}
@@ -343,16 +349,42 @@ class OffsetsReader:
             brokers_up=self._broker_up,
             broker_errors=MappingProxyType(dict(self._broker_errors)),
         )
-        current = self.store.view.reading(OffsetsReading)
-        clusters = dict(current.clusters) if current is not None else {}
-        clusters[self.name] = mine
-        self.store.publish(OffsetsReading(MappingProxyType(clusters)))
         self._published = True
+        return mine
 
 
-def forget_cluster(store: Store, cluster: str) -> None:
-    """Drop a cluster's offsets from the reading (a reload removed or replaced the cluster)."""
-    current = store.view.reading(OffsetsReading)
-    if current is not None and cluster in current.clusters:
-        clusters = {name: c for name, c in current.clusters.items() if name != cluster}
-        store.publish(OffsetsReading(MappingProxyType(clusters)))
+class Offsets:
+    """Every cluster's offsets reader, and the one ``OffsetsReading`` their runs make together."""
+
+    def __init__(self) -> None:
+        self.readers: dict[str, OffsetsReader] = {}
+        self._clusters: dict[str, ClusterOffsets] = {}
+
+    def add(self, reader: OffsetsReader) -> None:
+        self.readers[reader.name] = reader
+
+    def remove(self, cluster: str) -> OffsetsReading | None:
+        """Drop a cluster's reader and offsets (a reload removed or replaced it): the reading without them, if
+        it had them. A replacement starts afresh."""
+        self.readers.pop(cluster, None)
+        if self._clusters.pop(cluster, None) is None:
+            return None
+        return self.reading()
+
+    def step(self, snapshot: ClusterSnapshot, view: View | None = None) -> None:
+        """The store's subscription: hand the snapshot to its cluster's reader (none for Cloud clusters); the
+        readers need nothing else of the ``view``."""
+        reader = self.readers.get(snapshot.cluster)
+        if reader is not None:
+            reader.observe(snapshot)
+
+    async def run(self, reader: OffsetsReader) -> OffsetsReading | None:
+        """One run of ``reader``; the reading to publish, or None (nothing read, or the reader was removed)."""
+        got = await reader.run()
+        if got is None or self.readers.get(reader.name) is not reader:
+            return None
+        self._clusters[reader.name] = got
+        return self.reading()
+
+    def reading(self) -> OffsetsReading:
+        return OffsetsReading(MappingProxyType(dict(self._clusters)))

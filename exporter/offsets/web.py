@@ -5,21 +5,12 @@ from __future__ import annotations
 import html
 import time
 
-from exporter.model import last_seen
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
+from exporter.page import ago, duration, stale_mark
 from exporter.store import View
 
 # The page lists the sinks unchanged longest first; beyond this many it says how many more there are.
 MAX_ROWS = 50
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def offsets_section(view: View) -> str:
@@ -32,8 +23,7 @@ def offsets_section(view: View) -> str:
     rows: list[tuple[float, str]] = []
     for name in sorted(reading.clusters):
         c = reading.clusters[name]
-        seen = last_seen(view.clusters.get(name), now)  # a down cluster's offsets are its last known state
-        mark = f" <strong class=stale-mark>[{e(seen)}]</strong>" if seen else ""
+        mark = stale_mark(view.clusters.get(name), now)  # a down cluster's offsets are its last known state
         if c.status is OffsetsStatus.UNSUPPORTED:
             notes.append(f"<li>{e(name)}: workers older than Kafka 3.5 have no offsets endpoint</li>")
             continue
@@ -48,7 +38,7 @@ def offsets_section(view: View) -> str:
                 (
                     -unchanged,
                     f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(o.connector)}</td>"
-                    f"<td>{lag}</td><td>{_ago(unchanged)}</td><td>{_ago(now - o.read_at)} ago</td></tr>",
+                    f"<td>{lag}</td><td>{duration(unchanged)}</td><td>{ago(o.read_at, now)}</td></tr>",
                 )
             )
     rows.sort(key=lambda r: r[0])

@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.offsets.brokers import BrokerError, BrokerOffsets
-from exporter.offsets.config import KafkaConfig
+from exporter.offsets.brokers import BrokerError
+from exporter.settings import ConfigError
+from exporter.sourcetopics.config import BrokerSettings
 
 
 class TopicEnds:
     """The brokers of one Connect cluster, asked about whole topics."""
 
-    def __init__(self, config: KafkaConfig) -> None:
-        self._partitions = BrokerOffsets(config)  # raises ConfigError without confluent-kafka
-        from confluent_kafka.admin import AdminClient
+    def __init__(self, config: BrokerSettings) -> None:
+        try:
+            from confluent_kafka.admin import AdminClient
+        except ImportError:
+            raise ConfigError(
+                "clusters[].kafka needs confluent-kafka: pip install 'kafka-connect-exporter[kafka]'"
+            ) from None
 
         self.config = config
         settings: dict[str, Any] = {**config.client_settings(), "log_level": 3, "log.connection.close": False}
@@ -48,9 +53,23 @@ class TopicEnds:
             if topic in metadata.topics and metadata.topics[topic].error is None
             for number in metadata.topics[topic].partitions
         ]
-        ends = self._partitions.end_offsets(partitions)
+        from confluent_kafka import KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # re-exported, not in __all__
+
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        if not partitions:
+            return {}
         out: dict[str, int] = {}
-        for (topic, _), end in ends.items():
-            if end >= 0:
-                out[topic] = out.get(topic, 0) + end
+        try:
+            futures = self._admin.list_offsets(
+                {TopicPartition(t, n): latest for t, n in partitions}, request_timeout=timeout
+            )
+            for tp, future in futures.items():
+                end = int(future.result(timeout=timeout + 1).offset)
+                if end >= 0:
+                    out[tp.topic] = out.get(tp.topic, 0) + end
+        except KafkaException as exc:
+            raise BrokerError("error", str(exc.args[0] if exc.args else exc)) from None
+        except TimeoutError:
+            raise BrokerError("timeout", f"no answer from the brokers in {timeout:g}s") from None
         return out

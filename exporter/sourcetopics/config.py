@@ -8,6 +8,7 @@ heartbeat topic is Debezium's ``__debezium-heartbeat.<topic.prefix>`` (its expec
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from pydantic import Field
 
@@ -32,3 +33,36 @@ class SourceTopicsConfig(StrictModel):
     # ... and for at least this long (a read cadence must fit in the window, and a 1 s heartbeat is not 5 s).
     silent_min: Duration = Field(default=30.0, ge=1.0)
     heartbeats: list[HeartbeatRule] = []
+
+
+class SourceTopicsSettings(StrictModel):
+    """The ``source_topics`` key of a ``clusters[]`` entry (``exporter.config.ClusterConfig`` composes it)."""
+
+    # With clusters[].kafka: source connectors' topics, their growth and silent sources (heartbeat topics).
+    source_topics: SourceTopicsConfig = SourceTopicsConfig()
+
+
+class BrokerSettings(Protocol):
+    """What reading the brokers needs of ``clusters[].kafka`` (``exporter.offsets.config.KafkaConfig`` has it)."""
+
+    @property
+    def request_timeout(self) -> float: ...
+    def client_settings(self) -> dict[str, str]: ...
+
+
+class SourceTopicsCluster(Protocol):
+    """What the source-topics reader reads of its cluster's configuration (``exporter.config.ClusterConfig``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def urls(self) -> list[str]: ...
+    @property
+    def offsets_interval(self) -> float: ...
+    @property
+    def offsets_max_rate(self) -> float: ...
+    @property
+    def kafka(self) -> BrokerSettings | None: ...
+    @property
+    def source_topics(self) -> SourceTopicsConfig: ...
+    def watches(self, connector: str) -> bool: ...

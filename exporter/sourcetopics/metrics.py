@@ -15,7 +15,7 @@ from exporter.families import (
     SOURCE_TOPICS_FAMILIES,
     SOURCE_TOPICS_READ,
 )
-from exporter.metrics import FamilySamples, FastGroup, escape_label_value
+from exporter.render import FamilySamples, FastGroup, escape_label_value
 from exporter.sourcetopics.reading import ClusterSourceTopics, SourceTopicsReading
 from exporter.store import View
 

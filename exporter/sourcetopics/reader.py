@@ -1,7 +1,9 @@
 """Reads source connectors' topics and how they grow, per cluster with ``clusters[].kafka``.
 
 One run per ``source_topics.interval`` (its own APScheduler job). The source connectors come from the newest
-snapshot in the store. Their topic lists (``GET /connectors/{c}/topics``, KIP-558) are read at the offsets
+snapshot of the cluster (handed over by the store's subscription, ``SourceTopicsJobs.step``); a run returns the
+cluster's ``ClusterSourceTopics`` and the daemon publishes the ``SourceTopicsReading``. Their topic lists
+(``GET /connectors/{c}/topics``, KIP-558) are read at the offsets
 cadence (``offsets_interval``), requests no closer together than ``1 / offsets_max_rate``; every run then asks the
 brokers once for the end offsets of all those topics (``brokers.TopicEnds``, in a thread). A topic's end offset
 growing is the source writing; a heartbeat topic that stopped growing while Connect says RUNNING is a silent
@@ -22,11 +24,11 @@ import httpx
 import structlog
 
 from exporter.connect.client import connector_path
-from exporter.connect.config import ClusterConfig
 from exporter.connect.parse import BadResponse
-from exporter.model import RUNNING, Connector
+from exporter.model import RUNNING, ClusterSnapshot, Connector
 from exporter.offsets.brokers import BrokerError
 from exporter.sourcetopics.brokers import TopicEnds
+from exporter.sourcetopics.config import SourceTopicsCluster
 from exporter.sourcetopics.parse import DEBEZIUM_HEARTBEAT_PREFIX, parse_topics
 from exporter.sourcetopics.reading import (
     ClusterSourceTopics,
@@ -35,7 +37,7 @@ from exporter.sourcetopics.reading import (
     SourceTopicsReading,
     TopicGrowth,
 )
-from exporter.store import Store
+from exporter.store import View
 from exporter.transport import RequestFailed, read_json, send
 
 log = structlog.get_logger("exporter.sourcetopics")
@@ -59,9 +61,8 @@ class _Topic:
 class SourceTopicsReader:
     def __init__(
         self,
-        cluster: ClusterConfig,
+        cluster: SourceTopicsCluster,
         client: httpx.AsyncClient,
-        store: Store,
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -71,7 +72,7 @@ class SourceTopicsReader:
         self.cluster = cluster
         self.settings = cluster.source_topics
         self.client = client
-        self.store = store
+        self._snapshot: ClusterSnapshot | None = None
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -90,10 +91,14 @@ class SourceTopicsReader:
     def deadline(self) -> float:
         return self.settings.interval
 
-    async def run(self) -> None:
-        snap = self.store.view.clusters.get(self.name)
+    def observe(self, snapshot: ClusterSnapshot) -> None:
+        """The cluster's newest snapshot: the next run reads the source connectors it names."""
+        self._snapshot = snapshot
+
+    async def run(self) -> ClusterSourceTopics | None:
+        snap = self._snapshot
         if snap is None or not snap.up:
-            return  # no statuses this cycle: keep what we know (its age is on read_at)
+            return None  # no statuses this cycle: keep what we know (its age is on read_at)
         sources = {c.name: c for c in snap.connectors if c.type == "source" and self.cluster.watches(c.name)}
         for gone in self._topics.keys() - sources.keys():
             del self._topics[gone]
@@ -106,7 +111,7 @@ class SourceTopicsReader:
             base = snap.status_url or self.cluster.urls[0]
             await self._read_topics(sorted(sources), base)
         await self._read_ends(sources)
-        self._publish(sources)
+        return self._reading(sources)
 
     async def _read_topics(self, names: list[str], base: str) -> None:
         """Every connector's topics once per offsets_interval; between rounds only connectors new since."""
@@ -182,7 +187,7 @@ class SourceTopicsReader:
                     return topic, c.heartbeat_interval
         return None
 
-    def _publish(self, sources: dict[str, Connector]) -> None:
+    def _reading(self, sources: dict[str, Connector]) -> ClusterSourceTopics:
         writers: Counter[str] = Counter(t for n in sources for t in self._topics.get(n, ()))
         now = self._read_at
         out: dict[str, SourceTopics] = {}
@@ -211,22 +216,46 @@ class SourceTopicsReader:
                 quiet_since = g.last_growth if g.last_growth is not None else g.first_seen
                 heartbeat = Heartbeat(topic, interval, window, running and now - quiet_since >= window)
             out[name] = SourceTopics(name, grown, heartbeat)
-        mine = ClusterSourceTopics(
+        return ClusterSourceTopics(
             cluster=self.name,
             read_at=self._read_at,
             brokers_up=self._brokers_up,
             connectors=MappingProxyType(out),
             errors=MappingProxyType(dict(self._errors)),
         )
-        current = self.store.view.reading(SourceTopicsReading)
-        clusters = dict(current.clusters) if current is not None else {}
-        clusters[self.name] = mine
-        self.store.publish(SourceTopicsReading(MappingProxyType(clusters)))
 
 
-def forget_cluster(store: Store, cluster: str) -> None:
-    """Drop a cluster's source topics from the reading (a reload removed or replaced the cluster)."""
-    current = store.view.reading(SourceTopicsReading)
-    if current is not None and cluster in current.clusters:
-        clusters = {name: c for name, c in current.clusters.items() if name != cluster}
-        store.publish(SourceTopicsReading(MappingProxyType(clusters)))
+class SourceTopicsJobs:
+    """Every cluster's source-topics reader, and the one ``SourceTopicsReading`` their runs make together."""
+
+    def __init__(self) -> None:
+        self.readers: dict[str, SourceTopicsReader] = {}
+        self._clusters: dict[str, ClusterSourceTopics] = {}
+
+    def add(self, reader: SourceTopicsReader) -> None:
+        self.readers[reader.name] = reader
+
+    def remove(self, cluster: str) -> SourceTopicsReading | None:
+        """Drop a cluster's reader and reading (a reload removed or replaced it): the reading without them, if it
+        had them."""
+        self.readers.pop(cluster, None)
+        if self._clusters.pop(cluster, None) is None:
+            return None
+        return self.reading()
+
+    def step(self, snapshot: ClusterSnapshot, view: View | None = None) -> None:
+        """The store's subscription: hand the snapshot to its cluster's reader (none for Cloud clusters)."""
+        reader = self.readers.get(snapshot.cluster)
+        if reader is not None:
+            reader.observe(snapshot)
+
+    async def run(self, reader: SourceTopicsReader) -> SourceTopicsReading | None:
+        """One run of ``reader``; the reading to publish, or None (nothing read, or the reader was removed)."""
+        got = await reader.run()
+        if got is None or self.readers.get(reader.name) is not reader:
+            return None
+        self._clusters[reader.name] = got
+        return self.reading()
+
+    def reading(self) -> SourceTopicsReading:
+        return SourceTopicsReading(MappingProxyType(dict(self._clusters)))

@@ -56,7 +56,7 @@ def routing_error(status: int) -> SimResponse:
 
 # Connect's HTTP server (Jetty) refuses a path with an encoded backslash or percent sign before any
 # resource sees it, so a connector named "C:\path" or "50% sample" can be created (the name travels in the
-# POST body) but never addressed by name (issue 13, seen on real 3.9 and 4.3 workers).
+# POST body) but never addressed by name (seen on real 3.9 and 4.3 workers).
 _AMBIGUOUS = re.compile(r"%(5[Cc]|25)")
 
 

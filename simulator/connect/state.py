@@ -345,17 +345,6 @@ class SimCluster:
 
     # -- connectors: set-up --------------------------------------------------------------------------------
 
-    def connector_type_of(self, class_name: str) -> str:
-        for p in self.plugins:
-            if p.class_name == class_name and p.type in ("source", "sink"):
-                return p.type
-        # Connect derives the type by loading the class; a simulated class still gets a plausible type.
-        if class_name.endswith("SinkConnector"):
-            return "sink"
-        if class_name.endswith("SourceConnector") or class_name.startswith("io.debezium."):
-            return "source"
-        return "unknown"
-
     def add_connector(
         self,
         name: str,
@@ -497,10 +486,6 @@ class SimCluster:
         """expand=info answers ``"info": null`` for this connector (it vanished mid-request)."""
         with self.lock:
             self._get(name).info_vanished = vanished
-
-    def set_topics(self, name: str, topics: Iterable[str]) -> None:
-        with self.lock:
-            self._get(name).topics = list(topics)
 
     def pause(self, name: str) -> None:
         """Target PAUSED. FAILED parts stay FAILED until restarted (docs/connect.html)."""

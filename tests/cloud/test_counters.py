@@ -15,7 +15,7 @@ from exporter.cloud.http import RequestBudget, rate_limit_wait
 from exporter.cloud.query import BadResponse, parse_page, query_body
 from exporter.cloud.status import parse_expanded
 from exporter.transport import status_message
-from tests.clocks import ManualClock
+from tests.support.clocks import ManualClock
 
 T0 = 1_800_000_000
 OWNERS = {"lcc-1": Owner("c", "one")}

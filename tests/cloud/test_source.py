@@ -22,20 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from exporter import logs
-from exporter.cloud.config import CloudConfig
 from exporter.cloud.metrics import collect_cloud
 from exporter.cloud.source import CloudSource
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
+from tests.cloud.sim import CLUSTER, ENV, LKC, SECRET, T0, Published, make_config
 from tests.metrics.oracle import SnapshotCollector
-
-ENV = "env-prod1"
-LKC = "lkc-main1"
-CLUSTER = "managed"
-T0 = 1_800_000_000 // 3600 * 3600 + 17  # 17 s past a full hour: polls never land on minute edges
-SECRET = "s3cr3t-Cl0ud-API-secret-value"
+from tests.support.clocks import ManualClock
 
 
 @dataclass
@@ -44,7 +38,7 @@ class Env:
     state: CloudState
     sim: CloudSimulator
     store: Store
-    source: CloudSource
+    source: Published
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         collector = SnapshotCollector(self.store)
@@ -80,20 +74,6 @@ def counter(m: dict[Any, float], metric: str, cid: str, connector: str, cluster:
     return m[key(f"kafka_connect_cloud_{metric}_total", connect_cluster=cluster, connector=connector, connector_id=cid)]
 
 
-def make_config(url: str, **extra: Any) -> CloudConfig:
-    base: dict[str, Any] = {
-        "api_key": "SIMKEY0123456789",
-        "api_secret": SECRET,
-        "api_url": url,
-        "metrics_url": url,
-        "environments": [{"id": ENV, "clusters": [{"id": LKC, "name": CLUSTER}]}],
-        "max_retries": 2,
-        "request_timeout": 2,
-    }
-    base.update(extra)
-    return CloudConfig.model_validate(base)
-
-
 @pytest.fixture
 async def cloud() -> AsyncIterator[Any]:
     made: list[tuple[CloudSimulator, CloudSource]] = []
@@ -107,9 +87,9 @@ async def cloud() -> AsyncIterator[Any]:
         sim = CloudSimulator(state)
         await sim.start()
         store = Store()
-        source = CloudSource(make_config(sim.url, **config), store, clock)
+        source = CloudSource(make_config(sim.url, **config), clock)
         made.append((sim, source))
-        return Env(clock, state, sim, store, source)
+        return Env(clock, state, sim, store, Published(source, store))
 
     yield make
     for sim, source in made:
@@ -601,7 +581,7 @@ async def test_cloud_families_are_documented_and_pass_promtool(cloud: Any) -> No
 async def test_daemon_serves_managed_connectors_beside_self_managed_ones(sim: Any) -> None:
     """The real daemon (scheduler, collector, /metrics) with a Connect cluster and the Cloud source."""
     from exporter.config import build_config
-    from tests.daemon_harness import running_daemon
+    from tests.support.daemon_harness import running_daemon
 
     sim.cluster.add_connector("local-sink", "sink", tasks_max=1)
     state = CloudState(api_secret=SECRET)  # real clock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,11 @@ import yaml
 from exporter.checks import review
 from exporter.config import load_config
 from exporter.settings import format_duration, parse_duration
-from tests.processes import ROOT
+from tests.support.processes import run_cli
 
 
 def check_config(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("check-config", *args)
 
 
 def write(tmp_path: Path, text: str) -> str:

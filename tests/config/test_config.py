@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from exporter.config import load_config, masked_dump
 from exporter.settings import ConfigError, parse_duration
+from tests.support.processes import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,18 +175,6 @@ def test_quickstart_urls_group_into_clusters() -> None:
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def test_cli_config_error_exits_2_with_one_line(tmp_path: Path) -> None:

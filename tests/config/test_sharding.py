@@ -12,7 +12,7 @@ import yaml
 
 from exporter.config import build_config, shard_of
 from exporter.settings import ConfigError
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 
 NAMES = [f"connect-{i}" for i in range(40)]
 

@@ -9,7 +9,7 @@ import pytest
 from exporter.config import build_config
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 def config_for(urls: list[str], **opts: object) -> object:

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from exporter.config import build_config
 from simulator.connect import rest
 from simulator.connect.state import SimCluster
-from tests.daemon_harness import running_daemon
-from tests.pki import CA
+from tests.support.daemon_harness import running_daemon
+from tests.support.pki import CA
 
 
 @asynccontextmanager

@@ -15,7 +15,6 @@ from exporter.connect.workers import (
     ProbeResult,
     Work,
     WorkerTracker,
-    has_health_endpoint,
     health_of,
     probe_all,
     probe_base,
@@ -24,8 +23,8 @@ from exporter.connect.workers import (
 from exporter.model import Connector, Task, WorkerState
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.conftest import is_loopback
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
+from tests.support.net import is_loopback
 
 A, B, C = "10.0.0.1:8083", "10.0.0.2:8083", "10.0.0.3:8083"  # never probed: the tracker is pure
 OK = ProbeResult(True, "3.9.0", "K1", "healthy")
@@ -64,19 +63,6 @@ def test_work_by_worker_counts_connectors_and_tasks_per_named_worker() -> None:
 )
 def test_probe_base(wid: str, base: str | None) -> None:
     assert probe_base(wid, "http") == base
-
-
-def test_health_endpoint_since_3_9_and_confluent_7_9() -> None:
-    assert [has_health_endpoint(v) for v in ("3.8.1", "3.9.0", "4.3.1", "7.8.0-ccs", "7.9.0-ccs", "8.0.0-ce")] == [
-        False,
-        True,
-        True,
-        False,
-        True,
-        True,
-    ]
-    assert not has_health_endpoint(None)
-    assert not has_health_endpoint("garbage")
 
 
 def test_health_of_prefers_the_body_then_the_status() -> None:
@@ -316,3 +302,12 @@ async def test_a_worker_that_never_answers_is_logged_once_and_never_lost(closed_
         assert "no route" in unknown[0]["hint"]
     assert scrape.value("kafka_connect_worker_reachable", connect_cluster="c", worker_id=silent) is None
     assert all(v == 0.0 for _, v in scrape.samples("kafka_connect_connector_tasks_on_lost_workers"))
+
+
+async def test_a_probe_off_loopback_fails_the_test_and_is_never_sent(loopback_probes_only: list[str]) -> None:
+    # tests/conftest.py wraps every probe: a worker id off 127.0.0.0/8 raises before any packet leaves.
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(AssertionError, match="not loopback"):
+            await probe_all(client, {"far": "http://10.255.255.1:8083"}, per_request=0.5, concurrency=1)
+    assert loopback_probes_only == ["http://10.255.255.1:8083"]
+    loopback_probes_only.clear()  # the fixture would fail this test for it otherwise

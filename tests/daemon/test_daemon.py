@@ -17,8 +17,8 @@ from exporter.config import build_config
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.daemon_harness import quick_config, running_daemon
-from tests.scrape import parse_exposition
+from tests.support.daemon_harness import quick_config, running_daemon
+from tests.support.scrape import parse_exposition
 
 STATES = {"UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED"}
 

@@ -10,8 +10,8 @@ from exporter.demo import LOST_WORKER, WORKER_LOSS, WorkerLoss
 from simulator.connect.server import SimConnectServer
 from simulator.connect.state import SimCluster
 from simulator.faults import FaultKind
-from tests.daemon.test_process import exporter_process, wait_scrape
-from tests.scrape import Scrape
+from tests.support.processes import exporter_process, wait_scrape
+from tests.support.scrape import Scrape
 
 
 def _mode(scrape: Scrape, cluster: str) -> str | None:

@@ -30,8 +30,9 @@ from exporter.config import build_config
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.daemon_harness import Running, running_daemon
-from tests.scrape import Scrape, parse_exposition
+from tests.support.daemon_harness import Running, running_daemon
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually_async
 
 # Every scrape during a fault answers within this many seconds, at the client. It separates "answered"
 # from "stuck" without being a latency budget (bench/faults.py measures latency): that a hung cluster
@@ -198,14 +199,15 @@ class Probe:
             await asyncio.sleep(0.02)
 
     async def until(self, predicate: Callable[[Scrape], bool], timeout: float, what: str) -> Scrape:
-        deadline = time.monotonic() + timeout
-        while True:
-            scrape = await self.scrape()
-            if predicate(scrape):
-                return scrape
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last scrape:\n{scrape.text[-2500:]}")
-            await asyncio.sleep(0.02)
+        latest: list[Scrape] = []
+
+        async def check() -> Scrape | None:
+            latest[:] = [await self.scrape()]
+            return latest[0] if predicate(latest[0]) else None
+
+        return await eventually_async(
+            check, what=what, timeout=timeout, interval=0.02, describe=lambda: latest[0].text[-2500:] if latest else ""
+        )
 
     @property
     def max_ms(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from exporter.config import MetricsConfig
 from simulator.connect.server import SimThread
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 async def test_filtered_connectors_are_not_exported_shown_or_healed(sim: SimThread) -> None:

@@ -17,9 +17,10 @@ import yaml
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.pki import bcrypt_hash
-from tests.processes import free_port, port_is_free, start_exporter
-from tests.scrape import parse_exposition
+from tests.support.pki import bcrypt_hash
+from tests.support.processes import free_port, port_is_free, start_exporter
+from tests.support.scrape import parse_exposition
+from tests.support.waiting import eventually
 
 # Seconds from the signal to the exit. The daemon's own budget is 2 s for jobs + 2 s for handlers, but the
 # process also lets a bcrypt check already running in a thread finish (cost 14: ~1 s idle, several beside
@@ -41,14 +42,13 @@ def events(log: Path) -> list[dict[str, object]]:
 
 
 def wait_http(url: str, timeout: float = 20.0, **kw: object) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return httpx.get(url, timeout=2, **kw)  # type: ignore[arg-type]
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    """The first answer of a server that is starting (refused connections are "not yet")."""
+    return eventually(
+        lambda: httpx.get(url, timeout=2, **kw),  # type: ignore[arg-type]
+        what=f"an answer from {url}",
+        timeout=timeout,
+        ignore=(httpx.TransportError,),
+    )
 
 
 def in_flight_request(url: str, auth: tuple[str, str]) -> tuple[threading.Thread, list[object]]:
@@ -172,13 +172,15 @@ def test_unreachable_targets_at_startup_still_serve_metrics_and_healthz(tmp_path
             assert metrics.status_code == 200
             assert "kafka_connect_exporter_build_info" in metrics.text
             # The refused cluster is reported down at once; the hung one is still in its first cycle.
-            deadline = time.monotonic() + 10
-            while True:
-                scrape = parse_exposition(httpx.get(base + "/metrics", timeout=5).text)
-                if scrape.value("kafka_connect_up", connect_cluster="refused") == 0.0:
-                    break
-                assert time.monotonic() < deadline, scrape.text[-2000:]
-                time.sleep(0.1)
+            eventually(
+                lambda: (
+                    parse_exposition(httpx.get(base + "/metrics", timeout=5).text).value(
+                        "kafka_connect_up", connect_cluster="refused"
+                    )
+                    == 0.0
+                ),
+                what="the refused cluster reported down",
+            )
             ready = httpx.get(base + "/readyz", timeout=5)
             assert ready.status_code == 503 and "hung" in ready.text
             proc.send_signal(signal.SIGTERM)

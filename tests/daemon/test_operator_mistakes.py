@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,8 @@ import httpx
 import pytest
 
 from simulator.connect.server import SimThread
-from tests.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, run_cli
+from tests.support.waiting import eventually
 
 BLOCK_KAFKA = """\
 import sys
@@ -38,15 +38,7 @@ sys.meta_path.insert(0, _NoConfluentKafka())
 
 
 def exporter(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, env=env, timeout=timeout)
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess[str], code: int, line: str) -> None:
@@ -225,10 +217,12 @@ def test_a_signal_while_the_offsets_job_runs_logs_no_exception(tmp_path: Path, s
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while _offsets_requests(sim) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _offsets_requests(sim) >= 2, log_path.read_text()
+        eventually(
+            lambda: _offsets_requests(sim) >= 2,
+            what="an offsets run under way",
+            timeout=60,
+            describe=log_path.read_text,
+        )
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         proc.send_signal(sig)
         code = proc.wait(30)

@@ -3,64 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
 from simulator.connect.server import SimThread
 from simulator.faults import Fault
-from tests.scrape import Scrape, parse_exposition
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def exporter_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-
-
-def wait_scrape(base: str, predicate: object, timeout: float = 20.0) -> Scrape:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(base + "/metrics", timeout=2)
-            scrape = parse_exposition(r.text)
-            if predicate(scrape):  # type: ignore[operator]
-                return scrape
-            last = r.text
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s; last scrape:\n{last[-2000:]}")
+from tests.support.processes import exporter_process, wait_scrape
 
 
 def test_exporter_process_logs_one_json_event_per_failed_request_and_stops_on_sigterm(sim: SimThread) -> None:

@@ -22,8 +22,9 @@ import yaml
 
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.processes import free_port, start_exporter
-from tests.scrape import Scrape, parse_exposition
+from tests.support.processes import free_port, start_exporter
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually
 
 # Generous bounds for a busy 2-core machine: each waits for something that takes a few 0.3 s polls.
 WAIT = 30.0
@@ -43,11 +44,7 @@ def healed(sim: SimThread) -> dict[str, Any]:
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    eventually(check, what=what, timeout=timeout)
 
 
 class Exporter:

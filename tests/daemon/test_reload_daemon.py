@@ -12,7 +12,7 @@ from exporter.settings import ConfigError
 from simulator.cloud.server import cloud_in_thread
 from simulator.cloud.state import CloudState
 from simulator.connect.server import SimThread
-from tests.daemon_harness import running_daemon
+from tests.support.daemon_harness import running_daemon
 
 OK = "kafka_connect_exporter_config_last_reload_successful"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from exporter.repeats import RepeatLimiter
 from simulator.connect.server import SimThread
-from tests.clocks import ManualClock
-from tests.daemon.test_process import exporter_process, free_port, wait_scrape
+from tests.support.clocks import ManualClock
+from tests.support.processes import exporter_process, free_port, wait_scrape
 
 
 class Lines:

@@ -9,9 +9,6 @@ import base64
 import gzip
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +19,10 @@ from simulator.cloud.server import cloud_in_thread
 from simulator.cloud.state import CloudState
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.pki import CA, bcrypt_hash
-from tests.processes import ROOT, free_port, start_exporter
+from tests.support.pki import CA, bcrypt_hash
+from tests.support.processes import free_port, run_cli, start_exporter
+from tests.support.scrape import parse_exposition
+from tests.support.waiting import eventually
 
 BASIC_PW = "Zq9-basic-pw-8841"
 WRONG_PW = "Xw7-wrong-pw-5512"  # configured for a cluster whose workers refuse it (401s are logged)
@@ -47,20 +46,6 @@ def assert_clean(what: str, text: str) -> None:
     for secret in SECRETS:
         for form in forms(secret):
             assert form not in text, f"{what} contains secret {secret!r} (as {form!r})"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def test_no_secret_in_logs_responses_pages_or_errors(tmp_path: Path) -> None:
@@ -167,21 +152,21 @@ def exercise(base: str) -> list[tuple[str, str]]:
     """Every endpoint, with good, bad and no credentials; returns (what, text) of each response."""
     out: list[tuple[str, str]] = []
     auth = ("prometheus", WEB_PW)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            r = httpx.get(base + "/metrics", auth=auth, timeout=5)
-            text = r.text
-            if all(f'connect_cluster="{n}"' in text for n in ("basic", "refused", "bearer", "managed")) and (
-                "kafka_connect_cloud" in text
-            ):
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("the exporter never polled every source")
-        time.sleep(0.3)
-    time.sleep(1.5)  # a few more cycles: healer rounds, cloud metrics queries, retries
+    sources = ("basic", "refused", "bearer", "managed")
+
+    def polls() -> dict[str, float] | None:
+        s = parse_exposition(httpx.get(base + "/metrics", auth=auth, timeout=5).text)
+        done = {
+            n: sum(v for _, v in s.samples("kafka_connect_exporter_polls_total", connect_cluster=n)) for n in sources
+        }
+        return done if all(done.values()) and "kafka_connect_cloud" in s.text else None
+
+    first = eventually(polls, what="a poll of every source", ignore=(httpx.TransportError,))
+    # Two more cycles of every source: healer rounds, cloud metrics queries, retries.
+    eventually(
+        lambda: all(now >= first[n] + 2 for n, now in (polls() or {}).items()) or None,
+        what="two more polls of every source",
+    )
     with httpx.Client(timeout=5) as c:
         for method, path, kwargs in [
             ("GET", "/metrics", {"auth": auth}),

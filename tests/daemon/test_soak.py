@@ -31,8 +31,8 @@ import yaml
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.processes import free_port, open_fds, rss_bytes, start_exporter
-from tests.scrape import parse_exposition
+from tests.support.processes import free_port, open_fds, rss_bytes, start_exporter
+from tests.support.scrape import parse_exposition
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "40"))
 WARMUP = 0.25

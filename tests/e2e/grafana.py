@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.prometheus import SCRAPE_INTERVAL, PrometheusServer
-from tests.project.test_alerts_dashboards import load_dashboard, panels
+from tests.support.artifacts import load_dashboard, panels
 
 STEP = SCRAPE_INTERVAL
 BUILTINS = {

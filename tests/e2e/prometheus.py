@@ -11,9 +11,7 @@ import contextlib
 import ctypes
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,9 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+
+from tests.support.processes import free_port
+from tests.support.waiting import eventually
 
 PROMETHEUS = "/usr/bin/prometheus"
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +41,6 @@ def die_with_parent() -> None:
     pytest never leaves a Prometheus or an exporter behind. Fixture teardown still stops them by PID."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prometheus_binary() -> str | None:
@@ -91,20 +86,8 @@ def shorten_for(rule_file: Path, dest: Path, duration: str = SHORT_FOR) -> list[
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll ``check`` until it returns something other than None/False; bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result is not None and result is not False:
-                return result
-        except (httpx.HTTPError, PrometheusError) as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            extra = f" (last error: {last_error})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
-        time.sleep(interval)
+    """Poll ``check`` until it returns something other than None/False (Prometheus' errors count as "not yet")."""
+    return eventually(check, what=what, timeout=timeout, interval=interval, ignore=(httpx.HTTPError, PrometheusError))
 
 
 @dataclass(frozen=True)

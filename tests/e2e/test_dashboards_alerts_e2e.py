@@ -45,6 +45,7 @@ from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import PAUSED, STOPPED, UNASSIGNED, SimCluster
 from simulator.faults import Fault
 from tests.e2e import report
+from tests.e2e.coverage import BROKER_FAMILIES, REAL_KAFKA_ALERTS
 from tests.e2e.evaluate import (
     Evaluation,
     Expect,
@@ -57,9 +58,8 @@ from tests.e2e.evaluate import (
 )
 from tests.e2e.grafana import Dashboard, Target
 from tests.e2e.prometheus import JOB, PrometheusServer, prometheus_binary, wait_for
-from tests.e2e.test_real_offsets_e2e import BROKER_FAMILIES, REAL_KAFKA_ALERTS
 from tests.e2e.world import Driver, exporter_process, keep_logs, refused_address
-from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, load_rules, metric_names
+from tests.support.artifacts import DASHBOARDS, RULE_FILES, load_rules, metric_names
 
 pytestmark = pytest.mark.e2e
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e import report
+from tests.e2e.coverage import OFFSETS_PANEL_FAMILIES
 from tests.e2e.evaluate import Evaluation, Expect, Phase, evaluate, missing_alerts, wait_for_alerts
 from tests.e2e.grafana import Dashboard, Target
 from tests.e2e.prometheus import PrometheusServer, wait_for
-from tests.e2e.test_real_offsets_e2e import OFFSETS_PANEL_FAMILIES
 from tests.e2e.world import exporter_process, real_kafka
 from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
-from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
+from tests.support.artifacts import DASHBOARDS, RULE_FILES, metric_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -19,29 +19,18 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from exporter.families import (
-    CONNECTOR_OFFSETS_LAST_CHANGE,
-    KAFKA_ERRORS,
-    KAFKA_UP,
-    SINK_COMMITTED_OFFSETS,
-    SINK_LAG_RECORDS,
-)
+from exporter.families import SINK_COMMITTED_OFFSETS
 from tests.e2e import report
+from tests.e2e.coverage import OFFSETS_PANEL_FAMILIES
 from tests.e2e.evaluate import Evaluation, Expect, Phase, evaluate, missing_alerts, wait_for_alerts
 from tests.e2e.grafana import Dashboard
 from tests.e2e.prometheus import PrometheusServer, wait_for
 from tests.e2e.world import exporter_process, real_kafka
 from tests.integration.kafka.rest import FILE_SINK, FILE_SOURCE, wait_until
-from tests.project.test_alerts_dashboards import DASHBOARDS, RULE_FILES, metric_names
+from tests.support.artifacts import DASHBOARDS, RULE_FILES, metric_names
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-# Alerts whose scenario is here rather than in the simulated run (test_dashboards_alerts_e2e.py): they need lag.
-REAL_KAFKA_ALERTS = ("KafkaConnectSinkStalled",)
-# Families only the brokers give; the simulated run has none, so their panels are proven here.
-BROKER_FAMILIES = frozenset({SINK_LAG_RECORDS.sample_name, KAFKA_UP.sample_name, KAFKA_ERRORS.sample_name})
-# The "throughput and lag" row's families: proven here, where sinks commit, stall and lag for real.
-OFFSETS_PANEL_FAMILIES = BROKER_FAMILIES | {SINK_COMMITTED_OFFSETS.sample_name, CONNECTOR_OFFSETS_LAST_CHANGE.name}
 CLUSTER = "real-offsets"
 PHASE_TIMEOUT = 120.0
 

@@ -23,9 +23,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.prometheus import die_with_parent, free_port, prometheus_binary, wait_for
+from tests.e2e.prometheus import die_with_parent, prometheus_binary, wait_for
 from tests.integration.kafka import fetch
 from tests.integration.kafka.harness import HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED_LOGS_DIR = ROOT / ".cache" / "test-logs"

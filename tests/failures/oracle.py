@@ -9,8 +9,8 @@ from prometheus_client.core import Metric
 from exporter.failures.health import connector_health
 from exporter.failures.reading import FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
-from exporter.metrics import metric_family
 from exporter.offsets.reading import OffsetsReading
+from exporter.render import metric_family
 from exporter.store import View
 
 

@@ -8,8 +8,8 @@ from exporter.failures.tracker import FailureTracker
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
-from tests.cloud.test_source import CLUSTER, ENV, LKC, SECRET, T0, make_config
+from tests.cloud.sim import CLUSTER, ENV, LKC, SECRET, T0, Published, make_config
+from tests.support.clocks import ManualClock
 
 CONFIG_ERRORS = "There were some errors with your configuration:\ntopics: Provided Kafka ApiKey is invalid\n"
 
@@ -23,8 +23,8 @@ async def test_cloud_status_snapshots_step_the_tracker() -> None:
     sim = CloudSimulator(state)
     await sim.start()
     store = Store()
-    tracker = FailureTracker(store)
-    source = CloudSource(make_config(sim.url), store, clock, on_snapshot=tracker.step)
+    store.derive(FailureTracker().step)
+    source = Published(CloudSource(make_config(sim.url), clock), store)
     try:
         await source.poll_status(CLUSTER)
         clock.advance(60)

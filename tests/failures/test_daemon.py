@@ -6,8 +6,8 @@ import pytest
 
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import PAUSED, SimCluster, java_trace
-from tests.daemon_harness import quick_config, running_daemon
-from tests.scrape import Scrape
+from tests.support.daemon_harness import quick_config, running_daemon
+from tests.support.scrape import Scrape
 
 CONNECT_EXC = "org.apache.kafka.connect.errors.ConnectException"
 

@@ -125,11 +125,12 @@ def test_cloud_error_states_are_failures_with_the_error_state_as_root_cause() ->
     assert got == {(None, "unknown", "USER_ACTIONABLE_ERROR"), (0, "unknown", "USER_ACTIONABLE_ERROR")}
 
 
-def test_tracker_publishes_a_reading_per_cluster() -> None:
+def test_tracker_derives_a_reading_per_cluster_from_the_store_s_snapshots() -> None:
     store = Store(expected=["prod"])
-    tracker = FailureTracker(store)
-    tracker.step(snap(1, conn("a", "RUNNING", ("RUNNING", W1))))
-    tracker.step(snap(2, conn("a", "RUNNING", ("FAILED", W1))))
+    tracker = FailureTracker()
+    store.derive(tracker.step)
+    store.publish_cluster(snap(1, conn("a", "RUNNING", ("RUNNING", W1))))
+    store.publish_cluster(snap(2, conn("a", "RUNNING", ("FAILED", W1))))
     reading = store.view.reading(FailuresReading)
     assert reading is not None
     prod = reading.clusters["prod"]
@@ -139,15 +140,12 @@ def test_tracker_publishes_a_reading_per_cluster() -> None:
 
 
 def test_a_removed_cluster_is_forgotten() -> None:
-    store = Store(expected=["prod"])
-    tracker = FailureTracker(store)
+    tracker = FailureTracker()
     tracker.step(snap(1, conn("a", "FAILED")))
-    tracker.forget("prod")
-    reading = store.view.reading(FailuresReading)
+    reading = tracker.forget("prod")
     assert reading is not None and "prod" not in reading.clusters
     assert tracker.history("prod") == History()
-    tracker.forget("never-seen")  # nothing to drop, nothing published
-    assert store.view.reading(FailuresReading) is reading
+    assert tracker.forget("never-seen") is None  # nothing to drop, nothing to publish
 
 
 def test_a_restart_that_fails_again_between_two_polls_is_two_transitions() -> None:
@@ -187,19 +185,19 @@ def test_a_restart_during_the_cycle_waits_for_the_next_poll_and_a_seen_recovery_
     assert h.transitions == {("a", "RUNNING"): 3, ("a", "FAILED"): 3}
 
 
-def test_the_tracker_takes_the_restarts_from_the_healer_reading_in_the_store() -> None:
+def test_the_tracker_takes_the_restarts_from_the_healer_reading_in_the_view() -> None:
     from types import MappingProxyType
 
     from exporter.healer.policy import TargetKey
     from exporter.healer.reading import ClusterHealReading, HealerReading
 
     store = Store(expected=["prod"])
-    tracker = FailureTracker(store)
+    store.derive(FailureTracker().step)
     failed = conn("a", "RUNNING", ("FAILED", W1))
-    tracker.step(snap(100, failed))
+    store.publish_cluster(snap(100, failed))
     heal = ClusterHealReading("enforce", "cluster", last_restart=MappingProxyType({TargetKey("a", 0): 110.0}))
     store.publish(HealerReading(MappingProxyType({"prod": heal})))
-    tracker.step(snap(130, failed))
+    store.publish_cluster(snap(130, failed))  # the tracker sees the healer's reading in the view it is handed
     reading = store.view.reading(FailuresReading)
     assert reading is not None
     assert reading.clusters["prod"].transitions == {("a", "RUNNING"): 1, ("a", "FAILED"): 1}

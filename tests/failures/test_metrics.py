@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.exposition import Block, render_blocks
 from exporter.failures.history import History, advance, cluster_failures
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.reading import FailuresReading
@@ -23,10 +22,11 @@ from exporter.offsets.reading import (
     OffsetsReading,
     OffsetsStatus,
 )
+from exporter.render import Block, Collected, render_blocks
 from exporter.store import Store, View
 from simulator.connect.state import task_trace
 from tests.failures.oracle import collect_failures
-from tests.scrape import parse_exposition
+from tests.support.scrape import parse_exposition
 
 HOSTILE = ('we"ird\\name', "line\nbreak", "ünïcode-∑", "")
 
@@ -105,7 +105,7 @@ def text(blocks: list[Block], *, openmetrics: bool = False) -> bytes:
 def test_fast_renderer_matches_prometheus_client(polls: int, last_up: bool) -> None:
     view = view_after(polls, last_up)
     fast = render_blocks(view, [FailuresRenderer()])
-    oracle = render_blocks(view, [collect_failures])
+    oracle = render_blocks(view, [Collected(collect_failures)])
     assert text(fast) == text(oracle)
     assert text(fast, openmetrics=True) == text(oracle, openmetrics=True)
     assert b"kafka_connect_connector_health{" in text(fast)
@@ -120,7 +120,7 @@ def test_cached_lines_follow_new_readings() -> None:
     again = text(render_blocks(view_after(4), [renderer]))
     later = text(render_blocks(view_after(5), [renderer]))
     assert first == again and later != first
-    assert later == text(render_blocks(view_after(5), [collect_failures]))
+    assert later == text(render_blocks(view_after(5), [Collected(collect_failures)]))
 
 
 def offsets_for(cluster: str, connector: str, *, lag: int, unchanged_for: float) -> OffsetsReading:
@@ -167,7 +167,7 @@ def test_a_stalled_sink_is_degraded(lag: int, unchanged_for: float, health: str)
     render_blocks(view, [renderer])  # cached lines must follow the new offsets reading
     fast = text(render_blocks(stalled, [renderer]))
     assert health_of(fast, name) == health
-    assert fast == text(render_blocks(stalled, [collect_failures]))
+    assert fast == text(render_blocks(stalled, [Collected(collect_failures)]))
 
 
 @settings(max_examples=3, deadline=None)
@@ -210,8 +210,8 @@ def test_ten_thousand_failing_tasks_give_a_handful_of_label_values(seed: int) ->
     snap = ClusterSnapshot("prod", SourceKind.CONNECT, 1.0, 0.1, True, 30.0, connectors=connectors)
     assert len({t.trace for c in connectors for t in c.tasks}) == 10_000
     store = Store(["prod"])
+    store.derive(FailureTracker().step)
     store.publish_cluster(snap)
-    FailureTracker(store).step(snap)
     exposition = parse_exposition(text(render_blocks(store.view, [FailuresRenderer()])).decode())
     assert len(exposition.samples("kafka_connect_failure_info")) == 10_000
     assert len(exposition.label_values("kafka_connect_failure_info", "exception")) == 1

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.healer.client import RestartClient
 from exporter.healer.policy import Outcome, RestartGroup, TargetKey
 from simulator.connect.server import SimConnectServer

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 
 from exporter.healer.config import AutohealConfig, BackoffConfig
@@ -25,7 +23,6 @@ from exporter.healer.policy import (
     record,
     record_unsent,
     retry,
-    supports_restart_plan,
 )
 from exporter.model import (
     ClusterSnapshot,
@@ -119,13 +116,6 @@ def restarted(plan: Plan) -> list[TargetKey]:
 
 def reasons(plan: Plan) -> dict[TargetKey, Reason | None]:
     return {d.key: d.reason for d in plan.decisions if not d.restart}
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time("2025-03-01 12:00:00") as frozen:
-        assert isinstance(frozen, FrozenDateTimeFactory)
-        yield frozen
 
 
 T0 = TargetKey("orders", 0)
@@ -451,29 +441,6 @@ def test_a_failed_poll_decides_nothing(clock: FrozenDateTimeFactory) -> None:
     clock.tick(MIN)
     plan = d.step(snap(up=False))
     assert plan.groups == () and T0 in d.state.targets  # nor is anything forgotten
-
-
-# --- restart method by version -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("version", "expected"),
-    [
-        ("3.0.0", True),
-        ("3.9.1", True),
-        ("4.1.0", True),
-        ("4.0.0-SNAPSHOT", True),
-        ("2.8.2", False),
-        ("0.10.2.1", False),
-        ("7.0.1-ccs", True),  # Confluent Platform 7.0 = Kafka 3.0
-        ("6.2.4-ce", False),
-        ("8.0.0-ccs", True),
-        ("unknown", False),
-        (None, False),
-    ],
-)
-def test_supports_restart_plan(version: str | None, expected: bool) -> None:
-    assert supports_restart_plan(version) is expected
 
 
 @pytest.mark.parametrize(

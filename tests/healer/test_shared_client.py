@@ -6,7 +6,7 @@ import httpx
 
 from exporter.daemon import Daemon
 from simulator.connect.server import SimThread
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 async def test_restarts_go_through_the_pollers_client_which_closes_after_the_healer(sim: SimThread) -> None:

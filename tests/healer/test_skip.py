@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from pydantic import ValidationError
 
@@ -15,8 +13,8 @@ from exporter.healer.policy import PolicyState, Reason, TargetKey, decide, match
 from exporter.healer.reading import HealerReading
 from exporter.model import ClusterSnapshot, Connector, SourceKind, Task, Worker
 from simulator.connect.state import SimCluster, connector_trace, java_trace, task_trace
-from tests.failures.test_fingerprint import BAD_JSON_TRACE, FILE_TRACE
-from tests.healer.test_loop import loop
+from tests.healer.world import loop
+from tests.support.traces import BAD_JSON_TRACE, FILE_TRACE
 
 CONFIG_EXC = "org.apache.kafka.common.config.ConfigException"
 
@@ -81,13 +79,6 @@ def test_config_validation() -> None:
         AutohealConfig.model_validate({"skip": [{"name": "bad", "cause": "("}]})
     with pytest.raises(ValidationError):
         AutohealConfig.model_validate({"skip": [{"name": "typo", "exeption": "x"}]})
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time("2025-03-01 12:00:00") as frozen:
-        assert isinstance(frozen, FrozenDateTimeFactory)
-        yield frozen
 
 
 def snap(*tasks: Task) -> ClusterSnapshot:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from simulator.connect.server import SimThread
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 async def test_retry_endpoint_releases_a_persistent_failure(sim: SimThread) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waiting import eventually_async
+
 from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest, file_sink, file_source
-from .watch import FAST, eventually, watching
+from .watch import FAST, watching
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +33,26 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
     out = out_dir / "out.txt"
     file_source(connect_rest, "heal-src", tmp_path / "in.txt", "heal-lines", "alpha\nbeta\n")
     file_sink(connect_rest, "heal-sink", out, "heal-lines")
-    await eventually(lambda: task_states(connect_rest, "heal-sink") == ["FAILED"], 60, "the sink task to fail")
+    await eventually_async(
+        lambda: task_states(connect_rest, "heal-sink") == ["FAILED"], timeout=60, what="the sink task to fail"
+    )
     trace = connect_rest.status("heal-sink")["tasks"][0]["trace"]
     assert "Couldn't find or create file" in trace
 
     async with watching(connect, {**FAST, "max_attempts": 50}) as h:
         # While the directory is missing, restarts are tried (backed off) and fail again.
-        await eventually(lambda: h.restarts("heal-sink") >= 2, 60, "two restarts of the still-broken sink")
+        await eventually_async(
+            lambda: h.restarts("heal-sink") >= 2, timeout=60, what="two restarts of the still-broken sink"
+        )
         assert task_states(connect_rest, "heal-sink") in (["FAILED"], ["RESTARTING"], ["RUNNING"])
         out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
-        await eventually(lambda: task_states(connect_rest, "heal-sink") == ["RUNNING"], 60, "the sink to be healed")
-        await eventually(
-            lambda: out.exists() and out.read_text(encoding="utf-8") == "alpha\nbeta\n", 60, "records in the sink file"
+        await eventually_async(
+            lambda: task_states(connect_rest, "heal-sink") == ["RUNNING"], timeout=60, what="the sink to be healed"
+        )
+        await eventually_async(
+            lambda: out.exists() and out.read_text(encoding="utf-8") == "alpha\nbeta\n",
+            timeout=60,
+            what="records in the sink file",
         )
         healed_after = h.restarts("heal-sink")
         await h.after(5, rounds=5)
@@ -56,12 +66,14 @@ async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
     file_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
-    await eventually(lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], 60, "the sink task to fail")
+    await eventually_async(
+        lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], timeout=60, what="the sink task to fail"
+    )
     async with watching(connect, {**FAST, "max_attempts": 2}) as h:
-        await eventually(
+        await eventually_async(
             lambda: h.scrape().value("kafka_connect_autoheal_persistent_failure", connector="cap-sink", task="0") == 1,
-            90,
-            "the sink to be marked a persistent failure",
+            timeout=90,
+            what="the sink to be marked a persistent failure",
         )
         assert h.restarts("cap-sink") == 2
         await h.after(12, rounds=8)  # several grace periods, backoffs and healer rounds later: still left alone
@@ -78,14 +90,20 @@ async def test_paused_and_stopped_connectors_are_never_touched(
     file_sink(connect_rest, "paused-sink", tmp_path / "gone-a" / "out.txt", "paused-lines")
     file_sink(connect_rest, "stopped-sink", tmp_path / "gone-b" / "out.txt", "stopped-lines")
     for name in ("paused-sink", "stopped-sink"):
-        await eventually(lambda name=name: task_states(connect_rest, name) == ["FAILED"], 60, f"{name} to fail")
+        await eventually_async(
+            lambda name=name: task_states(connect_rest, name) == ["FAILED"], timeout=60, what=f"{name} to fail"
+        )
     connect_rest.pause("paused-sink")
     connect_rest.stop("stopped-sink")
-    await eventually(
-        lambda: connect_rest.status("stopped-sink")["connector"]["state"] == "STOPPED", 60, "the connector to stop"
+    await eventually_async(
+        lambda: connect_rest.status("stopped-sink")["connector"]["state"] == "STOPPED",
+        timeout=60,
+        what="the connector to stop",
     )
-    await eventually(
-        lambda: connect_rest.status("paused-sink")["connector"]["state"] == "PAUSED", 60, "the connector to pause"
+    await eventually_async(
+        lambda: connect_rest.status("paused-sink")["connector"]["state"] == "PAUSED",
+        timeout=60,
+        what="the connector to pause",
     )
     async with watching(connect, FAST) as h:
         await h.after(15, rounds=10)  # many grace periods and healer rounds

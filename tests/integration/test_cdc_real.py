@@ -20,18 +20,25 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
+from tests.support.waiting import eventually_async
 
+from .cli_exporter import exporter, wait_scrape
+from .fingerprints import fingerprint_of, oracle
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.postgres import PostgresServer, debezium_config
 from .kafka.rest import ConnectRest
-from .test_exporter_real import exporter, wait_scrape
-from .test_failures_real import fingerprint_of, oracle
-from .watch import FAST, eventually, watching
+from .watch import FAST, watching
 
 pytestmark = pytest.mark.integration
 
 CDC_USER = "cdc"
+
+
+async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    await eventually_async(check, timeout=timeout, what=what, interval=0.5)
+
+
 SILENT = "kafka_connect_source_silent"
 SOURCE_GROWTH = "kafka_connect_source_topic_last_growth_timestamp_seconds"
 RECORDS = "kafka_connect_source_topic_records_written_total"

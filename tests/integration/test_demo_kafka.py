@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.kafka.harness import free_port
 from tests.integration.kafka.rest import wait_until
-from tests.scrape import Scrape, parse_exposition
+from tests.support.processes import free_port
+from tests.support.scrape import Scrape, parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 

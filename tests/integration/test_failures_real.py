@@ -20,11 +20,13 @@ from typing import Any
 import pytest
 
 from exporter.healer.reading import HealerReading
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
+from tests.support.waiting import eventually_async
 
+from .fingerprints import fingerprint_of, oracle
 from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest, file_sink, file_source
-from .watch import FAST, eventually, watching
+from .watch import FAST, watching
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +34,6 @@ STRING = "org.apache.kafka.connect.storage.StringConverter"
 JSON = "org.apache.kafka.connect.json.JsonConverter"
 # What the sources read: plain lines, which a JsonConverter with schemas cannot parse.
 PLAIN = "hello world\nnot json at all\n"
-
-
-def oracle(trace: str) -> tuple[str, str]:
-    """(class of the first line, class of the last ``Caused by:``, or the first when there is none)."""
-    lines = trace.splitlines()
-    first = lines[0].split(":", 1)[0].strip()
-    causes = [ln[len("Caused by: ") :].split(":", 1)[0].strip() for ln in lines if ln.startswith("Caused by: ")]
-    return first, causes[-1] if causes else first
 
 
 def task(rest: ConnectRest, name: str) -> dict[str, Any] | None:
@@ -53,17 +47,14 @@ def task_state(rest: ConnectRest, name: str) -> str | None:
     return None if t is None else str(t["state"])
 
 
-def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str] | None:
-    found = s.samples("kafka_connect_failure_info", connector=connector, task=task)
-    return (found[0][0]["exception"], found[0][0]["root_cause"]) if found else None
-
-
 async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
     file_source(connect_rest, "fi-src", tmp_path / "in.txt", "fi-lines", PLAIN)
     file_sink(connect_rest, "fi-sink", tmp_path / "missing-dir" / "out.txt", "fi-lines")
-    await eventually(lambda: task_state(connect_rest, "fi-sink") == "FAILED", 60, "the sink task to fail")
+    await eventually_async(
+        lambda: task_state(connect_rest, "fi-sink") == "FAILED", timeout=60, what="the sink task to fail"
+    )
     first = task(connect_rest, "fi-sink")
     assert first is not None
     trace = str(first["trace"])
@@ -72,19 +63,21 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
     assert expected[0] == "org.apache.kafka.connect.errors.ConnectException"
 
     async with watching(connect) as w:
-        await eventually(lambda: fingerprint_of(w.scrape(), "fi-sink") is not None, 30, "the failure fingerprint")
+        await eventually_async(
+            lambda: fingerprint_of(w.scrape(), "fi-sink") is not None, timeout=30, what="the failure fingerprint"
+        )
         s = w.scrape()
         assert fingerprint_of(s, "fi-sink") == expected
         since = s.value("kafka_connect_failed_since_timestamp_seconds", connector="fi-sink", task="0")
         assert since is not None
         assert s.samples("kafka_connect_failure_info", connector="fi-src") == []
         assert s.label_values("kafka_connect_connector_health", "health", connector="fi-sink") == {"failed"}
-        await eventually(
+        await eventually_async(
             lambda: (
                 w.scrape().label_values("kafka_connect_connector_health", "health", connector="fi-src") == {"healthy"}
             ),
-            30,
-            f"the source to be healthy; it is {w.store.view.clusters['real'].connector('fi-src')}",
+            timeout=30,
+            what=f"the source to be healthy; it is {w.store.view.clusters['real'].connector('fi-src')}",
         )
 
         # Kill the worker that ran the failed task: after the rebalance delay the task moves to the other
@@ -93,14 +86,14 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
         survivor = 1 - owner
         connect.kill_worker(owner)
         with connect.rest(survivor) as rest:
-            await eventually(
+            await eventually_async(
                 lambda: (
                     (t := task(rest, "fi-sink")) is not None
                     and t["worker_id"] == connect.worker_ids[survivor]
                     and t["state"] == "FAILED"
                 ),
-                120,
-                "the failed task to move to the surviving worker and fail there",
+                timeout=120,
+                what="the failed task to move to the surviving worker and fail there",
             )
             await w.after(3, rounds=3)  # several polls of the moved task
             s = w.scrape()
@@ -121,17 +114,19 @@ async def test_a_sink_that_fails_after_every_restart_counts_a_failure_per_restar
     the next poll: each accepted restart still counts one transition to FAILED, so KafkaConnectConnectorFlapping
     (three an hour) fires."""
     file_sink(connect_rest, "fl-sink", tmp_path / "missing-dir" / "out.txt", "fl-lines")
-    await eventually(lambda: task_state(connect_rest, "fl-sink") == "FAILED", 60, "the sink task to fail")
+    await eventually_async(
+        lambda: task_state(connect_rest, "fl-sink") == "FAILED", timeout=60, what="the sink task to fail"
+    )
 
     def failures(s: Scrape) -> float:
         return s.value("kafka_connect_state_transitions_total", connector="fl-sink", to_state="FAILED") or 0.0
 
     async with watching(connect, FAST) as w:
         # Seen FAILED at the first poll (not a change); every restart folded in by the poll after it adds one.
-        await eventually(
+        await eventually_async(
             lambda: w.restarts("fl-sink") >= 3 and failures(w.scrape()) == w.restarts("fl-sink"),
-            120,
-            "one transition to FAILED per restart",
+            timeout=120,
+            what="one transition to FAILED per restart",
         )
         s = w.scrape()
         assert task_state(connect_rest, "fl-sink") == "FAILED"
@@ -165,8 +160,12 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
     out_dir = tmp_path / "not-yet"
     file_source(connect_rest, "fx-src", tmp_path / "fx.txt", "fx-lines", PLAIN)
     file_sink(connect_rest, "fx-sink", out_dir / "out.txt", "fx-lines")
-    await eventually(lambda: task_state(connect_rest, "bd-sink") == "FAILED", 60, "the bad-data sink to fail")
-    await eventually(lambda: task_state(connect_rest, "fx-sink") == "FAILED", 60, "the file sink to fail")
+    await eventually_async(
+        lambda: task_state(connect_rest, "bd-sink") == "FAILED", timeout=60, what="the bad-data sink to fail"
+    )
+    await eventually_async(
+        lambda: task_state(connect_rest, "fx-sink") == "FAILED", timeout=60, what="the file sink to fail"
+    )
     bad = task(connect_rest, "bd-sink")
     assert bad is not None
     bad_trace = str(bad["trace"])
@@ -174,7 +173,9 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
 
     async with watching(connect, FAST) as w:
         # The file sink is restarted (and fails again) while its directory is missing ...
-        await eventually(lambda: w.restarts("fx-sink") >= 2, 60, "two restarts of the still-broken file sink")
+        await eventually_async(
+            lambda: w.restarts("fx-sink") >= 2, timeout=60, what="two restarts of the still-broken file sink"
+        )
         s = w.scrape()
         # ... the bad-data sink never: a default skip rule says no restart can fix it.
         assert w.restarts("bd-sink") == 0
@@ -190,11 +191,13 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
         # counted as those two changes (below), beside whatever changes the polls saw themselves.
 
         out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
-        await eventually(lambda: task_state(connect_rest, "fx-sink") == "RUNNING", 60, "the file sink to be healed")
-        await eventually(
+        await eventually_async(
+            lambda: task_state(connect_rest, "fx-sink") == "RUNNING", timeout=60, what="the file sink to be healed"
+        )
+        await eventually_async(
             lambda: w.scrape().samples("kafka_connect_failure_info", connector="fx-sink") == [],
-            30,
-            "the healed sink's failure to go",
+            timeout=30,
+            what="the healed sink's failure to go",
         )
         s = w.scrape()
         assert s.samples("kafka_connect_failed_since_timestamp_seconds", connector="fx-sink") == []

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
+from .cli_exporter import Exporter, exporter, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import ConnectRest, file_sink, file_source, wait_until
-from .test_exporter_real import Exporter, exporter, wait_scrape
 
 pytestmark = pytest.mark.integration
 

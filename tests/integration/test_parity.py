@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from exporter.connect.config import ClusterConfig
+from exporter.config import ClusterConfig
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import PluginSpec, SimCluster, task_trace
-from tests.scrape import Scrape
+from tests.support.scrape import Scrape
 
+from .cli_exporter import POLL_INTERVAL, Exporter, exporter, polls_done, task_states, wait_scrape
 from .kafka.harness import ConnectCluster, KafkaEnvironment
 from .kafka.rest import FILE_SINK, FILE_SOURCE, ConnectRest
-from .test_exporter_real import POLL_INTERVAL, Exporter, exporter, polls_done, task_states, wait_scrape
 
 pytestmark = pytest.mark.integration
 
@@ -185,11 +185,15 @@ def test_simulator_and_real_workers_give_the_same_exposition(
         with ConnectRest(sim.urls[0]) as sim_rest:
             # The real sink fails because its directory is missing: the same exception and root cause classes.
             missing = ("java.nio.file.NoSuchFileException", str(tmp_path / "sim" / "missing" / "out.txt"))
-            build_scenario(
-                sim_rest,
-                tmp_path / "sim",
-                fail=lambda: cluster.fail_task("par-failed", 0, trace=task_trace("sink", missing)),
-            )
+
+            def fail_like_the_real_sink() -> None:
+                cluster.fail_task("par-failed", 0, trace=task_trace("sink", missing))
+                # The simulator moves no records: it is told what the real sinks commit, the three lines the
+                # three sources write, and nothing for the sink whose task failed before it consumed any.
+                cluster.set_sink_offsets("par-sink", {("par-lines", 0): 3})
+                cluster.set_offsets("par-failed", [])
+
+            build_scenario(sim_rest, tmp_path / "sim", fail=fail_like_the_real_sink)
         with (
             exporter(tmp_path / "real.log", connect.urls) as real_ex,
             exporter(tmp_path / "sim.log", sim.urls) as sim_ex,

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import load
-from tests.scrape import Scrape
+from tests.support.browser import load
+from tests.support.scrape import Scrape
 
-from .kafka.harness import ConnectCluster
-from .kafka.rest import ConnectRest
-from .test_exporter_real import (
+from .cli_exporter import (
     exporter,
     polls_done,
     rest_states,
     running_pipelines_and_a_busy_worker,
     wait_scrape,
 )
+from .kafka.harness import ConnectCluster
+from .kafka.rest import ConnectRest
 
 pytestmark = pytest.mark.integration
 

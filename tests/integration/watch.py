@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,17 +18,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
+from exporter.config import ClusterConfig
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
-from exporter.exposition import render_blocks
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.tracker import FailureTracker
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.runner import Healer
 from exporter.model import ClusterSnapshot
+from exporter.render import render_blocks
 from exporter.store import Store
-from tests.scrape import Scrape, parse_exposition
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually_async
 
 from .kafka.harness import ConnectCluster
 
@@ -100,7 +100,7 @@ class Watch:
         target = self.rounds + rounds
         await asyncio.sleep(seconds)
         # 1 s apart when idle; 10x that is a generous bound on a loaded 2-core machine.
-        await eventually(lambda: self.rounds >= target, 10.0 * rounds, f"{rounds} poll rounds")
+        await eventually_async(lambda: self.rounds >= target, timeout=10.0 * rounds, what=f"{rounds} poll rounds")
 
 
 @asynccontextmanager
@@ -109,20 +109,19 @@ async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = No
     store = Store(expected=["real"])
     client = build_http_client(cfg)
     poller = ConnectPoller(cfg, client)
-    tracker = FailureTracker(store)
+    tracker = FailureTracker()
+    store.derive(tracker.step)  # the derived steps, in the daemon's order
     healer = None
     if cfg.autoheal.enabled:
-        healer = Healer([cfg], store, {cfg.name: client})
+        healer = Healer([cfg], store.publish, {cfg.name: client})
         healer.attach()
+        store.derive(healer.step)
     watch = Watch(store, tracker, healer)
 
     async def poll_forever() -> None:
         while True:
             snap = await poller.poll()
-            store.publish_cluster(snap)  # what the daemon's poll job does, in its order
-            tracker.step(snap)
-            if healer is not None:
-                healer.step(snap)
+            store.publish_cluster(snap)  # what the daemon does with what its poll job returns
             watch.observe(snap)
             await asyncio.sleep(1.0)
 
@@ -135,11 +134,3 @@ async def watching(connect: ConnectCluster, autoheal: dict[str, Any] | None = No
         if healer is not None:
             await healer.stop()
         await client.aclose()
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)

@@ -1,7 +1,7 @@
 """The reference rendering the fast renderer is checked against: prometheus_client over the store.
 
 ``collect_connect`` builds the connect group as prometheus_client families from the same catalogue
-(``exporter.families``) and the same snapshots as ``exporter.metrics.ConnectRenderer``; prometheus_client
+(``exporter.families``) and the same snapshots as ``exporter.connect.metrics.ConnectRenderer``; prometheus_client
 formats them. Production serves only the fast renderer; tests compare the two byte for byte
 (tests/metrics/test_render.py) and read the oracle's exposition where they want prometheus_client's.
 """
@@ -17,6 +17,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
 from prometheus_client.registry import Collector
 
+from exporter.connect.metrics import known_states, polled_help, with_unknown
 from exporter.families import (
     CONNECT_FAMILIES,
     CONNECTOR_INFO,
@@ -31,14 +32,14 @@ from exporter.families import (
     UP,
     WORKER_CONNECTORS,
     WORKER_HEALTH,
-    WORKER_HEALTH_STATES,
     WORKER_INFO,
     WORKER_REACHABLE,
     WORKER_TASKS,
     WORKER_UP,
 )
-from exporter.metrics import CollectGroup, collect_exporter, known_states, metric_family, polled_help, with_unknown
-from exporter.model import WorkerState
+from exporter.model import WORKER_HEALTH_STATES, WorkerState
+from exporter.own_metrics import collect_exporter
+from exporter.render import CollectFunc, metric_family
 from exporter.store import Store, View
 
 
@@ -104,17 +105,17 @@ def collect_connect(view: View) -> Iterator[Metric]:
     yield from fam.values()
 
 
-REFERENCE_GROUPS: tuple[CollectGroup, ...] = (collect_connect, collect_exporter)
+REFERENCE_GROUPS: tuple[CollectFunc, ...] = (collect_connect, collect_exporter)
 
 
 class SnapshotCollector(Collector):
     """A prometheus_client collector over the store: the core groups, plus any a test adds."""
 
-    def __init__(self, store: Store, groups: Iterable[CollectGroup] = REFERENCE_GROUPS) -> None:
+    def __init__(self, store: Store, groups: Iterable[CollectFunc] = REFERENCE_GROUPS) -> None:
         self.store = store
         self.groups = list(groups)
 
-    def add_group(self, group: CollectGroup) -> None:
+    def add_group(self, group: CollectFunc) -> None:
         self.groups.append(group)
 
     def describe(self) -> Iterable[Metric]:

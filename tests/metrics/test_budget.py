@@ -21,16 +21,17 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from exporter.budget import SeriesBudget
-from exporter.exposition import Rendered, render_blocks
+from exporter.connect.metrics import ConnectRenderer
+from exporter.exposition import Rendered
 from exporter.failures.metrics import FailuresRenderer
 from exporter.families import ALL_FAMILIES, CLUSTER, STATE_FAMILIES, TASK_STATE
 from exporter.healer.metrics import collect_autoheal
-from exporter.metrics import ConnectRenderer, within_budget
 from exporter.model import ClusterSnapshot, Connector, SourceKind, Task, Worker
+from exporter.render import Collected, render_blocks, within_budget
 from exporter.store import View
+from tests.metrics.golden_view import golden_view
 from tests.metrics.oracle import collect_connect
-from tests.metrics.test_golden import golden_view
-from tests.scrape import parse_exposition
+from tests.support.scrape import parse_exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +77,11 @@ def test_fast_renderer_follows_the_catalogue_rule(budget: SeriesBudget) -> None:
 
 def test_current_mode_serves_no_zero_state_samples_and_no_derived_families() -> None:
     view = _view(SeriesBudget("current"))
-    groups = [ConnectRenderer(), collect_autoheal, FailuresRenderer()]  # every renderer of a state-like family
+    groups = [
+        ConnectRenderer(),
+        Collected(collect_autoheal),
+        FailuresRenderer(),
+    ]  # every renderer of a state-like family
     text = Rendered(7, render_blocks(view, groups)).text.decode()
     state_lines = [line for line in text.splitlines() if line.split("{")[0] in STATE_FAMILIES]
     assert state_lines and all(line.endswith(" 1.0") for line in state_lines)
@@ -85,7 +90,7 @@ def test_current_mode_serves_no_zero_state_samples_and_no_derived_families() -> 
     assert derived and not [line for line in text.splitlines() if line.split("{")[0] in derived]
     # The same view in ``all`` mode has the zeros: the check above can fail.
     full = Rendered(
-        7, render_blocks(_view(SeriesBudget()), [ConnectRenderer(), collect_autoheal, FailuresRenderer()])
+        7, render_blocks(_view(SeriesBudget()), [ConnectRenderer(), Collected(collect_autoheal), FailuresRenderer()])
     ).text.decode()
     assert any(line.split("{")[0] in STATE_FAMILIES and line.endswith(" 0.0") for line in full.splitlines())
 

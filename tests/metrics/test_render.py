@@ -1,7 +1,7 @@
 """The fast renderer writes exactly what prometheus_client writes from the same snapshots.
 
 ``tests.metrics.oracle`` (prometheus_client metric families) is the reference; the exposition served on
-/metrics is built by ``exporter.metrics.ConnectRenderer``. Both formats are compared byte for byte and as
+/metrics is built by ``exporter.connect.metrics.ConnectRenderer``. Both formats are compared byte for byte and as
 parsed sample sets, on hostile names, unknown states, several clusters and random input.
 """
 
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import GzipPrefix, Rendered, render_blocks
-from exporter.metrics import core_groups
+from exporter.connect.metrics import ConnectRenderer
+from exporter.exposition import GzipPrefix, Rendered
 from exporter.model import (
     ClusterSnapshot,
     Connector,
@@ -29,6 +29,8 @@ from exporter.model import (
     Worker,
     WorkerState,
 )
+from exporter.own_metrics import collect_exporter, collect_reload
+from exporter.render import Collected, MetricGroup, render_blocks
 from exporter.store import View
 from tests.metrics.oracle import reference_exposition
 
@@ -88,6 +90,11 @@ def _snapshot(name: str, kind: SourceKind = SourceKind.CONNECT, interval: float 
             NamedWorker(HOSTILE[4], WorkerState.REACHABLE, 5000, 1, "3.8.1"),
         ),
     )
+
+
+def core_groups() -> list[MetricGroup]:
+    """The groups every exporter serves whatever its features (fresh: the connect renderer keeps a cache)."""
+    return [ConnectRenderer(), Collected(collect_exporter), Collected(collect_reload)]
 
 
 def _view(*snaps: ClusterSnapshot) -> View:

@@ -13,21 +13,20 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.config import build_config
+from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.brokers import BrokerError
 from exporter.offsets.parse import SinkPartition
-from exporter.offsets.reader import SPREAD, OffsetsReader
+from exporter.offsets.reader import SPREAD, Offsets, OffsetsReader
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
 from exporter.store import Store
 from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
 from simulator.kafka import SimTopics
-from tests.clocks import ManualClock
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.clocks import ManualClock
+from tests.support.daemon_harness import quick_config, running_daemon
 
 OFFSETS_PATH = r"/connectors/[^/]+/offsets"
 
@@ -56,11 +55,9 @@ class PacedWorld:
 
         sim.cluster.offsets = recording  # type: ignore[method-assign]
 
-    def reader_for(self, cluster: ClusterConfig, client: httpx.AsyncClient, store: Store) -> OffsetsReader:
+    def reader_for(self, cluster: ClusterConfig, client: httpx.AsyncClient) -> OffsetsReader:
         """The reader under test, on this world's clock and sleep."""
-        self.reader = OffsetsReader(
-            cluster, client, store, clock=self.clock.time, monotonic=self.clock.time, sleep=self.sleep
-        )
+        self.reader = OffsetsReader(cluster, client, clock=self.clock.time, monotonic=self.clock.time, sleep=self.sleep)
         return self.reader
 
     async def sleep(self, seconds: float) -> None:
@@ -72,6 +69,25 @@ class PacedWorld:
             assert time.monotonic() < give_up, "started requests never reached the worker"
             await asyncio.sleep(0.001)
         await self.clock.sleep(seconds)
+
+
+class Wired:
+    """A store and the offsets readers wired as the daemon wires them: snapshots reach the readers through the
+    store's subscription, and what a run returns is published."""
+
+    def __init__(self) -> None:
+        self.store = Store(["c"])
+        self.offsets = Offsets()
+        self.store.derive(self.offsets.step)
+
+    def add(self, reader: OffsetsReader) -> OffsetsReader:
+        self.offsets.add(reader)
+        return reader
+
+    async def run(self, reader: OffsetsReader) -> None:
+        reading = await self.offsets.run(reader)
+        if reading is not None:
+            self.store.publish(reading)
 
 
 async def snapshot_into(store: Store, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
@@ -86,10 +102,11 @@ async def test_5000_connectors_stay_within_the_rate_bound_and_every_one_is_read(
         cluster = cluster_config(sim.urls, offsets_interval="2m")  # defaults: 5 requests/s, 2 at a time
         assert cluster.offsets_max_rate == 5.0
         world = PacedWorld(sim)
-        store = Store(["c"])
+        wired = Wired()
+        store = wired.store
         async with build_http_client(cluster) as client:
+            reader = wired.add(world.reader_for(cluster, client))
             await snapshot_into(store, cluster, client)
-            reader = world.reader_for(cluster, client, store)
             runs = 0
             seen: set[str] = set()
             run_starts = []
@@ -98,7 +115,7 @@ async def test_5000_connectors_stay_within_the_rate_bound_and_every_one_is_read(
                 assert runs <= 12, f"{len(seen)} connectors read after 11 runs"
                 start = world.clock.time()
                 run_starts.append(start)
-                await reader.run()
+                await wired.run(reader)
                 seen = {name for _, name in world.arrivals}
                 reading = store.view.reading(OffsetsReading)
                 assert reading is not None and len(reading.clusters["c"].connectors) == len(seen)
@@ -128,15 +145,15 @@ async def test_few_connectors_are_spread_over_the_interval_after_the_first_run(s
         sim.cluster.add_connector(f"s{i}", "sink", topics=["orders"])
     cluster = cluster_config(sim.urls, offsets_interval="100s")
     world = PacedWorld(sim)
-    store = Store(["c"])
+    wired = Wired()
     async with build_http_client(cluster) as client:
-        await snapshot_into(store, cluster, client)
-        reader = world.reader_for(cluster, client, store)
-        await reader.run()  # first run: at the rate bound, so the first reading comes at once
+        reader = wired.add(world.reader_for(cluster, client))
+        await snapshot_into(wired.store, cluster, client)
+        await wired.run(reader)  # first run: at the rate bound, so the first reading comes at once
         first = [t for t, _ in world.arrivals]
         assert first[-1] - first[0] == pytest.approx(0.6)
         world.clock.set(first[0] + 100)
-        await reader.run()
+        await wired.run(reader)
         second = [t for t, _ in world.arrivals[4:]]
         assert [b - a for a, b in itertools.pairwise(second)] == pytest.approx([22.5] * 3)
 
@@ -148,11 +165,12 @@ async def test_change_detection_and_sink_sums(sim: SimThread) -> None:
     sim.cluster.set_offsets("src", [{"partition": {"filename": "/x"}, "offset": {"position": 1}}])
     cluster = cluster_config(sim.urls, offsets_interval="1m")
     world = PacedWorld(sim)
-    store = Store(["c"])
+    wired = Wired()
+    store = wired.store
     async with build_http_client(cluster) as client:
+        reader = wired.add(world.reader_for(cluster, client))
         await snapshot_into(store, cluster, client)
-        reader = world.reader_for(cluster, client, store)
-        await reader.run()
+        await wired.run(reader)
         first_read = world.clock.time()
 
         def reading() -> Any:
@@ -172,7 +190,7 @@ async def test_change_detection_and_sink_sums(sim: SimThread) -> None:
         sim.cluster.set_sink_offsets("sink", {("b", 0): 7, ("a", 1): 5, ("a", 0): 10})
         sim.cluster.set_offsets("src", [{"partition": {"filename": "/x"}, "offset": {"position": 2}}])
         world.clock.advance(60)
-        await reader.run()
+        await wired.run(reader)
         c = reading()
         assert c.connectors["sink"].last_change is None
         assert c.connectors["sink"].unchanged_since <= first_read
@@ -181,7 +199,7 @@ async def test_change_detection_and_sink_sums(sim: SimThread) -> None:
         # A deleted connector disappears (its 404 is quiet, not an error).
         sim.cluster.delete("src")
         world.clock.advance(60)
-        await reader.run()
+        await wired.run(reader)
         c = reading()
         assert set(c.connectors) == {"sink"} and sum(c.errors.values()) == 0
 
@@ -191,11 +209,13 @@ async def test_workers_older_than_3_5_get_no_offsets_requests() -> None:
     old.add_connector("s", "sink")
     with connect_in_thread(old) as sim:
         cluster = cluster_config(sim.urls)
-        store = Store(["c"])
+        wired = Wired()
+        store = wired.store
         async with build_http_client(cluster) as client:
+            reader = wired.add(OffsetsReader(cluster, client))
             await snapshot_into(store, cluster, client)
             sim.clear_requests()
-            await OffsetsReader(cluster, client, store).run()
+            await wired.run(reader)
             assert [r for r in sim.requests() if "offsets" in r.path] == []
             reading = store.view.reading(OffsetsReading)
             assert reading is not None and reading.clusters["c"].status is OffsetsStatus.UNSUPPORTED
@@ -205,8 +225,10 @@ async def test_an_unknown_version_without_the_route_is_asked_once(sim: SimThread
     # A worker that reports a version we cannot read but has no offsets route (Jersey's 404): asked once.
     sim.cluster.add_connector("s", "sink")
     cluster = cluster_config(sim.urls)
-    store = Store(["c"])
+    wired = Wired()
+    store = wired.store
     async with build_http_client(cluster) as client:
+        reader = wired.add(OffsetsReader(cluster, client))
         await snapshot_into(store, cluster, client)
         snap = store.view.clusters["c"]
         from dataclasses import replace
@@ -214,10 +236,9 @@ async def test_an_unknown_version_without_the_route_is_asked_once(sim: SimThread
         store.publish_cluster(replace(snap, workers=tuple(replace(w, version="trunk") for w in snap.workers)))
         sim.set_fault(0, Fault.http_status(404, "HTTP 404 Not Found", path=OFFSETS_PATH))
         sim.set_fault(1, Fault.http_status(404, "HTTP 404 Not Found", path=OFFSETS_PATH))
-        reader = OffsetsReader(cluster, client, store)
         sim.clear_requests()
-        await reader.run()
-        await reader.run()
+        await wired.run(reader)
+        await wired.run(reader)
         assert len([r for r in sim.requests() if "offsets" in r.path]) == 1
         reading = store.view.reading(OffsetsReading)
         assert reading is not None and reading.clusters["c"].status is OffsetsStatus.UNSUPPORTED
@@ -245,11 +266,12 @@ async def test_lag_is_one_batched_request_per_run_and_broker_trouble_stays_apart
     brokers = FakeBrokers({("a", 0): 15, ("a", 1): 20, ("b", 0): 40})  # b: committed past the end -> 0, not -10
     # A 2 s interval: a second run spreads its requests over the interval (54 s apart at the default 2 min).
     cluster = cluster_config(sim.urls, offsets_interval="2s")
-    store = Store(["c"])
+    wired = Wired()
+    store = wired.store
     async with build_http_client(cluster) as client:
+        reader = wired.add(OffsetsReader(cluster, client, brokers=brokers))  # type: ignore[arg-type]
         await snapshot_into(store, cluster, client)
-        reader = OffsetsReader(cluster, client, store, brokers=brokers)  # type: ignore[arg-type]
-        await reader.run()
+        await wired.run(reader)
         reading = store.view.reading(OffsetsReading)
         assert reading is not None
         c = reading.clusters["c"]
@@ -258,7 +280,7 @@ async def test_lag_is_one_batched_request_per_run_and_broker_trouble_stays_apart
         assert dict(c.connectors["s2"].lag or {}) == {"b": 0}
 
         brokers.fail = BrokerError("connect", "all brokers down")
-        await reader.run()
+        await wired.run(reader)
         reading = store.view.reading(OffsetsReading)
         assert reading is not None
         c = reading.clusters["c"]
@@ -322,10 +344,10 @@ async def test_a_reload_that_removes_a_cluster_drops_its_offsets_and_its_reader(
 
     async with running_daemon(both, use_loader) as ex:
         await ex.wait_for(lambda s: committed(s, "c") == 4711 and committed(s, "d") == 4711, what="both read")
-        assert set(ex.daemon.offsets_readers) == {"c", "d"}
+        assert set(ex.daemon.offsets.readers) == {"c", "d"}
         assert await ex.daemon.reload()
         after = await ex.scrape()
-        assert set(ex.daemon.offsets_readers) == {"c"}
+        assert set(ex.daemon.offsets.readers) == {"c"}
     assert committed(after, "d") is None and committed(after, "c") == 4711
 
 
@@ -339,22 +361,24 @@ async def test_simulated_topics_give_lag_and_a_sink_that_stops_committing_is_sta
     with connect_in_thread(sim_cluster) as sim:
         cluster = cluster_config(sim.urls, offsets_interval="1m")
         world = PacedWorld(sim)
-        store = Store(["c"])
+        wired = Wired()
+        store = wired.store
         stalled_after: list[int] = []
         async with build_http_client(cluster) as client:
-            await snapshot_into(store, cluster, client)
-            world.reader = reader = OffsetsReader(
-                cluster,
-                client,
-                store,
-                clock=world.clock.time,
-                monotonic=world.clock.time,
-                sleep=world.sleep,
-                brokers=topics,
+            world.reader = reader = wired.add(
+                OffsetsReader(
+                    cluster,
+                    client,
+                    clock=world.clock.time,
+                    monotonic=world.clock.time,
+                    sleep=world.sleep,
+                    brokers=topics,
+                )
             )
+            await snapshot_into(store, cluster, client)
             for minute in range(17):
                 start = world.clock.time()
-                await reader.run()
+                await wired.run(reader)
                 reading = store.view.reading(OffsetsReading)
                 assert reading is not None
                 found = reading.clusters["c"].connectors
@@ -379,15 +403,15 @@ async def test_a_rate_too_low_for_the_stall_window_is_warned_once_with_brokers_o
     with connect_in_thread(sim_cluster) as sim:
         # 0.01 requests/s reads 8 connectors in the 15-minute stall window; the cluster has 10.
         cluster = cluster_config(sim.urls, offsets_interval="1m", offsets_max_rate=0.01)
-        store = Store(["c"])
         async with build_http_client(cluster) as client:
-            await snapshot_into(store, cluster, client)
+            snapshot = await ConnectPoller(cluster, client).poll()
             for brokers, expected in ((topics, 1), (None, 0)):
                 world = PacedWorld(sim)
                 world.reader = reader = OffsetsReader(
-                    cluster, client, store, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
+                    cluster, client, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
                     brokers=brokers,
                 )  # fmt: skip
+                reader.observe(snapshot)  # what the store's subscription hands it
                 with capture_logs() as logs:
                     for _ in range(3):
                         await reader.run()

@@ -11,13 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import build_config
 from exporter.connect.parse import BadResponse
-from exporter.exposition import family_block
 from exporter.families import OFFSETS_FAMILIES
 from exporter.model import ClusterSnapshot, Connector, SourceKind
 from exporter.offsets.metrics import OffsetsRenderer
-from exporter.offsets.parse import offsets_supported, parse_offsets
+from exporter.offsets.parse import parse_offsets
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.offsets.web import offsets_section
+from exporter.render import family_block
 from exporter.settings import ConfigError
 from exporter.store import Store
 
@@ -172,11 +172,3 @@ def test_parse_offsets_shapes() -> None:
     for bad in ({}, {"offsets": {}}, {"offsets": [1]}, {"offsets": [{"partition": {"kafka_topic": "a"}}]}):
         with pytest.raises(BadResponse):
             parse_offsets(bad, sink=True)
-
-
-@pytest.mark.parametrize(
-    ("version", "supported"),
-    [("3.4.1", False), ("3.5.0", True), ("4.3.1", True), ("7.4.0-ccs", False), ("7.6.0-ccs", True), ("trunk", None)],
-)
-def test_which_worker_versions_have_offsets(version: str, supported: bool | None) -> None:
-    assert offsets_supported(version) is supported

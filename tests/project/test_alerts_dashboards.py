@@ -9,7 +9,6 @@ linter's rules, and test_dashboard_queries_parse is its PromQL parse check (with
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -22,11 +21,26 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ALERTS = ROOT / "alerts"
-RULE_FILES = sorted(ALERTS.glob("*.rules.yml"))
+from tests.support.artifacts import (
+    ALERTS,
+    DASHBOARDS,
+    PROMQL_BRACES,
+    PROMQL_GROUPING,
+    PROMQL_IDENT,
+    PROMQL_KEYWORDS,
+    PROMQL_RANGE,
+    PROMQL_STRING,
+    ROOT,
+    RULE_FILES,
+    dashboard_exprs,
+    load_dashboard,
+    load_rules,
+    metric_names,
+    panels,
+    variable_queries,
+)
+
 RULE_TESTS = sorted((ALERTS / "tests").glob("*.yml"))
-DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 TOOLS_BIN = (
@@ -62,60 +76,6 @@ def run(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def assert_ok(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.returncode == 0, f"{' '.join(proc.args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-
-
-# ----------------------------------------------------------------------------------------------- loading
-def load_rules() -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = []
-    for path in RULE_FILES:
-        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
-            rules.extend(r for r in group["rules"] if "alert" in r)
-    return rules
-
-
-def load_dashboard(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for p in dashboard.get("panels", []):
-        yield p
-        yield from p.get("panels", [])  # panels of collapsed rows
-
-
-def dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, PromQL) for every panel target."""
-    for p in panels(dashboard):
-        for t in p.get("targets", []):
-            if t.get("expr"):
-                yield f"{dashboard['title']} / {p['title']} / {t.get('refId')}", t["expr"]
-
-
-def variable_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for v in dashboard["templating"]["list"]:
-        if v["type"] == "query":
-            q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
-            yield f"{dashboard['title']} / ${v['name']}", q
-
-
-# ----------------------------------------------------------------------------------------------- PromQL
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_BRACES = re.compile(r"\{[^}]*\}")
-_RANGE = re.compile(r"\[[^\]]*\]")
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_IDENT = re.compile(r"(?<![\w.$:])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()")
-_KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
-_KEYWORDS |= {"inf", "nan", "atan2"}
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names selected by a PromQL expression (not functions, keywords, labels or durations)."""
-    text = _STRING.sub('""', expr)
-    text = _BRACES.sub("", text)
-    text = _RANGE.sub("", text)
-    text = _GROUPING.sub("", text)
-    return {m for m in _IDENT.findall(text) if m.lower() not in _KEYWORDS}
 
 
 def test_metric_name_extraction() -> None:
@@ -255,12 +215,12 @@ def blank(pattern: re.Pattern[str], text: str) -> str:
 
 def selectors(expr: str) -> Iterator[tuple[str, str]]:
     """(metric name, its ``{...}`` or "") for every vector selector of a PromQL expression."""
-    text = blank(_STRING, expr)
-    text = blank(_BRACES, text)
-    text = blank(_RANGE, text)
-    text = blank(_GROUPING, text)
-    for m in _IDENT.finditer(text):
-        if m.group(1).lower() in _KEYWORDS:
+    text = blank(PROMQL_STRING, expr)
+    text = blank(PROMQL_BRACES, text)
+    text = blank(PROMQL_RANGE, text)
+    text = blank(PROMQL_GROUPING, text)
+    for m in PROMQL_IDENT.finditer(text):
+        if m.group(1).lower() in PROMQL_KEYWORDS:
             continue
         braces = re.match(r'\s*(\{(?:"(?:[^"\\]|\\.)*"|[^}"])*\})', expr[m.end() :])
         yield m.group(1), braces.group(1) if braces else ""

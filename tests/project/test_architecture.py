@@ -1,15 +1,17 @@
-"""The shape of the packages: which module may import which.
+"""The shape of the packages: which module may import which, and who may publish.
 
 Read from the source with ``ast`` (nothing is imported), counting imports inside functions too, since a
-late import is still a dependency. Covers every module of the ``exporter`` and ``simulator`` packages.
-A submodule's implicit load of its package's ``__init__`` is not an edge: those files import only their
-own submodules (``simulator/__init__.py`` re-exports), which Python resolves in either order.
+late import is still a dependency. Covers every module of the ``exporter`` and ``simulator`` packages, and the
+test modules' imports of each other. A submodule's implicit load of its package's ``__init__`` is not an edge:
+those files import only their own submodules (``simulator/__init__.py`` re-exports), which Python resolves in
+either order.
 """
 
 from __future__ import annotations
 
 import ast
 import graphlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,12 @@ SETTINGS_LEAF = "exporter.settings"
 MAY_IMPORT_SIMULATOR = {"exporter.demo", "exporter.cli"}
 # Readers see only snapshots and typed readings; the modules that talk to the network are the sources'.
 READERS = (
-    "exporter.metrics",
+    "exporter.connect.metrics",
+    "exporter.connect.web",
+    "exporter.own_metrics",
+    "exporter.render",
+    "exporter.page",
+    "exporter.features",
     "exporter.exposition",
     "exporter.web",
     "exporter.cloud.metrics",
@@ -236,4 +243,162 @@ def test_readers_import_no_source_module() -> None:
         + "\n  ".join(found)
         + "\nReaders get what they show from the store (snapshots and typed readings). Put the shared type or "
         "constant in the feature's reading module (or exporter.model) and import it from there."
+    )
+
+
+# -- packages ---------------------------------------------------------------------------------------------------
+
+
+def unit_of(module: str) -> str:
+    """The package a module belongs to for the package-level checks: ``exporter.healer.runner`` ->
+    ``exporter.healer``; a top-level module (``exporter.daemon``, ``exporter.model``) is a unit of its own."""
+    parts = module.split(".")
+    if len(parts) > 1 and MODULES.get(".".join(parts[:2])) is not None and MODULES[".".join(parts[:2])].is_package:
+        return ".".join(parts[:2])
+    return module
+
+
+def package_graph(modules: dict[str, Module]) -> dict[str, dict[str, list[str]]]:
+    """unit -> unit it imports -> the module-level imports that make that edge (``a -> b``)."""
+    graph: dict[str, dict[str, list[str]]] = {}
+    for m in modules.values():
+        graph.setdefault(unit_of(m.name), {})
+        for dep in m.imports & set(modules):
+            if unit_of(dep) != unit_of(m.name):
+                graph[unit_of(m.name)].setdefault(unit_of(dep), []).append(f"{m.name} -> {dep}")
+    return graph
+
+
+def package_cycles(modules: dict[str, Module]) -> list[str]:
+    graph = package_graph(modules)
+    found = []
+    for cycle in _cycles({unit: set(deps) for unit, deps in graph.items()}):
+        steps = list(reversed(cycle))  # each unit imports the next
+        why = "; ".join(sorted(graph[a][b])[0] for a, b in itertools.pairwise(steps))
+        found.append(" -> ".join(steps) + f"  ({why})")
+    return found
+
+
+def test_package_edges_run_one_way() -> None:
+    found = package_cycles(MODULES)
+    assert not found, (
+        "packages import each other (a cycle of package-level edges):\n  "
+        + "\n  ".join(found)
+        + "\nA feature package may use the core modules and the packages it acts on (healer and offsets use "
+        "connect; failures reads the readings of healer and offsets), never the other way. Move the shared fact "
+        "into a core module (exporter.model, exporter.fingerprint), or have the composition (exporter.config, "
+        "exporter.daemon, exporter.features) bring the two together."
+    )
+
+
+def config_imports_across_features(modules: dict[str, Module]) -> list[str]:
+    """``m imports exporter.<other>.config`` for every module of a feature package that imports another
+    feature's config section (only the composition, outside the feature packages, may)."""
+    found = []
+    for m in modules.values():
+        unit = unit_of(m.name)
+        if unit == m.name or not unit.startswith("exporter."):
+            continue
+        found.extend(
+            f"{m.name} imports {dep}"
+            for dep in sorted(m.imports)
+            if dep.endswith(".config") and unit_of(dep) != unit and unit_of(dep).startswith("exporter.")
+        )
+    return found
+
+
+def test_features_do_not_import_each_other_s_config() -> None:
+    found = config_imports_across_features(MODULES)
+    assert not found, (
+        "feature packages import another feature's config section:\n  "
+        + "\n  ".join(found)
+        + "\nexporter.config composes the sections (ClusterConfig); a feature describes what it needs of the "
+        "rest as a Protocol in its own config module (e.g. exporter.healer.config.AutohealCluster)."
+    )
+
+
+# -- one publishing path ---------------------------------------------------------------------------------------
+
+# The store's methods that change what readers see. Only the daemon calls them: sources and derived steps return
+# snapshots and readings, and the daemon publishes them (exporter/daemon.py, docs/architecture.md).
+STORE_WRITES = ("publish", "publish_cluster", "remove_cluster", "discard", "expect", "derive")
+PUBLISHER = "exporter.daemon"
+# Modules that hold the store itself (to read its view); everything else gets a View or what the daemon hands it.
+MAY_HOLD_STORE = {"exporter.daemon", "exporter.exposition", "exporter.web", "exporter.store"}
+
+
+def publishing_paths(modules: dict[str, Module]) -> list[str]:
+    found = []
+    for m in modules.values():
+        if not m.name.startswith("exporter.") or m.name in (PUBLISHER, "exporter.store"):
+            continue
+        tree = ast.parse(m.path.read_text(encoding="utf-8"), filename=str(m.path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and _absolute(m, node) == "exporter.store":
+                names = {a.name for a in node.names}
+                if "Store" in names and m.name not in MAY_HOLD_STORE:
+                    found.append(f"{m.name} line {node.lineno}: imports exporter.store.Store")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in STORE_WRITES
+                and "store" in ast.unparse(node.func.value).lower()
+            ):
+                found.append(f"{m.name} line {node.lineno}: {ast.unparse(node.func)}(...)")
+    return found
+
+
+def test_only_the_daemon_publishes() -> None:
+    found = publishing_paths(MODULES)
+    assert not found, (
+        "a second publishing path (only exporter.daemon writes to the store):\n  "
+        + "\n  ".join(found)
+        + "\nReturn the snapshot or reading from the job (JobFunc) or the derived step (Store.derive) and let "
+        "the daemon publish it."
+    )
+
+
+# -- tests -------------------------------------------------------------------------------------------------------
+
+TESTS = ROOT / "tests"
+
+
+def _is_test_module(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last == "conftest"
+
+
+def imports_of_test_modules(paths: list[Path]) -> list[str]:
+    """``importer imports imported`` wherever a file under tests/ imports a test module or a conftest."""
+    found = []
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the module's own package up
+                    base = ".".join([*package[: len(package) - (node.level - 1)], *([base] if base else [])])
+                if not base.startswith("tests"):
+                    continue
+                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("tests")]
+            else:
+                continue
+            found.extend(
+                f"{path.relative_to(ROOT)} line {node.lineno} imports {t}" for t in targets if _is_test_module(t)
+            )
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    paths = sorted(TESTS.rglob("*.py"))
+    assert len(paths) > 50, "the scan saw no tests"
+    found = imports_of_test_modules(paths)
+    assert not found, (
+        "test modules imported by other files (each test module stands alone):\n  "
+        + "\n  ".join(found)
+        + "\nMove what they share into tests/support/ or a helper module of the folder (not named test_*), and "
+        "shared fixtures into the folder's conftest.py."
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from exporter.families import ALL_FAMILIES, CONNECT_FAMILIES, EXPORTER_FAMILIES
 from simulator.connect.server import SimThread
-from tests.daemon_harness import quick_config, running_daemon
-from tests.scrape import Scrape
+from tests.support.daemon_harness import quick_config, running_daemon
+from tests.support.scrape import Scrape
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTED_FAMILY = re.compile(r"^\| `(kafka_connect_[a-z0-9_]+)` \|", re.MULTILINE)
@@ -56,9 +56,12 @@ def test_readme_and_help_name_the_same_flags() -> None:
     ).stdout
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     flags_in_readme = set(re.findall(r"`(--[a-z]+\.[a-z-]+)", readme))
+    flags_in_help = set(re.findall(r"(--(?:web|connect|config|log)\.[a-z-]+)", help_text))
+    # Both parses found flags (a changed layout must fail here, not make the comparison empty).
+    assert "--web.listen-address" in flags_in_readme and "--web.listen-address" in flags_in_help
     for flag in flags_in_readme:
         assert flag in help_text, f"README mentions {flag}, --help does not"
-    for flag in set(re.findall(r"(--(?:web|connect|config|log)\.[a-z-]+)", help_text)):
+    for flag in flags_in_help:
         assert flag in readme, f"--help has {flag}, README does not"
 
 
@@ -94,8 +97,10 @@ def _config_paths() -> list[str]:
 def test_every_config_key_is_in_docs_configuration() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if line.startswith("| `")]
+    paths = _config_paths()
+    assert rows and "clusters[].autoheal.mode" in paths  # both sides were read
     missing = []
-    for path in _config_paths():
+    for path in paths:
         parent, _, leaf = path.rpartition(".")
         # A row may name siblings by their leaf after the first full path: "`a.password` / `password_env`".
         if not any(f"`{path}`" in row or (f"`{parent}." in row and f"`{leaf}`" in row) for row in rows):

@@ -40,7 +40,7 @@ def test_scope_of(nodeid: str, scope: str) -> None:
 def test_each_pinned_kafka_version_is_one_scope_of_the_real_collection() -> None:
     # The node ids pytest really gives: every test that takes kafka_env lands in its version's scope (one cluster,
     # one worker), and nothing else does.
-    from tests.integration.conftest import KAFKA_VERSIONS
+    from tests.integration.kafka.fetch import pinned_versions
 
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/integration"],
@@ -56,7 +56,7 @@ def test_each_pinned_kafka_version_is_one_scope_of_the_real_collection() -> None
     for nodeid in nodeids:
         scopes.setdefault(scope_of(nodeid), set()).add(nodeid.split("::")[0])
     kafka = {s for s in scopes if s.startswith("kafka-")}
-    assert kafka == {f"kafka-{v}" for v in KAFKA_VERSIONS}
+    assert kafka == {f"kafka-{v}" for v in pinned_versions()}
     # Each version's scope spans the integration modules, and every version has the same ones.
     assert len({frozenset(scopes[s]) for s in kafka}) == 1 and len(scopes[min(kafka)]) > 5
     assert set(scopes) - kafka == {"tests/integration/test_demo_kafka.py"}  # starts its own Kafka

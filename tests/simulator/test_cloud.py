@@ -10,7 +10,7 @@ import pytest
 
 from simulator.cloud.server import CloudSimulator, cloud_in_thread
 from simulator.cloud.state import CloudState
-from tests.clocks import ManualClock
+from tests.support.clocks import ManualClock
 
 T0 = 1_800_000_000 // 60 * 60 + 30  # 30 s into a minute
 ENV, LKC = "env-s1", "lkc-s1"

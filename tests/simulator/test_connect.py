@@ -21,7 +21,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from exporter.families import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
+from exporter.model import CONNECT_CONNECTOR_STATES, CONNECT_TASK_STATES
 from simulator.connect.scenario import CATALOG, Scenario, populate_static
 from simulator.connect.server import SimConnectServer, SimThread, connect_in_thread
 from simulator.connect.state import (
@@ -38,7 +38,7 @@ from simulator.connect.state import (
     SimCluster,
 )
 from simulator.faults import Fault
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.daemon_harness import quick_config, running_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 JDBC_SINK = "io.confluent.connect.jdbc.JdbcSinkConnector"

@@ -9,16 +9,14 @@ from typing import Any
 
 import httpx
 
-from exporter.config import build_config
+from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
-from exporter.connect.config import ClusterConfig
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.brokers import BrokerError
 from exporter.sourcetopics.reader import SourceTopicsReader
-from exporter.sourcetopics.reading import SourceTopicsReading
-from exporter.store import Store
+from exporter.sourcetopics.reading import ClusterSourceTopics
 from simulator.connect.server import SimThread
-from tests.clocks import ManualClock
+from tests.support.clocks import ManualClock
 
 PG = "io.debezium.connector.postgresql.PostgresConnector"
 HB = "__debezium-heartbeat.pgcdc"
@@ -47,34 +45,50 @@ class Brokers:
         return {t: e for t, e in self.ends.items() if t in topics}
 
 
-async def poll(store: Store, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
-    store.publish_cluster(await ConnectPoller(cluster, client).poll())
+class Run:
+    """A reader handed a fresh snapshot (what the store's subscription does), and its last reading."""
+
+    def __init__(self, reader: SourceTopicsReader, cluster: ClusterConfig, client: httpx.AsyncClient) -> None:
+        self.reader, self.cluster, self.client = reader, cluster, client
+        self.last: ClusterSourceTopics | None = None
+
+    async def poll(self) -> None:
+        self.reader.observe(await ConnectPoller(self.cluster, self.client).poll())
+
+    async def run(self) -> None:
+        got = await self.reader.run()
+        if got is not None:
+            self.last = got
 
 
-def reading_of(store: Store) -> Any:
-    reading = store.view.reading(SourceTopicsReading)
-    assert reading is not None
-    return reading.clusters["c"]
+def reading_of(r: Run) -> Any:
+    assert r.last is not None
+    return r.last
 
 
 async def test_heartbeats_growth_and_silence_and_its_end(sim: SimThread) -> None:
     sim.cluster.add_connector(
         "pg-cdc", "source", class_name=PG, config={"heartbeat.interval.ms": "2000"}, topics=[HB, "pgcdc.public.orders"]
     )
-    sim.cluster.add_connector("idle-cdc", "source", class_name=PG, config={"heartbeat.interval.ms": "2000"})
-    sim.cluster.set_topics("idle-cdc", ["__debezium-heartbeat.idle", "pgcdc.public.orders"])
+    sim.cluster.add_connector(
+        "idle-cdc",
+        "source",
+        class_name=PG,
+        config={"heartbeat.interval.ms": "2000"},
+        topics=["__debezium-heartbeat.idle", "pgcdc.public.orders"],
+    )
     sim.cluster.add_connector("files", "source", topics=["lines"])
     sim.cluster.add_connector("snk", "sink", topics=["lines"])
     brokers = Brokers({HB: 10, "__debezium-heartbeat.idle": 5, "pgcdc.public.orders": 3, "lines": 7})
     clock = ManualClock(1_000_000.0)
     cluster = cluster_config(sim.urls)
-    store = Store(["c"])
     async with build_http_client(cluster) as client:
-        await poll(store, cluster, client)
         reader = SourceTopicsReader(
-            cluster, client, store, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
+            cluster, client, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
         )
-        await reader.run()
+        store = Run(reader, cluster, client)
+        await store.poll()
+        await store.run()
         c = reading_of(store)
         assert set(c.connectors) == {"pg-cdc", "idle-cdc", "files"}  # sources only
         assert [t.topic for t in c.connectors["pg-cdc"].topics] == [HB, "pgcdc.public.orders"]
@@ -91,7 +105,7 @@ async def test_heartbeats_growth_and_silence_and_its_end(sim: SimThread) -> None
             clock.advance(15)
             brokers.ends[HB] += 7
             brokers.ends["__debezium-heartbeat.idle"] += 7
-            await reader.run()
+            await store.run()
             assert reading_of(store).connectors["idle-cdc"].heartbeat.silent is False
             assert reading_of(store).connectors["pg-cdc"].heartbeat.silent is False
         grown_at = clock.time()
@@ -100,28 +114,28 @@ async def test_heartbeats_growth_and_silence_and_its_end(sim: SimThread) -> None
         # pg-cdc's database stops: its heartbeat topic stays flat; silent once 30 s (5 x 2 s, at least 30 s) passed.
         clock.advance(15)
         brokers.ends["__debezium-heartbeat.idle"] += 7
-        await reader.run()
+        await store.run()
         assert reading_of(store).connectors["pg-cdc"].heartbeat.silent is False  # 15 s flat
         clock.advance(15)
         brokers.ends["__debezium-heartbeat.idle"] += 7
-        await reader.run()
+        await store.run()
         c = reading_of(store)
         assert c.connectors["pg-cdc"].heartbeat.silent is True  # 30 s flat
         assert c.connectors["idle-cdc"].heartbeat.silent is False
         assert reading_of(store).connectors["pg-cdc"].heartbeat is not None
-        assert store.view.reading(SourceTopicsReading).silent("c") == frozenset({"pg-cdc"})  # type: ignore[union-attr]
+        assert {n for n, x in c.connectors.items() if x.heartbeat is not None and x.heartbeat.silent} == {"pg-cdc"}
 
         # The database is back: the next read that sees growth clears it.
         clock.advance(15)
         brokers.ends[HB] += 3
-        await reader.run()
+        await store.run()
         assert reading_of(store).connectors["pg-cdc"].heartbeat.silent is False
 
         # Paused (not RUNNING): a flat heartbeat is expected, never silent.
         sim.cluster.set_state("pg-cdc", "PAUSED")
-        await poll(store, cluster, client)
+        await store.poll()
         clock.advance(60)
-        await reader.run()
+        await store.run()
         assert reading_of(store).connectors["pg-cdc"].heartbeat.silent is False
 
 
@@ -139,27 +153,27 @@ async def test_topic_lists_at_the_offsets_cadence_and_rate_bound_end_offsets_eve
     sim.cluster.active_topics = recording  # type: ignore[method-assign]
     brokers = Brokers({f"t{i}": i for i in range(6)})
     cluster = cluster_config(sim.urls, offsets_interval="2m", offsets_max_rate=2)
-    store = Store(["c"])
     async with build_http_client(cluster) as client:
-        await poll(store, cluster, client)
         reader = SourceTopicsReader(
-            cluster, client, store, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
+            cluster, client, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
         )
-        await reader.run()
+        store = Run(reader, cluster, client)
+        await store.poll()
+        await store.run()
         assert sorted(n for _, n in arrivals) == [f"src-{i}" for i in range(6)]
         times = [t for t, _ in arrivals]
         assert all(b - a >= 0.5 for a, b in itertools.pairwise(times))  # 2 a second at most
         for _ in range(3):  # runs within the offsets interval: no topic lists again, end offsets every run
             clock.advance(15)
-            await reader.run()
+            await store.run()
         assert len(arrivals) == 6 and len(brokers.calls) == 4
         sim.cluster.add_connector("src-new", "source", topics=["tn"])  # a new source is read at the next run
-        await poll(store, cluster, client)
+        await store.poll()
         clock.advance(15)
-        await reader.run()
+        await store.run()
         assert [n for _, n in arrivals[6:]] == ["src-new"]
         clock.advance(120)
-        await reader.run()
+        await store.run()
         assert len(arrivals) == 7 + 7  # a full round once the interval passed
 
 
@@ -168,16 +182,16 @@ async def test_broker_trouble_keeps_the_last_growth_and_counts_the_error(sim: Si
     brokers = Brokers({HB: 1})
     clock = ManualClock(1_000_000.0)
     cluster = cluster_config(sim.urls)
-    store = Store(["c"])
     async with build_http_client(cluster) as client:
-        await poll(store, cluster, client)
         reader = SourceTopicsReader(
-            cluster, client, store, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
+            cluster, client, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
         )
-        await reader.run()
+        store = Run(reader, cluster, client)
+        await store.poll()
+        await store.run()
         brokers.fail = BrokerError("connect", "all brokers down")
         clock.advance(600)
-        await reader.run()
+        await store.run()
         c = reading_of(store)
         assert c.brokers_up is False and dict(c.errors) == {"kafka_connect": 1}
         # No answer from the brokers is no evidence: silence is judged as of the last successful read only.
@@ -191,15 +205,15 @@ async def test_a_rule_marks_a_heartbeat_topic_with_its_interval(sim: SimThread) 
     clock = ManualClock(1_000_000.0)
     rule = {"connector": "jdbc-.*", "topic": ".*-heartbeat", "interval": "1m"}
     cluster = cluster_config(sim.urls, source_topics={"heartbeats": [rule]})
-    store = Store(["c"])
     async with build_http_client(cluster) as client:
-        await poll(store, cluster, client)
         reader = SourceTopicsReader(
-            cluster, client, store, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
+            cluster, client, clock=clock.time, monotonic=clock.time, sleep=clock.sleep, brokers=brokers
         )
-        await reader.run()
+        store = Run(reader, cluster, client)
+        await store.poll()
+        await store.run()
         clock.advance(299)
-        await reader.run()
+        await store.run()
         hb = reading_of(store).connectors["jdbc-orders"].heartbeat
         assert hb is not None and (hb.topic, hb.interval, hb.silent_after, hb.silent) == (
             "orders-heartbeat",
@@ -208,5 +222,5 @@ async def test_a_rule_marks_a_heartbeat_topic_with_its_interval(sim: SimThread) 
             False,
         )
         clock.advance(1)
-        await reader.run()
+        await store.run()
         assert reading_of(store).connectors["jdbc-orders"].heartbeat.silent is True

@@ -13,8 +13,9 @@ from exporter.config import build_config
 from simulator.cloud.demo import DEMO_NAME, demo_config, start_demo_cloud
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
-from tests.browser import load
-from tests.daemon_harness import Running, running_daemon
+from tests.support.browser import load
+from tests.support.daemon_harness import Running, running_daemon
+from tests.support.waiting import eventually_async
 
 
 def _cells(table: str) -> list[list[str]]:
@@ -55,11 +56,8 @@ def _config(urls: list[str], cloud_url: str, autoheal: str) -> Any:
 
 async def _both_polled(ex: Running) -> None:
     await ex.next_polls("c", 2)
-    for _ in range(200):  # bounds a failure only: the Cloud source publishes within its first cycle
-        if DEMO_NAME in ex.daemon.store.view.clusters:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the Cloud cluster was never published")
+    # The Cloud source publishes within its first cycle.
+    await eventually_async(lambda: DEMO_NAME in ex.daemon.store.view.clusters, what="the Cloud cluster published")
 
 
 async def test_page_details_in_chromium(tmp_path: Path) -> None:

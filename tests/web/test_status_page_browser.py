@@ -15,8 +15,8 @@ from exporter.model import WorkerState
 from simulator.connect.server import connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
-from tests.browser import load
-from tests.daemon_harness import quick_config, running_daemon
+from tests.support.browser import load
+from tests.support.daemon_harness import quick_config, running_daemon
 
 
 async def test_workers_table_and_lost_worker_mark_in_chromium(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ async def test_workers_table_and_lost_worker_mark_in_chromium(tmp_path: Path) ->
 async def test_a_down_or_unpolled_source_is_the_first_thing_on_the_page_in_chromium(tmp_path: Path) -> None:
     """prod answered, then every worker answers 500; legacy has refused every connection since the start; slow
     accepts and never answers, so its first poll has not finished. The daemon's clock runs five minutes behind
-    the page's, so prod's last known state was read "5 minutes ago" when the page is rendered."""
+    the page's, so prod's last known state was read "5m ago" when the page is rendered."""
     prod, legacy, slow = (SimCluster(version="4.3.1", worker_count=2) for _ in range(3))
     prod.add_connector("orders-sink", "sink", tasks_max=2)
     prod.add_connector("clicks-src", "source")
@@ -111,14 +111,14 @@ async def test_a_down_or_unpolled_source_is_the_first_thing_on_the_page_in_chrom
     }
     assert set(rows) == {"prod", "legacy", "slow"}
     assert rows["prod"][2] == "DOWN" and "HTTP 500" in rows["prod"][4]
-    assert rows["prod"][5].startswith("2 shown as last seen 5 minutes ago"), rows["prod"]
+    assert rows["prod"][5].startswith("2 shown as last seen 5m ago"), rows["prod"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+m ago\)", rows["prod"][3]), rows["prod"][3]
     assert rows["legacy"][2] == "DOWN" and rows["legacy"][5] == "unknown: no poll has succeeded yet"
     assert "ConnectError" in rows["legacy"][4]
     assert rows["slow"][2] == "not polled yet"
     # Never a claim of health while sources are unseen; prod's last known state is shown, marked, in every table.
     assert "Every connector is healthy" not in dom and "Every connector is RUNNING" not in dom
-    mark = "[last seen 5 minutes ago]"
+    mark = "[last seen 5m ago]"
     for table_id in ("fleet", "workers-table"):
         found = re.search(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
         assert found is not None, table_id

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,8 +22,9 @@ from exporter.daemon import Daemon
 from exporter.settings import ConfigError
 from exporter.web_security import WebSecurity, check_web_config
 from simulator.connect.server import SimThread
-from tests.pki import CA, bcrypt_hash, client_context
-from tests.scrape import parse_exposition
+from tests.support.pki import CA, bcrypt_hash, client_context
+from tests.support.scrape import parse_exposition
+from tests.support.waiting import eventually_async
 
 PASSWORD = "s3cret-Passw0rd"
 
@@ -59,17 +59,16 @@ async def get(
         return await client.get(url, **kw)
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> None:
-    """Poll an async check until it stops raising AssertionError (reloads happen on a 1 s timer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await check()
-            return
-        except (AssertionError, httpx.TransportError):
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.2)
+async def passes(check: Callable[[], Any], *, what: str, timeout: float = 8.0) -> None:
+    """Until an async check stops failing its assertions (reloads happen on a 1 s timer)."""
+
+    async def held() -> bool:
+        await check()
+        return True
+
+    await eventually_async(
+        held, what=what, timeout=timeout, interval=0.2, ignore=(AssertionError, httpx.TransportError)
+    )
 
 
 @pytest.fixture
@@ -360,7 +359,7 @@ async def test_reload_rotates_certificates_users_and_client_cas_without_restart(
             r = await get(base + "/metrics", verify=both, auth=("prometheus", PASSWORD))
             assert r.status_code == 200
 
-        await eventually(new_cert_served, what="rotated server certificate")
+        await passes(new_cert_served, what="rotated server certificate")
         with pytest.raises(httpx.ConnectError):  # the old CA no longer matches what is served
             await get(base + "/metrics", verify=good_client, auth=("prometheus", PASSWORD))
 
@@ -374,7 +373,7 @@ async def test_reload_rotates_certificates_users_and_client_cas_without_restart(
             r = await get(base + "/metrics", verify=rogue_now_valid, auth=("prometheus", "n3w-password"))
             assert r.status_code == 200
 
-        await eventually(new_settings, what="new users and client CA")
+        await passes(new_settings, what="new users and client CA")
         assert (await get(base + "/metrics", verify=rogue_now_valid, auth=("prometheus", PASSWORD))).status_code == 401
         with pytest.raises(httpx.TransportError):  # a client certificate of the removed CA
             await get(base + "/metrics", verify=both, auth=("prometheus", "n3w-password"))
@@ -384,9 +383,9 @@ async def test_reload_rotates_certificates_users_and_client_cas_without_restart(
         assert security is not None
         failures = security.reload_failures
         path.write_text("tls_server_config: [unclosed", encoding="utf-8")
-        deadline = time.monotonic() + 8
-        while security.reload_failures == failures and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await eventually_async(
+            lambda: security.reload_failures != failures, what="the broken file reported", timeout=8, interval=0.1
+        )
         assert security.reload_failures == failures + 1
         r = await get(base + "/metrics", verify=rogue_now_valid, auth=("prometheus", "n3w-password"))
         assert r.status_code == 200

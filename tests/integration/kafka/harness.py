@@ -33,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.processes import free_port
+
 from . import fetch
 from .rest import FILE_SOURCE, ConnectRest, wait_until
 
@@ -83,7 +85,6 @@ class HarnessError(RuntimeError):
 
 _LIVE: dict[int, JavaProcess] = {}
 _LIVE_LOCK = threading.Lock()
-_RESERVED_PORTS: set[int] = set()
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
@@ -221,18 +222,6 @@ def install_signal_handlers() -> None:
 
 
 # -- ports and probes -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1, never handed out twice by this process."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _RESERVED_PORTS:
-            _RESERVED_PORTS.add(port)
-            return port
-    raise HarnessError("could not find a free port on 127.0.0.1")
 
 
 def port_in_use(port: int) -> bool:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.waiting import eventually
+
 T = TypeVar("T")
 
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
@@ -34,20 +36,9 @@ def wait_until(
     interval: float = 0.25,
     what: str = "condition",
 ) -> T:
-    """Poll ``probe`` until it returns something other than None/False; raise TimeoutError with the last value."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            last = probe()
-        except (httpx.HTTPError, ConnectRestError) as exc:  # worker busy/rebalancing: keep polling
-            last = exc
-        else:
-            if last is not None and last is not False:
-                return last
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}"[:2000])
-        time.sleep(interval)
+    """Poll ``probe`` until it returns something other than None/False (a busy or rebalancing worker's errors
+    count as "not yet"); ``tests.support.waiting.eventually`` with the REST errors to ride out."""
+    return eventually(probe, what=what, timeout=timeout, interval=interval, ignore=(httpx.HTTPError, ConnectRestError))
 
 
 class ConnectRest:

@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from exporter.model import CLOUD_ERROR_STATES
+
 UNKNOWN = "unknown"
 MAX_CLASS_LENGTH = 200  # longer "class names" are not believed (label values stay short)
 MAX_TRACE_SCAN = 256 * 1024  # traces longer than this are read from their first 256 KiB only
 
-# Task states of Confluent Cloud managed connectors that mean "failed" (the Confluent Cloud API reference).
-CLOUD_ERROR_STATES: frozenset[str] = frozenset({"SYSTEM_ERROR", "USER_ACTIONABLE_ERROR"})
 
 # A fully qualified Java class name (binary name: nested classes with ``$``): at least one package segment,
 # a simple name that starts with an upper-case letter, followed by the end of the line or ``: message``.

@@ -13,7 +13,8 @@ import httpx
 
 from exporter.config import Config, build_config
 from exporter.daemon import Daemon
-from tests.scrape import Scrape, parse_exposition
+from tests.support.scrape import Scrape, parse_exposition
+from tests.support.waiting import eventually_async
 
 
 @dataclass
@@ -33,27 +34,29 @@ class Running:
         self, predicate: Callable[[Scrape], bool], timeout: float = 10.0, what: str = "condition"
     ) -> Scrape:
         """Scrape until ``predicate`` holds; the last scrape is shown when it never does."""
-        deadline = time.monotonic() + timeout
-        scrape = await self.scrape()
-        while not predicate(scrape):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; last scrape:\n{scrape.text[-3000:]}")
-            await asyncio.sleep(0.05)
-            scrape = await self.scrape()
-        return scrape
+
+        latest: list[Scrape] = []
+
+        async def check() -> Scrape | None:
+            latest[:] = [await self.scrape()]
+            return latest[0] if predicate(latest[0]) else None
+
+        return await eventually_async(
+            check, what=what, timeout=timeout, describe=lambda: latest[0].text[-3000:] if latest else "no scrape"
+        )
 
     async def next_polls(self, cluster: str, count: int = 1, timeout: float = 10.0) -> Scrape:
         """Wait until ``count`` more poll cycles of ``cluster`` have been published."""
-        snap = self.daemon.store.view.clusters.get(cluster)
-        done = (snap.stats.polls_ok + snap.stats.polls_failed) if snap else 0
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def polls() -> int:
             snap = self.daemon.store.view.clusters.get(cluster)
-            if snap and snap.stats.polls_ok + snap.stats.polls_failed >= done + count:
-                return await self.scrape()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {count} new polls of {cluster} within {timeout}s")
-            await asyncio.sleep(0.02)
+            return (snap.stats.polls_ok + snap.stats.polls_failed) if snap else 0
+
+        done = polls()
+        await eventually_async(
+            lambda: polls() >= done + count, what=f"{count} new polls of {cluster}", timeout=timeout, interval=0.02
+        )
+        return await self.scrape()
 
 
 def quick_config(clusters: dict[str, list[str]], **cluster_opts: Any) -> Config:

@@ -1,32 +1,22 @@
-"""Metric groups rendered from the store's current view; names, HELP and labels come from ``exporter.families``.
+"""The connect group: clusters, workers, connectors, tasks and plugins, written from the snapshots.
 
-Everything is built fresh from immutable snapshots at render time, so a deleted connector disappears
-with the next poll and no label set can appear twice. Traces never become labels.
-
-Two kinds of group: a ``FastGroup`` writes exposition lines directly (the connect group, ~190k samples at
-thousands of connectors), a ``CollectGroup`` yields prometheus_client families and is formatted by
-prometheus_client (the small groups: the exporter's own health, Confluent Cloud, auto-heal).
+At thousands of connectors this group is ~190k samples; building prometheus_client Sample objects and formatting
+them one by one takes seconds. ``ConnectRenderer`` writes the lines directly from the snapshots (families in
+catalogue order, labels sorted by name, with ``exporter.render``'s escaping and value formatting).
+tests/metrics/oracle.py keeps the prometheus_client version of this group, built from the same catalogue, and
+tests/metrics/test_render.py checks both give the same bytes on hostile input. Each cluster's lines are kept until
+that cluster publishes a new snapshot, so a poll of one cluster re-renders only that cluster: the cost of a render
+grows with what changed, not with every cluster. Names, HELP and labels come from ``exporter.families``; a deleted
+connector disappears with the next poll and traces never become labels.
 """
 
 from __future__ import annotations
 
-import platform
-from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
-
-from exporter import __version__
 from exporter.budget import ALL, SeriesBudget
-from exporter.config_reading import ConfigReading
 from exporter.families import (
-    BUILD_INFO,
-    CLUSTER,
-    CONFIG_RELOAD_SUCCESS_TIMESTAMP,
-    CONFIG_RELOAD_SUCCESSFUL,
     CONNECT_FAMILIES,
     CONNECTOR_INFO,
     CONNECTOR_STATE,
@@ -34,22 +24,13 @@ from exporter.families import (
     CONNECTOR_TASKS_BY_STATE,
     CONNECTOR_TASKS_MAX,
     CONNECTOR_TASKS_ON_LOST_WORKERS,
-    DERIVED_FAMILIES,
-    LAST_POLL,
-    LAST_SUCCESS,
     PLUGIN_INFO,
-    POLL_DURATION,
-    POLL_ERRORS,
     POLL_INTERVAL,
     POLLED,
-    POLLS,
-    STATE_FAMILIES,
     TASK_STATE,
     UP,
-    WARNINGS,
     WORKER_CONNECTORS,
     WORKER_HEALTH,
-    WORKER_HEALTH_STATES,
     WORKER_INFO,
     WORKER_REACHABLE,
     WORKER_TASKS,
@@ -57,18 +38,14 @@ from exporter.families import (
     Family,
     StateSet,
 )
-from exporter.model import ERROR_REASONS, ClusterSnapshot, SourceKind, WorkerState, tasks_on
-from exporter.repeats import WarningsReading
+from exporter.model import WORKER_HEALTH_STATES, ClusterSnapshot, SourceKind, Task, WorkerState, tasks_on
+from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_count
 from exporter.store import View
 
-# A small group: prometheus_client families, formatted by prometheus_client.
-CollectGroup = Callable[[View], Iterable[Metric]]
-
-
-def metric_family(family: Family, help_text: str | None = None) -> GaugeMetricFamily | CounterMetricFamily:
-    """An empty prometheus_client family for a catalogue entry (``help_text`` when HELP gets a runtime tail)."""
-    cls = CounterMetricFamily if family.type == "counter" else GaugeMetricFamily
-    return cls(family.name, family.help if help_text is None else help_text, labels=family.labels)
+_ONE = "1.0"
+_ZERO = "0.0"
+_count = format_count
+_esc = escape_label_value
 
 
 def polled_help(view: View) -> str:
@@ -91,151 +68,10 @@ def _state_set(family: Family) -> StateSet:
     return family.state
 
 
-DERIVED_NAMES = frozenset(f.name for f in DERIVED_FAMILIES)
-
-
-def budget_of(view: View) -> SeriesBudget:
-    return view.reading(SeriesBudget) or ALL
-
-
-def within_budget(metrics: Iterable[Metric], view: View) -> Iterator[Metric]:
-    """A prometheus_client group's families as the budget allows: in ``current`` mode a state-like family
-    (declared in ``exporter.families``) keeps only its 1-valued samples, and derived families go for the
-    clusters whose task series are served."""
-    budget = budget_of(view)
-    if not budget.current:
-        yield from metrics
-        return
-    for metric in metrics:
-        if metric.name in STATE_FAMILIES:
-            metric.samples = [s for s in metric.samples if s.value == 1.0]
-        if metric.name in DERIVED_NAMES:
-            metric.samples = [s for s in metric.samples if not budget.drops_derived(s.labels.get(CLUSTER, ""))]
-        yield metric
-
-
 def with_unknown(known: Sequence[str], actual: Iterable[str]) -> list[str]:
     """Known states plus any unknown one actually seen: a future state is exported, never dropped."""
     extra = sorted({s for s in actual if s not in known})
     return [*known, *extra]
-
-
-def collect_exporter(view: View) -> Iterator[Metric]:
-    """The exporter's own health, per polled source.
-
-    Sample::
-
-        kafka_connect_exporter_poll_duration_seconds{connect_cluster="prod"} 0.042
-        kafka_connect_exporter_poll_errors_total{connect_cluster="prod",reason="timeout"} 3.0
-    """
-    build = metric_family(BUILD_INFO)
-    build.add_metric([__version__, platform.python_version()], 1.0)
-    duration = metric_family(POLL_DURATION)
-    interval = metric_family(POLL_INTERVAL)
-    last_poll = metric_family(LAST_POLL)
-    last_ok = metric_family(LAST_SUCCESS)
-    polls = metric_family(POLLS)
-    poll_errors = metric_family(POLL_ERRORS)
-    for name in sorted(view.clusters):
-        snap = view.clusters[name]
-        duration.add_metric([name], snap.duration)
-        interval.add_metric([name], snap.poll_interval)
-        last_poll.add_metric([name], snap.taken_at)
-        if snap.last_success is not None:
-            last_ok.add_metric([name], snap.last_success)
-        polls.add_metric([name, "success"], float(snap.stats.polls_ok))
-        polls.add_metric([name, "failure"], float(snap.stats.polls_failed))
-        for reason in ERROR_REASONS:
-            poll_errors.add_metric([name, reason], float(snap.stats.errors.get(reason, 0)))
-    yield from (build, duration, interval, last_poll, last_ok, polls, poll_errors)
-
-
-def collect_reload(view: View) -> Iterator[Metric]:
-    """Configuration reloads, named as Prometheus names its own (absent before the daemon publishes them).
-
-    Sample::
-
-        kafka_connect_exporter_config_last_reload_successful 1.0
-    """
-    reading = view.reading(ConfigReading)
-    if reading is None:
-        return
-    ok = metric_family(CONFIG_RELOAD_SUCCESSFUL)
-    ok.add_metric([], 1.0 if reading.last_reload_successful else 0.0)
-    at = metric_family(CONFIG_RELOAD_SUCCESS_TIMESTAMP)
-    at.add_metric([], reading.last_success)
-    yield from (ok, at)
-
-
-def collect_warnings(view: View) -> Iterator[Metric]:
-    """Repeat-limited warnings by event, every occurrence counted (absent until the first one).
-
-    Sample::
-
-        kafka_connect_exporter_warnings_total{event="poll_failed"} 42.0
-    """
-    reading = view.reading(WarningsReading)
-    if reading is None or not reading.counts:
-        return
-    family = metric_family(WARNINGS)
-    for event in sorted(reading.counts):
-        family.add_metric([event], float(reading.counts[event]))
-    yield family
-
-
-# -- fast rendering ------------------------------------------------------------------------------------------
-#
-# At thousands of connectors the connect group is ~190k samples; building prometheus_client Sample objects
-# and formatting them one by one takes seconds. ``ConnectRenderer`` writes the lines directly from the
-# snapshots (families in catalogue order, labels sorted by name, the same escaping and value formatting as
-# prometheus_client). tests/metrics/oracle.py keeps the prometheus_client version of this group, built from
-# the same catalogue, and tests/metrics/test_render.py checks both give the same bytes on hostile input.
-# Each cluster's lines are kept until that cluster publishes a new snapshot, so a poll of one cluster
-# re-renders only that cluster: the cost of a render grows with what changed, not with every cluster.
-
-
-@dataclass(frozen=True, slots=True)
-class FamilySamples:
-    """A catalogue family with its HELP for this view and its sample lines, already in exposition syntax.
-
-    For gauges and for counters without ``_created`` the sample lines are the same in the classic text format
-    and in OpenMetrics; only the HELP/TYPE header differs, and the exposition module writes it.
-    """
-
-    family: Family
-    help: str
-    samples: tuple[bytes, ...]  # UTF-8 sample lines, each ending in a newline, in chunks (one per cluster)
-
-
-class FastGroup(ABC):
-    """A group that writes its own sample lines; an instance may keep state from one view to the next."""
-
-    @abstractmethod
-    def render(self, view: View) -> list[FamilySamples]: ...
-
-
-# Both kinds, as the exposition keeps them; ``core_groups`` gives a fresh list (fast groups keep caches).
-MetricGroup = CollectGroup | FastGroup
-
-_ONE = "1.0"
-_ZERO = "0.0"
-# Untyped upstream; the value formatting prometheus_client uses ("1.0", "1.234567e+06", "+Inf").
-_num: Callable[[float], str] = floatToGoString
-
-_INTS = tuple(f"{i}.0" for i in range(4096))  # what _num gives for small whole numbers, precomputed
-
-
-def _count(n: int) -> str:
-    return _INTS[n] if 0 <= n < 4096 else _num(float(n))
-
-
-def _esc(value: str) -> str:
-    """Label value escaping of both formats (backslash, newline, double quote)."""
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-# For other fast groups (the offsets renderer): the same escaping.
-escape_label_value = _esc
 
 
 def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudget = ALL) -> tuple[bytes, ...]:
@@ -269,15 +105,7 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
 
     cl = f'connect_cluster="{_esc(name)}"'
     up.append(f"{UP.name}{{{cl}}} {_ONE if snap.up else _ZERO}\n")
-    for w in snap.workers:
-        wl = f'worker="{_esc(w.url)}"'
-        worker_up.append(f"{WORKER_UP.name}{{{cl},{wl}}} {_ONE if w.reachable else _ZERO}\n")
-        if w.reachable:
-            worker_info.append(
-                f'{WORKER_INFO.name}{{commit="{_esc(w.commit or "")}",{cl},'
-                f'kafka_cluster_id="{_esc(w.kafka_cluster_id or "")}",version="{_esc(w.version or "")}",'
-                f"{wl}}} {_ONE}\n"
-            )
+    _worker_lines(cl, snap, worker_up, worker_info)
     c_states = known_states(snap, tasks=False)
     t_states = tuple(known_states(snap, tasks=True))
     t_known = frozenset(t_states)
@@ -309,30 +137,8 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
         if with_derived:
             c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
             c_by_state.append(p.join(_by_state_parts(by_state_parts, t_states, t_known, [t.state for t in tasks])))
-        if not with_tasks:
-            continue
-        if current:
-            head = f'{TASK_STATE.name}{{{p},state="'
-            for t in tasks:
-                wid = esc_cache.get(t.worker_id)
-                if wid is None:
-                    wid = esc(t.worker_id)
-                t_state.append(f'{head}{esc(t.state)}",task="{t.id}",worker_id="{wid}"}} {_ONE}\n')
-            continue
-        task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
-        head = f'{TASK_STATE.name}{{{p},state="'
-        for t in tasks:
-            cur = t.state
-            parts = task_parts.get(cur)
-            if parts is None:
-                states = list(t_states) if cur in t_known else with_unknown(t_states, [cur])
-                parts = task_parts[cur] = _around(
-                    [f"{head}{_esc(s)}" for s in states], [_ONE if s == cur else _ZERO for s in states]
-                )
-            wid = esc_cache.get(t.worker_id)
-            if wid is None:
-                wid = esc(t.worker_id)
-            t_state.append(f'",task="{t.id}",worker_id="{wid}"}} '.join(parts))
+        if with_tasks:
+            _task_state_lines(t_state, f'{TASK_STATE.name}{{{p},state="', tasks, esc, t_states, current=current)
     for pl in snap.plugins:
         plugin_info.append(
             f'{PLUGIN_INFO.name}{{{cl},plugin_class="{esc(pl.class_name)}",'
@@ -340,6 +146,46 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
         )
     families = (up, worker_up, worker_info, c_state, c_info, c_tasks, c_tasks_max, c_by_state, t_state, plugin_info)
     return tuple("".join(lines).encode() for lines in families) + named_worker_samples(cl, snap, current=current)
+
+
+def _worker_lines(cl: str, snap: ClusterSnapshot, worker_up: list[str], worker_info: list[str]) -> None:
+    """The configured workers' lines: answered this cycle or not, and what they said of themselves."""
+    for w in snap.workers:
+        wl = f'worker="{_esc(w.url)}"'
+        worker_up.append(f"{WORKER_UP.name}{{{cl},{wl}}} {_ONE if w.reachable else _ZERO}\n")
+        if w.reachable:
+            worker_info.append(
+                f'{WORKER_INFO.name}{{commit="{_esc(w.commit or "")}",{cl},'
+                f'kafka_cluster_id="{_esc(w.kafka_cluster_id or "")}",version="{_esc(w.version or "")}",'
+                f"{wl}}} {_ONE}\n"
+            )
+
+
+def _task_state_lines(
+    out: list[str],
+    head: str,
+    tasks: Sequence[Task],
+    esc: Callable[[str], str],
+    t_states: tuple[str, ...],
+    *,
+    current: bool,
+) -> None:
+    """One connector's task state lines (``head``: the family and the connector's labels, up to ``state="``):
+    the current state's only, or one per known state with the parts cached by the task's state."""
+    if current:
+        for t in tasks:
+            out.append(f'{head}{esc(t.state)}",task="{t.id}",worker_id="{esc(t.worker_id)}"}} {_ONE}\n')
+        return
+    task_parts: dict[str, list[str]] = {}  # by the task's state, for this connector
+    for t in tasks:
+        cur = t.state
+        parts = task_parts.get(cur)
+        if parts is None:
+            states = list(t_states) if cur in t_states else with_unknown(t_states, [cur])
+            parts = task_parts[cur] = _around(
+                [f"{head}{_esc(s)}" for s in states], [_ONE if s == cur else _ZERO for s in states]
+            )
+        out.append(f'",task="{t.id}",worker_id="{esc(t.worker_id)}"}} '.join(parts))
 
 
 def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = False) -> tuple[bytes, ...]:
@@ -392,12 +238,6 @@ def _by_state_parts(
     return parts
 
 
-# For other fast groups (exporter.failures.metrics): the same value formatting and label escaping.
-format_value = _num
-format_count = _count
-escape_label_value = _esc
-
-
 def _parts(head: str, tails: list[str]) -> list[str]:
     """Pieces that ``shared.join(pieces)`` turns into one line ``head + shared + tail`` per tail."""
     return [head, *(t + head for t in tails[:-1]), tails[-1]]
@@ -442,8 +282,3 @@ worker_id="10.0.0.13:8083"} 1.0
             FamilySamples(f, f.help + polled if f in POLLED else f.help, tuple(s[i] for s in per_cluster if s[i]))
             for i, f in enumerate(CONNECT_FAMILIES)
         ]
-
-
-def core_groups() -> list[MetricGroup]:
-    """The groups every exporter serves, new (a renderer's cache belongs to one exposition)."""
-    return [ConnectRenderer(), collect_exporter, collect_reload, collect_warnings]
