@@ -104,7 +104,7 @@ test-quick: venv ## Unit tests only: needs nothing but Python (no Java, Maven, a
 soak: venv ## Long soak: churn, faults, 8 scrapers; RSS/fd bounds (SOAK_SECONDS=1800 by default, make test runs 40 s)
 	SOAK_SECONDS=$${SOAK_SECONDS:-1800} $(VENV)/bin/python -m pytest tests/daemon/test_soak.py -s -p no:cacheprovider
 
-bench: venv ## Benchmarks at scale, under faults and as Prometheus sees them: bench/results.json, faults.json, series.json (docs/performance.md); BENCH_QUICK=1: short
+bench: venv kafka ## Benchmarks at scale, under faults, as Prometheus sees them, sinks from the brokers: bench/*.json (docs/performance.md); BENCH_QUICK=1: short
 	@# wrk (Debian) drives the 8 concurrent scrapers the figures in docs/performance.md were taken with.
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -q </dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk </dev/null; } \
@@ -114,6 +114,11 @@ bench: venv ## Benchmarks at scale, under faults and as Prometheus sees them: be
 	$(VENV)/bin/python -m bench.faults
 	@# What the exporter costs a real Prometheus in each encoding, at 10,000 x 8 (bench/series.json).
 	$(VENV)/bin/python -m bench.series $(if $(BENCH_QUICK),--size 1000x4 --scrapes 2 --scrape-interval 5,)
+	@# The same with offsets on in current mode, at 1,000 x 8 and 10,000 x 8 (bench/series-offsets-*.json).
+	$(VENV)/bin/python -m bench.series --setting "current, offsets on" $(if $(BENCH_QUICK),--size 200x4 --scrapes 2 --scrape-interval 5 --out bench/series-offsets-quick.json,--size 1000x8 --out bench/series-offsets-1000x8.json)
+	$(if $(BENCH_QUICK),,$(VENV)/bin/python -m bench.series --setting "current, offsets on" --size 10000x8 --out bench/series-offsets-10000x8.json)
+	@# Every sink's offsets refreshed from a real broker's consumer groups against from the workers (bench/sinks.json).
+	$(VENV)/bin/python -m bench.sinks $(if $(BENCH_QUICK),--sinks 200 --runs 1 --out bench/sinks-quick.json,)
 
 clean: ## Remove build artefacts and tool caches (keeps .venv and downloaded tools)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -39,7 +39,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,9 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextlib.contextmanager
-def simfarm(size: Size, latency: float) -> Iterator[dict[str, Any]]:
+def simfarm(size: Size, latency: float, extra: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
     cmd = [sys.executable, "-m", "bench.simfarm", "--clusters", str(size.clusters)]
-    cmd += ["--connectors", str(size.connectors), "--tasks", str(size.tasks), "--latency", str(latency)]
+    cmd += ["--connectors", str(size.connectors), "--tasks", str(size.tasks), "--latency", str(latency), *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

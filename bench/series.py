@@ -2,7 +2,8 @@
 
 The simulator serves N connectors x T tasks; the exporter polls it; a real Prometheus (the tests/e2e harness,
 Debian's /usr/bin/prometheus) scrapes it. For each setting (``metrics.state_series: all`` / ``current``,
-``task_metrics: true`` / ``false``), after a few scrapes: the head series from Prometheus' own
+``task_metrics: true`` / ``false``, offsets off; or offsets on, every connector read each run), after a few
+scrapes: the head series from Prometheus' own
 ``/api/v1/status/tsdb``, Prometheus' resident memory (VmRSS and VmHWM from /proc), the exposition the exporter
 serves (OpenMetrics, plain and gzip) and the scrape duration and samples Prometheus reports
 (``scrape_duration_seconds``, ``scrape_samples_scraped``). Every process is fresh per setting (one simulator for
@@ -24,12 +25,23 @@ import httpx
 from bench.run import OM_GZIP, ROOT, Size, exporter, machine, simfarm
 from tests.e2e.prometheus import PrometheusServer, wait_for
 
+OFF = {"offsets_enabled": False}
+# Offsets read from the workers at a rate that reads every connector each run (every minute), so that every connector's
+# offsets series are there; the simulator moves every connector's offsets at each read (--moving-offsets), so
+# each has its change timestamp, as in a live estate. No brokers here: no lag series (which current mode serves
+# only where not 0).
+ON = {"offsets_enabled": True, "offsets_interval": "60s", "offsets_max_rate": 1000, "offsets_concurrency": 16}
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name -> (top-level settings, cluster settings)
-    "all": ({"metrics": {"state_series": "all"}}, {}),
-    "current": ({"metrics": {"state_series": "current"}}, {}),
-    "all, task_metrics: false": ({"metrics": {"state_series": "all"}}, {"task_metrics": False}),
-    "current, task_metrics: false": ({"metrics": {"state_series": "current"}}, {"task_metrics": False}),
+    "all": ({"metrics": {"state_series": "all"}}, OFF),
+    "current": ({"metrics": {"state_series": "current"}}, OFF),
+    "all, task_metrics: false": ({"metrics": {"state_series": "all"}}, {**OFF, "task_metrics": False}),
+    "current, task_metrics: false": ({"metrics": {"state_series": "current"}}, {**OFF, "task_metrics": False}),
+    "current, offsets on": ({"metrics": {"state_series": "current"}}, ON),
+    "all, offsets on": ({"metrics": {"state_series": "all"}}, ON),
 }
+PAUSED = 'count(kafka_connect_connector_state{state="PAUSED"} == 1) or vector(0)'
+# Settings measured only when asked for (--setting): make bench runs these at 1,000 x 8 and 10,000 x 8.
+OFFSETS_SETTINGS = ("current, offsets on",)
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
@@ -54,9 +66,24 @@ def measure(name: str, size: Size, farm: dict[str, Any], args: argparse.Namespac
         with PrometheusServer(
             workdir / "prometheus", [target], scrape_interval=args.scrape_interval, scrape_timeout=timeout
         ) as prom:
+            if cluster_settings.get("offsets_enabled"):
+                # Every connector's offsets seen to change (the second run of the reader), then the scrapes. A
+                # paused sink's offsets do not move in the simulator: those may stay without a change.
+                wait_for(
+                    lambda: (
+                        scalar(prom, "count(kafka_connect_connector_offsets_last_change_timestamp_seconds)")
+                        >= size.connectors - scalar(prom, PAUSED)
+                    ),
+                    900,
+                    "every running connector's offsets change timestamp",
+                    interval=1.0,
+                )
+                seen = scalar(prom, "sum(count_over_time(up[1h]))")
+            else:
+                seen = 0.0
             wait_for(
                 lambda: (
-                    scalar(prom, "sum(count_over_time(up[1h]))") >= args.scrapes
+                    scalar(prom, "sum(count_over_time(up[1h]))") >= seen + args.scrapes
                     and scalar(prom, "min_over_time(up[1h])") == 1.0
                 ),
                 args.scrapes * args.scrape_interval * 4 + 60,
@@ -104,7 +131,12 @@ def table(size: Size, rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.series", description=__doc__.splitlines()[0])
     p.add_argument("--size", default="10000x8", help="NxT connectors x tasks, one cluster (default 10000x8)")
-    p.add_argument("--setting", action="append", choices=list(SETTINGS), help="repeatable (default: all four)")
+    p.add_argument(
+        "--setting",
+        action="append",
+        choices=list(SETTINGS),
+        help=f"repeatable (default: every setting but {', '.join(OFFSETS_SETTINGS)} and 'all, offsets on')",
+    )
     p.add_argument("--scrapes", type=int, default=4, help="successful scrapes before measuring (default 4)")
     p.add_argument("--scrape-interval", type=float, default=15.0, help="seconds (default 15)")
     p.add_argument("--poll-interval", type=float, default=30.0, help="exporter poll interval (default 30 s)")
@@ -113,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     size = Size.parse(args.size, 1)
     started = time.monotonic()
     rows = []
-    with simfarm(size, 0.0) as farm:
-        for name in args.setting or list(SETTINGS):
+    with simfarm(size, 0.0, ["--moving-offsets"]) as farm:
+        for name in args.setting or [n for n in SETTINGS if "offsets on" not in n]:
             with tempfile.TemporaryDirectory(prefix="kce-series-") as tmp:
                 rows.append(measure(name, size, farm, args, Path(tmp)))
     report = {

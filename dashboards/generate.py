@@ -30,6 +30,7 @@ from exporter.families import (
     BUILD_INFO,
     CLOUD_API_ERRORS,
     CLOUD_API_UP,
+    CLOUD_LATE,
     CLOUD_NEWEST_BUCKET,
     CLOUD_THROUGHPUT,
     CONNECTOR_HEALTH,
@@ -115,6 +116,12 @@ def task_count(selector: str) -> str:
         f"({CONNECTOR_TASKS.sample_name}{{{selector}}}"
         f" or count without (task, worker_id, state) ({TASK_STATE.sample_name}{{{selector}}} == 1))"
     )
+
+
+def tasks_max(selector: str) -> str:
+    """tasks.max per connector: the series where served, else the task count (``current`` mode serves it only
+    where it differs from the task count)."""
+    return f"({CONNECTOR_TASKS_MAX.sample_name}{{{selector}}} or {task_count(selector)})"
 
 
 def no_tasks(selector: str) -> str:
@@ -966,7 +973,7 @@ def connector() -> dict[str, Any]:
             "none",
             [
                 target(f"sum({task_count(sel)}) or vector(0)", "tasks"),
-                target(f"sum({CONNECTOR_TASKS_MAX.sample_name}{{{sel}}})", "tasks.max", "B"),
+                target(f"sum({tasks_max(sel)})", "tasks.max", "B"),
             ],
             w=4,
             text_mode="value_and_name",
@@ -1335,6 +1342,74 @@ def exporter() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------- cloud
+def managed_stalled(sel: str) -> str:
+    """RUNNING managed sinks with lag that received nothing over the rate interval (KafkaConnectManagedSinkStalled
+    asks the same over 15 minutes)."""
+    return (
+        f"(sum by ({KEY}) ({SINK_LAG_RECORDS.sample_name}{{{sel}}}) > 0)"
+        f" and on ({KEY}) (sum by ({KEY}) (increase({CLOUD_THROUGHPUT['received_records'].sample_name}"
+        f"{{{sel}}}[$__rate_interval])) == 0)"
+        f' and on ({KEY}) ({CONNECTOR_STATE.sample_name}{{{sel}, state="RUNNING"}} == 1)'
+    )
+
+
+def cloud_lag_and_heal_panels(sel: str) -> list[Panel]:
+    """Managed sinks' lag and stalls, and what auto-heal did to managed connectors."""
+    return [
+        row("Sink lag, stalls and auto-heal"),
+        stat(
+            "Managed sinks not receiving",
+            "RUNNING managed sinks with lag whose received_records did not grow over the rate interval. Over 15 "
+            "counted minutes that is a stalled sink: its health is degraded and KafkaConnectManagedSinkStalled "
+            "fires 5 minutes later.",
+            "none",
+            [target(f"count({managed_stalled(sel)}) or vector(0)", "stalled")],
+            w=6,
+            steps=((None, "green"), (1, "orange")),
+        ),
+        timeseries(
+            "Lag per managed sink",
+            "Records waiting for each managed sink connector: Confluent Cloud's consumer_lag_offsets of its consumer "
+            "group connect-<lcc id>, summed over its topics (confluent_cloud.sink_lag). Lag that grows while "
+            "records in is zero is a stalled sink.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, connector) ({SINK_LAG_RECORDS.sample_name}{{{sel}}})",
+                    "{{connect_cluster}} {{connector}}",
+                )
+            ],
+            w=18,
+        ),
+        stat(
+            "Auto-heal persistent failures",
+            "Managed connectors and tasks auto-heal gave up on (attempt cap reached): they need a human, then "
+            "POST /-/autoheal/retry. Absent when confluent_cloud.autoheal is off.",
+            "none",
+            [target(f"sum({AUTOHEAL_PERSISTENT_FAILURES.sample_name}{{{JIC}}}) or vector(0)", "persistent")],
+            w=6,
+            steps=((None, "green"), (1, "red")),
+        ),
+        timeseries(
+            "Auto-heal restarts",
+            "Restarts auto-heal sent to managed connectors (one POST …/restart restarts the connector and all its "
+            "tasks), by connector and outcome: accepted, error, not_found, unsupported (the account lacks the "
+            "restart endpoint: auto-heal stopped on the cluster), dry_run.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, connector, outcome) (increase({AUTOHEAL_RESTARTS.sample_name}{{{sel}, "
+                    f'kind="connector"}}[$__rate_interval]))',
+                    "{{connect_cluster}} {{connector}} {{outcome}}",
+                )
+            ],
+            w=18,
+            bars=True,
+            stack=True,
+        ),
+    ]
+
+
 def cloud() -> dict[str, Any]:
     sel = JIC + ', connector=~"$connector"'
     panels: list[Panel] = [
@@ -1422,6 +1497,21 @@ def cloud() -> dict[str, Any]:
         ),
         row("Throughput"),
         *cloud_throughput_panels(sel, "{{connect_cluster}} {{connector}}", w=12),
+        timeseries(
+            "Late data",
+            "What the Metrics API added to minutes after the exporter first counted them, per second, by metric "
+            "(re-read over confluent_cloud.revision_window and added to the counters above). It is what counting "
+            "each minute only once would have lost; if it keeps growing, raise revision_window.",
+            "short",
+            [
+                target(
+                    f"sum by (connect_cluster, metric) (rate({CLOUD_LATE.sample_name}{{{JIC}}}[$__rate_interval]))",
+                    "{{connect_cluster}} {{metric}}",
+                )
+            ],
+            w=12,
+        ),
+        *cloud_lag_and_heal_panels(sel),
         table(
             "Managed connectors",
             "Current state of each selected managed connector.",
@@ -1453,8 +1543,9 @@ def cloud() -> dict[str, Any]:
     return dashboard(
         "confluent-cloud-connectors",
         "Kafka Connect / Confluent Cloud connectors",
-        "Confluent Cloud managed connectors: records and bytes in and out, dead-letter records, data freshness and "
-        "the health of the Confluent Cloud APIs the exporter reads.",
+        "Confluent Cloud managed connectors: records and bytes in and out, dead-letter records, late data, sink lag "
+        "and stalls, auto-heal restarts, data freshness and the health of the Confluent Cloud APIs the exporter "
+        "reads.",
         variables,
         panels,
     )

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporter.config import ClusterConfig, Config
-from exporter.offsets.reader import readable_in_stall_window
 from exporter.offsets.reading import STALLED_AFTER_SECONDS
 from exporter.settings import ConfigError, format_duration
 
@@ -118,15 +117,4 @@ def _timing_warnings(where: str, cluster: ClusterConfig) -> list[str]:
                 f"{format_duration(STALLED_AFTER_SECONDS)} a sink's offsets may stand still before it counts as "
                 "stalled: a moving sink can look stalled"
             )
-        elif (readable := readable_in_stall_window(cluster)) < LOW_OFFSETS_CAPACITY:
-            out.append(
-                f"{where}.offsets_max_rate: at {cluster.offsets_max_rate:g} requests/s the offsets of at most "
-                f"{readable} connectors are read within the {format_duration(STALLED_AFTER_SECONDS)} stall "
-                "window; with more connectors, a moving sink can look stalled (run warns: "
-                "offsets_slower_than_stall_window)"
-            )
     return out
-
-
-# Fewer connectors than this read within the stall window is worth a word: the defaults read 4,050.
-LOW_OFFSETS_CAPACITY = 1000

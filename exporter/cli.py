@@ -152,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Confluent Cloud Metrics API base URL (default https://api.telemetry.confluent.cloud)",
     )
     parser.add_argument(
+        "--ccloud.autoheal.mode",
+        dest="ccloud_autoheal_mode",
+        choices=["off", "dry-run", "enforce"],
+        help="restart FAILED and SYSTEM_ERROR managed connectors of the --ccloud.cluster clusters: off (default), "
+        "dry-run or enforce; see docs/autoheal.md",
+    )
+    parser.add_argument(
         "--sharding.shard",
         dest="shard",
         type=int,
@@ -211,7 +218,11 @@ def config_from_args(args: argparse.Namespace, *, environ: dict[str, str] | None
     try:
         overrides.update(
             quickstart_overrides(
-                args.ccloud_environment, args.ccloud_clusters, args.ccloud_api_url, args.ccloud_metrics_url
+                args.ccloud_environment,
+                args.ccloud_clusters,
+                args.ccloud_api_url,
+                args.ccloud_metrics_url,
+                getattr(args, "ccloud_autoheal_mode", None),
             )
         )
     except ValueError as exc:

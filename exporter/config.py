@@ -2,9 +2,9 @@
 
 This module composes the sections each feature owns: a ``clusters[]`` entry is ``ClusterConfig``, Connect's part
 (``exporter.connect.config``) with the offsets part (``exporter.offsets.config``) and the auto-heal part
-(``exporter.healer.config``); ``confluent_cloud`` is
-``exporter.cloud.config``; ``web`` and ``log`` are here. Features never import each other's config; the value
-types they share live in ``exporter.settings``.
+(``exporter.healer.config``); ``confluent_cloud`` is ``ConfluentCloudConfig``, ``exporter.cloud.config`` with the
+managed auto-heal part (``exporter.healer.config``); ``web`` and ``log`` are here. Features never import each
+other's config; the value types they share live in ``exporter.settings``.
 
 Precedence, lowest first: built-in defaults, the YAML file (``--config.file``), ``KCE_*`` environment
 variables, command-line flags. Every mistake is reported as ``<key path>: <what is wrong>`` and the
@@ -30,7 +30,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from exporter.budget import SeriesBudget, StateSeries
 from exporter.cloud.config import CloudConfig
 from exporter.connect.config import ConnectClusterConfig
-from exporter.healer.config import AutohealSettings
+from exporter.healer.config import AutohealSettings, ManagedAutohealSettings
 from exporter.offsets.config import OffsetsSettings
 from exporter.settings import ConfigError, StrictModel, format_validation_error, read_yaml
 from exporter.sourcetopics.config import SourceTopicsSettings
@@ -42,6 +42,10 @@ QUICKSTART_CLUSTER = "default"
 
 class ClusterConfig(AutohealSettings, SourceTopicsSettings, OffsetsSettings, ConnectClusterConfig):
     """One ``clusters[]`` entry: the Connect cluster's keys, then the offsets keys, then ``autoheal``."""
+
+
+class ConfluentCloudConfig(ManagedAutohealSettings, CloudConfig):
+    """The ``confluent_cloud`` section: the Cloud source's keys, then ``autoheal`` for its managed connectors."""
 
 
 class WebConfig(StrictModel):
@@ -118,7 +122,7 @@ class Config(StrictModel):
     metrics: MetricsConfig = MetricsConfig()
     sharding: ShardingConfig = ShardingConfig()
     clusters: list[ClusterConfig] = []
-    confluent_cloud: CloudConfig | None = None
+    confluent_cloud: ConfluentCloudConfig | None = None
 
     @model_validator(mode="after")
     def _distinct_cloud_names(self) -> Self:

@@ -41,7 +41,7 @@ from exporter.exposition import Exposition
 from exporter.failures.tracker import FailureTracker
 from exporter.features import PAGE_SECTIONS, metric_groups
 from exporter.model import ClusterSnapshot
-from exporter.offsets.brokers import EndOffsets
+from exporter.offsets.brokers import Brokers
 from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
@@ -106,10 +106,10 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
-        brokers: Callable[[ClusterConfig], EndOffsets | None] | None = None,
+        brokers: Callable[[ClusterConfig], Brokers | None] | None = None,
     ) -> None:
         """``loader`` re-reads the configuration (file, environment, flags) for ``reload``. ``brokers`` gives a
-        cluster's end offsets from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
+        cluster's brokers from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
         self.config = config
         self.clock = clock
         self.loader = loader
@@ -204,8 +204,27 @@ class Daemon:
         """Optional sources wire themselves in here; every reader is registered in ``exporter.features``."""
         if self.config.confluent_cloud is not None:
             self._attach_cloud(self.config.confluent_cloud)
-        if any(c.autoheal.enabled for c in self.config.clusters):
+        if self._wants_healer(self.config):
             self._attach_healer()
+        self._heal_cloud()
+
+    @staticmethod
+    def _wants_healer(config: Config) -> bool:
+        cloud = config.confluent_cloud
+        return any(c.autoheal.enabled for c in config.clusters) or (cloud is not None and cloud.autoheal.enabled)
+
+    def _heal_cloud(self) -> None:
+        """Hand the managed clusters to the healer (their mode is published even when off): the shared policy sees
+        their snapshots through ``policy_view``, and restarts go through the Cloud source's client and budget."""
+        if self.healer is None or self.cloud is None or self.config.confluent_cloud is None:
+            return
+        from exporter.cloud.heal import CloudRestarter, policy_view
+        from exporter.healer.runner import ManagedCluster
+
+        cloud, autoheal = self.cloud, self.config.confluent_cloud.autoheal
+        for name in cloud.clusters:
+            restarter = CloudRestarter(cloud.http, cloud.connectors_url(name), name)
+            self.healer.add_managed(ManagedCluster(name, autoheal, restarter, policy_view))
 
     def _attach_cloud(self, config: CloudConfig) -> None:
         from exporter.cloud.source import CloudSource
@@ -346,6 +365,15 @@ class Daemon:
             await self.exposition.caught_up()
             return True
 
+    def _remove_readers(self, name: str) -> None:
+        """A reload removed or replaced the cluster: its readers' series vanish; a replacement starts afresh."""
+        if name in self.offsets.readers:
+            self.remove_job(offsets_job_id(name))
+            self.publish(self.offsets.remove(name))
+        if name in self.source_topics.readers:
+            self.remove_job(source_topics_job_id(name))
+            self.publish(self.source_topics.remove(name))
+
     async def _apply(self, new: Config, changed: set[str], fresh: dict[str, httpx.AsyncClient]) -> None:
         old = self.config
         if (new.web, new.log) != (old.web, old.log):
@@ -355,12 +383,7 @@ class Daemon:
         for name in sorted(changed & set(self.pollers)):
             self.remove_job(connect_job_id(name))
             del self.pollers[name]
-            if name in self.offsets.readers:
-                self.remove_job(offsets_job_id(name))
-                self.publish(self.offsets.remove(name))  # its offsets series vanish; a replacement starts afresh
-            if name in self.source_topics.readers:
-                self.remove_job(source_topics_job_id(name))
-                self.publish(self.source_topics.remove(name))
+            self._remove_readers(name)
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render
@@ -370,14 +393,19 @@ class Daemon:
             if cluster.name in fresh:
                 self.clients[cluster.name] = fresh[cluster.name]
                 self._add_cluster(cluster, client=fresh[cluster.name])
+        new_healer = False
         if self.healer is not None:
             await self.healer.reconfigure(new.clusters)
-        elif any(c.autoheal.enabled for c in new.clusters):
+        elif self._wants_healer(new):
             self._attach_healer()
-        if new.confluent_cloud != old.confluent_cloud:
+            new_healer = True
+        cloud_changed = new.confluent_cloud != old.confluent_cloud
+        if cloud_changed:
             await self._detach_cloud(keep=names)
             if new.confluent_cloud is not None:
                 self._attach_cloud(new.confluent_cloud)
+        if cloud_changed or new_healer:
+            self._heal_cloud()
         self.publish(new.series_budget())
         for client in retired:  # after the healer let go of them
             await client.aclose()
@@ -397,6 +425,8 @@ class Daemon:
 
         for job in cloud.jobs():
             self.remove_job(job.id)
+        if self.healer is not None:
+            await self.healer.remove_managed(cloud.clusters)  # before its client closes
         await cloud.aclose()
         for name in cloud.clusters:
             if name not in keep:

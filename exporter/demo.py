@@ -199,6 +199,9 @@ async def demo(args: argparse.Namespace, *, ready: asyncio.Event | None = None) 
             f"  simulated Connect workers: {', '.join(urls)}\n"
             f'  simulated Confluent Cloud APIs: {cloud_url} (managed connectors: connect_cluster="ccloud-demo")\n'
             f"{heal}\n{loss_line}"
+            "  managed auto-heal: enforce on the simulated Cloud: snowflake-sink's SYSTEM_ERROR is restarted, "
+            "s3-archive's USER_ACTIONABLE_ERROR left alone; managed sink bigquery-sink has lag and receives "
+            "nothing: stalled\n"
             f"  sink {STALLED_SINK} stops committing: its lag grows, and after "
             f"{format_duration(STALLED_AFTER_SECONDS)} of unmoved offsets it is called stalled\n"
             "Press Ctrl-C to stop.\n",

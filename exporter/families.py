@@ -38,6 +38,21 @@ class StateSet:
     cloud: tuple[str, ...] | None = None  # Confluent Cloud's own list, where its states differ
 
 
+# How ``metrics.state_series: current`` thins a family that is not state-like (``Family.sparse``):
+#   nonzero      only the samples whose value is not 0 (a family that is 0 for nearly every connector)
+#   unlike_tasks only where it differs from the connector's task count (where the task series are served)
+#   detail       not served at all (a detail for the status page and ``all`` mode)
+SparseRule = Literal["nonzero", "unlike_tasks", "detail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sparse:
+    rule: SparseRule
+    # The query that gives the whole family back from what ``current`` mode serves (docs/metrics.md lists it);
+    # None for a detail no query gives back.
+    query: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     name: str  # the OpenMetrics family name: a counter's without ``_total``
@@ -50,6 +65,8 @@ class Family:
     # Families a query derives from the task series: the query (docs/metrics.md lists it). ``current`` mode
     # drops them for clusters whose task series are served.
     derived: str | None = None
+    # Families ``current`` mode serves only where they say something (see ``Sparse``).
+    sparse: Sparse | None = None
 
     @property
     def sample_name(self) -> str:
@@ -117,6 +134,10 @@ CONNECTOR_TASKS_MAX = Family(
     "gauge",
     "The connector's configured tasks.max (absent when the config could not be read).",
     (CLUSTER, "connector"),
+    sparse=Sparse(
+        "unlike_tasks",
+        "kafka_connect_connector_tasks_max or count without (task, worker_id, state) (kafka_connect_task_state == 1)",
+    ),
 )
 CONNECTOR_TASKS_BY_STATE = Family(
     "kafka_connect_connector_tasks_by_state",
@@ -171,6 +192,11 @@ CONNECTOR_TASKS_ON_LOST_WORKERS = Family(
     "gauge",
     "Tasks of the connector whose worker is lost or unhealthy (Connect may still report them RUNNING).",
     (CLUSTER, "connector"),
+    sparse=Sparse(
+        "nonzero",
+        "kafka_connect_connector_tasks_on_lost_workers"
+        " or 0 * group without (state) (kafka_connect_connector_state == 1)",
+    ),
 )
 
 # In the order they are served.
@@ -278,6 +304,14 @@ CLOUD_NEWEST_BUCKET = Family(
     " cluster, for all metrics. Absent until the first minute is counted.",
     (CLUSTER,),
 )
+CLOUD_LATE = Family(
+    "kafka_connect_cloud_late",
+    "counter",
+    "What the Metrics API added to minute buckets after the exporter first counted them, found by re-reading the"
+    " last revision_window of counted minutes, in the metric's unit (records or bytes). Already included in the"
+    " throughput counters; without the re-read it would have been lost.",
+    (CLUSTER, "metric"),
+)
 CLOUD_API_UP = Family(
     "kafka_connect_cloud_api_up",
     "gauge",
@@ -293,7 +327,13 @@ CLOUD_API_ERRORS = Family(
     ("api", "reason"),
 )
 
-CLOUD_FAMILIES: tuple[Family, ...] = (*CLOUD_THROUGHPUT.values(), CLOUD_NEWEST_BUCKET, CLOUD_API_UP, CLOUD_API_ERRORS)
+CLOUD_FAMILIES: tuple[Family, ...] = (
+    *CLOUD_THROUGHPUT.values(),
+    CLOUD_NEWEST_BUCKET,
+    CLOUD_LATE,
+    CLOUD_API_UP,
+    CLOUD_API_ERRORS,
+)
 
 # -- auto-heal -------------------------------------------------------------------------------------------------
 
@@ -308,7 +348,7 @@ AUTOHEAL_RESTARTS = Family(
     "kafka_connect_autoheal_restarts",
     "counter",
     "Restarts the healer decided on, by target kind (connector, task) and outcome (accepted, conflict, "
-    "not_found, error, not_addressable; dry_run when only logged).",
+    "not_found, error, not_addressable, unsupported; dry_run when only logged).",
     (CLUSTER, "connector", "kind", "outcome"),
 )
 AUTOHEAL_SUPPRESSED = Family(
@@ -375,6 +415,11 @@ STATE_TRANSITIONS = Family(
     "Changes of state of the connector or any of its tasks seen between polls since the exporter started,"
     " by the new state.",
     (CLUSTER, "connector", "to_state"),
+    sparse=Sparse(
+        "nonzero",
+        "kafka_connect_state_transitions_total or label_replace(0 * group without (state)"
+        ' (kafka_connect_connector_state == 1), "to_state", "FAILED", "", "")',
+    ),
 )
 CONNECTOR_HEALTH = Family(
     "kafka_connect_connector_health",
@@ -449,13 +494,21 @@ CONNECTOR_OFFSET_PARTITIONS = Family(
     "gauge",
     "Number of partitions the connector reports offsets for (sink: topic partitions; source: its own maps).",
     (CLUSTER, "connector"),
+    sparse=Sparse("detail", None),
 )
 SINK_LAG_RECORDS = Family(
     "kafka_connect_sink_lag_records",
     "gauge",
-    "Records the sink has not committed yet: end offset minus committed offset from the Kafka brokers, summed"
-    " over the topic's partitions, never negative (needs clusters[].kafka).",
+    "Records the sink has not committed yet: end offset minus committed offset (minus the log start offset where"
+    " nothing is committed) from the Kafka brokers, summed over the topic's partitions, never negative (needs"
+    " clusters[].kafka); for a Confluent Cloud managed sink, the Metrics API's consumer_lag_offsets of its consumer"
+    " group, newest minute.",
     (CLUSTER, "connector", "topic"),
+    sparse=Sparse(
+        "nonzero",
+        "kafka_connect_sink_lag_records or (0 * kafka_connect_sink_committed_offsets_total"
+        " and on (job, instance, connect_cluster) (kafka_connect_kafka_up == 1))",
+    ),
 )
 OFFSETS_ERRORS = Family(
     "kafka_connect_exporter_offsets_errors",
@@ -466,14 +519,14 @@ OFFSETS_ERRORS = Family(
 KAFKA_UP = Family(
     "kafka_connect_kafka_up",
     "gauge",
-    "1 if the last end-offset request to the cluster's Kafka brokers succeeded, else 0 (absent until the first"
-    " request ends, and without clusters[].kafka).",
+    "1 if the last requests to the cluster's Kafka brokers succeeded, else 0 (absent until the first requests"
+    " end, and without clusters[].kafka).",
     (CLUSTER,),
 )
 KAFKA_ERRORS = Family(
     "kafka_connect_kafka_errors",
     "counter",
-    "Failed end-offset requests to the cluster's Kafka brokers since the exporter started, by reason.",
+    "Failed requests to the cluster's Kafka brokers since the exporter started, by reason.",
     (CLUSTER, "reason"),
 )
 
@@ -559,3 +612,4 @@ ALL_FAMILIES += WARNING_FAMILIES
 # Families ``metrics.state_series: current`` thins out, by name (prometheus_client families carry only the name).
 STATE_FAMILIES: dict[str, Family] = {f.name: f for f in ALL_FAMILIES if f.state is not None}
 DERIVED_FAMILIES: frozenset[Family] = frozenset(f for f in ALL_FAMILIES if f.derived is not None)
+SPARSE_FAMILIES: dict[str, Family] = {f.name: f for f in ALL_FAMILIES if f.sparse is not None}

@@ -134,6 +134,19 @@ class NamedWorker:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkSubscription:
+    """What a sink connector consumes, from its config: ``topics`` or ``topics.regex`` (Connect allows exactly
+    one), and its consumer group: ``connect-<name>``, or ``consumer.override.group.id``."""
+
+    group_id: str
+    topics: tuple[str, ...] = ()
+    topics_regex: str | None = None
+    # consumer.override.auto.offset.reset: where a partition without a committed offset starts ("earliest" is
+    # Connect's default for sinks; a worker-level consumer.auto.offset.reset is not visible through the REST API).
+    offset_reset: str = "earliest"
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     id: int
     state: str
@@ -161,6 +174,8 @@ class Connector:
     def task_versions(self) -> tuple[str, ...]:
         """The distinct plugin versions its tasks report, sorted (two during a rolling plugin upgrade)."""
         return tuple(sorted({t.version for t in self.tasks if t.version}))
+
+    sink: SinkSubscription | None = None  # sinks whose config was read: their topics and consumer group
 
 
 @dataclass(frozen=True, slots=True)

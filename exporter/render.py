@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -25,7 +26,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from exporter.budget import ALL, SeriesBudget
-from exporter.families import CLUSTER, DERIVED_FAMILIES, STATE_FAMILIES, Family
+from exporter.families import CLUSTER, CONNECTOR_TASKS, DERIVED_FAMILIES, SPARSE_FAMILIES, STATE_FAMILIES, Family
 from exporter.store import View
 
 _EOF = b"# EOF\n"
@@ -164,15 +165,32 @@ def budget_of(view: View) -> SeriesBudget:
 
 def within_budget(metrics: Iterable[Metric], view: View) -> Iterator[Metric]:
     """A prometheus_client group's families as the budget allows: in ``current`` mode a state-like family
-    (declared in ``exporter.families``) keeps only its 1-valued samples, and derived families go for the
-    clusters whose task series are served."""
+    (declared in ``exporter.families``) keeps only its 1-valued samples, derived families go for the
+    clusters whose task series are served, and sparse families keep only the samples that say something."""
     budget = budget_of(view)
     if not budget.current:
         yield from metrics
         return
+    tasks: dict[tuple[str, str], float] = {}  # (cluster, connector) -> its task count, as the series say
     for metric in metrics:
+        if metric.name == CONNECTOR_TASKS.name:
+            tasks = {(s.labels.get(CLUSTER, ""), s.labels.get("connector", "")): s.value for s in metric.samples}
         if metric.name in STATE_FAMILIES:
             metric.samples = [s for s in metric.samples if s.value == 1.0]
         if metric.name in DERIVED_NAMES:
             metric.samples = [s for s in metric.samples if not budget.drops_derived(s.labels.get(CLUSTER, ""))]
+        sparse = SPARSE_FAMILIES.get(metric.name)
+        if sparse is not None and sparse.sparse is not None:
+            metric.samples = [s for s in metric.samples if _served_sparse(sparse.sparse.rule, s, budget, tasks)]
         yield metric
+
+
+def _served_sparse(rule: str, sample: Any, budget: SeriesBudget, tasks: dict[tuple[str, str], float]) -> bool:
+    """Whether ``current`` mode serves a sample of a family declared ``sparse`` (``families.Sparse``)."""
+    if rule == "nonzero":
+        return bool(sample.value != 0)
+    if rule == "unlike_tasks":
+        cluster = sample.labels.get(CLUSTER, "")
+        count = tasks.get((cluster, sample.labels.get("connector", "")))
+        return not budget.drops_derived(cluster) or count is None or count != sample.value
+    return False

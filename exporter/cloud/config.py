@@ -41,6 +41,7 @@ METRIC_PREFIX = "io.confluent.kafka.connect/"
 # PT1M queries may span at most 6 hours (ccloud-api.md A.1); retention is about 7 days.
 MAX_PT1M_WINDOW = 6 * 3600.0
 RETENTION = 7 * 86400.0
+MAX_REVISION_WINDOW = 3600.0
 # The Metrics API allows 300 requests per minute per IP (ccloud-api.md A.0); we never plan for more.
 API_REQUESTS_PER_MINUTE = 300
 
@@ -116,6 +117,9 @@ class CloudConfig(StrictModel):
     # A minute bucket is counted once it is this old (start of the minute to now). The API publishes
     # data about 3 minutes late; one more minute of margin keeps late points from being missed.
     metrics_delay: Duration = 240.0
+    # Minutes already counted are read again this far back, and what they gained since is added: the API
+    # may still add to a minute after publishing it. Whole minutes; under one minute turns it off.
+    revision_window: Duration = 600.0
     # After an outage, missed minutes are backfilled up to this far back (older ones are skipped with a
     # warning). Queries span at most 6 hours, so a longer backfill catches up over several cycles.
     max_backfill: Duration = MAX_PT1M_WINDOW
@@ -127,6 +131,8 @@ class CloudConfig(StrictModel):
     # Client-side budget for all requests of this exporter to Confluent Cloud, both APIs together.
     max_requests_per_minute: int = Field(default=240, ge=1, le=API_REQUESTS_PER_MINUTE)
     max_retries: int = Field(default=3, ge=0, le=10)
+    # One consumer_lag_offsets query per Kafka cluster per metrics_interval for its sink connectors' groups.
+    sink_lag: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -152,6 +158,8 @@ class CloudConfig(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"Kafka cluster names must be unique; repeated: {', '.join(dupes)}")
+        if self.revision_window > MAX_REVISION_WINDOW:
+            raise ValueError("revision_window: at most 1h (each query spans it besides the new minutes)")
         if self.max_backfill > RETENTION:
             raise ValueError("max_backfill: the Metrics API keeps about 7 days; use at most 7d")
         return self
@@ -205,6 +213,7 @@ def quickstart_overrides(
     clusters: list[str] | None,
     api_url: str | None = None,
     metrics_url: str | None = None,
+    autoheal_mode: str | None = None,
 ) -> dict[str, Any]:
     """Dotted-key overrides for ``load_config(overrides=…)`` from the ``--ccloud.*`` flags."""
     out: dict[str, Any] = {}
@@ -220,4 +229,8 @@ def quickstart_overrides(
         out["confluent_cloud.api_url"] = api_url
     if metrics_url:
         out["confluent_cloud.metrics_url"] = metrics_url
+    if autoheal_mode is not None:
+        if not environment:
+            raise ValueError("--ccloud.autoheal.mode needs --ccloud.environment and --ccloud.cluster")
+        out["confluent_cloud.autoheal.mode"] = autoheal_mode
     return out

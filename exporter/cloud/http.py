@@ -58,7 +58,7 @@ REASONS: tuple[str, ...] = tuple(
         ErrorReason.CLIENT_ERROR,
     )
 )
-RETRYABLE = {ErrorReason.RATE_LIMITED, ErrorReason.SERVER_ERROR, ErrorReason.TIMEOUT, ErrorReason.CONNECT}
+RETRYABLE = frozenset({ErrorReason.RATE_LIMITED, ErrorReason.SERVER_ERROR, ErrorReason.TIMEOUT, ErrorReason.CONNECT})
 
 
 class CloudRequestError(Exception):
@@ -235,7 +235,9 @@ class CloudHttp:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        retry_on: frozenset[ErrorReason] = RETRYABLE,
     ) -> Response:
+        """``retry_on``: the failures retried here (a restart retries only 429s, which were not processed)."""
         attempt = 0
         while True:
             await self.budget.acquire()
@@ -244,7 +246,7 @@ class CloudHttp:
             except CloudRequestError as exc:
                 self.health.count(api, exc.reason)
                 exc.message = self.scrub(exc.message)
-                if exc.reason not in RETRYABLE or attempt >= self.config.max_retries:
+                if exc.reason not in retry_on or attempt >= self.config.max_retries:
                     raise
                 wait = exc.wait if exc.wait is not None else self._backoff(attempt)
                 log.debug("ccloud_retry", api=api.value, url=url, reason=exc.reason.value, status=exc.status, wait=wait)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from prometheus_client.core import Metric
 
 from exporter.cloud.reading import CloudReading
-from exporter.families import CLOUD_API_ERRORS, CLOUD_API_UP, CLOUD_NEWEST_BUCKET, CLOUD_THROUGHPUT
+from exporter.families import CLOUD_API_ERRORS, CLOUD_API_UP, CLOUD_LATE, CLOUD_NEWEST_BUCKET, CLOUD_THROUGHPUT
 from exporter.render import metric_family
 from exporter.store import View
 
@@ -45,6 +45,11 @@ def collect_cloud(view: View) -> Iterator[Metric]:
         if ts is not None:
             newest.add_metric([cluster], ts)
     yield newest
+
+    late = metric_family(CLOUD_LATE)
+    for (cluster, metric), value in reading.late.items():
+        late.add_metric([cluster, metric], value)
+    yield late
 
     up = metric_family(CLOUD_API_UP)
     for api, ok in reading.api_up.items():

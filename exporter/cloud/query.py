@@ -11,6 +11,16 @@ from exporter.cloud.config import METRIC_PREFIX
 
 GROUP_BY = "resource.connector.id"
 QUERY_LIMIT = 1000  # groups per page, the API maximum
+# A managed sink's consumer lag (ccloud-api.md, Part C): resource kafka, one group per sink, by topic.
+LAG_METRIC = "io.confluent.kafka.server/consumer_lag_offsets"
+KAFKA_ID = "resource.kafka.id"
+GROUP_ID = "metric.consumer_group_id"
+TOPIC = "metric.topic"
+
+
+def sink_group(connector_id: str) -> str:
+    """The consumer group of a managed sink connector."""
+    return f"connect-{connector_id}"
 
 
 class BadResponse(Exception):
@@ -39,6 +49,55 @@ def query_body(metric: str, connector_ids: Sequence[str], start: int, end: int) 
         "limit": QUERY_LIMIT,
         "format": "FLAT",
     }
+
+
+def lag_body(kafka_id: str, groups: Sequence[str], start: int, end: int) -> dict[str, Any]:
+    """The lag of the given consumer groups of one Kafka cluster, per group and topic (partitions summed by the
+    API over the labels not grouped by), per minute, absolute timestamps so page tokens stay valid."""
+    wanted = sorted(groups)
+    by_group: dict[str, Any]
+    if len(wanted) == 1:
+        by_group = {"field": GROUP_ID, "op": "EQ", "value": wanted[0]}
+    else:
+        by_group = {"op": "OR", "filters": [{"field": GROUP_ID, "op": "EQ", "value": g} for g in wanted]}
+    return {
+        "aggregations": [{"metric": LAG_METRIC}],
+        "filter": {"op": "AND", "filters": [{"field": KAFKA_ID, "op": "EQ", "value": kafka_id}, by_group]},
+        "granularity": "PT1M",
+        "group_by": [GROUP_ID, TOPIC],
+        "intervals": [f"{iso(start)}/{iso(end)}"],
+        "limit": QUERY_LIMIT,
+        "format": "FLAT",
+    }
+
+
+def parse_lag_page(data: Any) -> tuple[list[tuple[str, str, int, float]], str | None, list[str]]:
+    """Points ``(consumer group, topic, minute, lag)`` of one page, the next page token, and problems with single
+    points (skipped). Both FLAT and GROUPED answers are read."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise BadResponse("expected an object with a 'data' list")
+    points: list[tuple[str, str, int, float]] = []
+    problems: list[str] = []
+
+    def add(labels: dict[str, Any], item: Any) -> None:
+        group, topic = labels.get(GROUP_ID), labels.get(TOPIC)
+        if not isinstance(group, str) or not isinstance(topic, str) or not isinstance(item, dict):
+            problems.append("lag point without a consumer group or topic")
+            return
+        try:
+            points.append((group, topic, parse_timestamp(item.get("timestamp")), _value(item.get("value"))))
+        except BadResponse as exc:
+            problems.append(f"{group}/{topic}: {exc}")
+
+    for item in data["data"]:
+        if isinstance(item, dict) and isinstance(item.get("points"), list):
+            for point in item["points"]:
+                add(item, point)
+        elif isinstance(item, dict):
+            add(item, item)
+        else:
+            problems.append("lag point is not an object")
+    return points, _next_page_token(data), problems
 
 
 def parse_timestamp(value: Any) -> int:

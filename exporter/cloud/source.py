@@ -25,13 +25,24 @@ import structlog
 
 from exporter.cloud.clock import Clock, SystemClock
 from exporter.cloud.config import MAX_PT1M_WINDOW, METRIC_PREFIX, CloudClusterConfig, CloudConfig
-from exporter.cloud.counters import Ledger, Owner, Window
+from exporter.cloud.counters import MINUTE, Commit, Ledger, Owner, Window, floor_minute
 from exporter.cloud.http import REASONS, Api, CloudHttp, CloudRequestError
-from exporter.cloud.query import BadResponse, batches, parse_descriptors, parse_page, query_body
-from exporter.cloud.reading import CloudReading
+from exporter.cloud.query import (
+    BadResponse,
+    batches,
+    iso,
+    lag_body,
+    parse_descriptors,
+    parse_lag_page,
+    parse_page,
+    query_body,
+    sink_group,
+)
+from exporter.cloud.reading import STALLED_AFTER_SECONDS, CloudReading
 from exporter.cloud.status import parse_expanded
 from exporter.deadline import within
 from exporter.model import (
+    RUNNING,
     ClusterSnapshot,
     Connector,
     ErrorReason,
@@ -46,6 +57,12 @@ log = structlog.get_logger("exporter.cloud")
 MAX_PAGES = 1000
 APIS: tuple[str, ...] = (Api.CONNECT.value, Api.METRICS.value)  # in exposition order
 DESCRIPTOR_REFRESH = 6 * 3600.0
+LAG_LOOKBACK = 5 * 60  # minutes of lag asked for; the newest point of each group and topic counts
+LAG_FORBIDDEN_RETRY = 3600.0  # after a 403 for the lag metric, ask again this much later
+
+
+def _is_sink(c: Connector) -> bool:
+    return c.type == "sink" and c.connector_id is not None
 
 
 class CloudJob(NamedTuple):
@@ -87,11 +104,20 @@ class CloudSource:
             delay=config.metrics_delay,
             max_backfill=config.max_backfill,
             max_window=MAX_PT1M_WINDOW,
+            revision=config.revision_window,
         )
         self.clusters = {c.label: _ClusterState(env, c) for env, c in config.cluster_envs()}
         self._metrics_lock = asyncio.Lock()
         self._status_locks = {name: asyncio.Lock() for name in self.clusters}
         self._descriptors_at: float | None = None
+        # Sink lag: cluster -> connector -> topic -> lag, from the newest successful query of each cluster.
+        self._lag: dict[str, dict[str, dict[str, float]]] = {}
+        self._lag_forbidden: dict[str, float] = {}  # cluster -> when the lag query answered 403
+        self._lag_failing: dict[str, str | None] = {}  # cluster -> the last failure logged (once per change)
+        # connector id -> end of the newest minute with received records (stall detection).
+        self._received_until: dict[str, int] = {}
+        # connector id -> start of the minutes read back at start-up for stall detection (never counted).
+        self._looked_back: dict[str, int] = {}
         self._missing_metrics: frozenset[str] = frozenset()
         for name, st in self.clusters.items():
             st.last = last.get(name)  # a reload's new source holds the old one's last known state
@@ -292,8 +318,7 @@ class CloudSource:
                     points = await self._fetch(window, sorted(owners))
                     # Up before the counts it answered are committed: the status job may publish any time.
                     self.http.health.ok(Api.METRICS)
-                added = self.ledger.commit(window, points, known)
-                log.debug("ccloud_counted", metric=metric, start=window.start, end=window.end, points=added)
+                self._count(window, points, known)
         except CloudRequestError as exc:
             failure = exc
         except BadResponse as exc:
@@ -306,7 +331,177 @@ class CloudSource:
         else:
             # Windows not committed stay behind the cursor and are asked for again next cycle.
             self.http.health.failed(Api.METRICS, failure)
+        if self.config.sink_lag:
+            await self._poll_lag()
+            await self._look_back(owners)
         return self.reading()
+
+    # -- managed sink lag ----------------------------------------------------------------------------------
+
+    async def _poll_lag(self) -> None:
+        """One consumer_lag_offsets query per Kafka cluster (per batch of sinks) for its sinks' groups.
+
+        Its failures never touch the throughput counters or ``kafka_connect_cloud_api_up``: a cluster whose lag
+        is not read has no lag series (absent, not 0). A 403 is logged once and asked again after an hour.
+        """
+        now = self.clock.time()
+        end = floor_minute(now - self.config.metrics_delay) + MINUTE
+        for name, st in self.clusters.items():
+            forbidden_at = self._lag_forbidden.get(name)
+            if forbidden_at is not None and now - forbidden_at < LAG_FORBIDDEN_RETRY:
+                continue
+            sinks = {sink_group(c.connector_id): c.name for c in st.connectors or () if _is_sink(c) and c.connector_id}
+            if not sinks:
+                self._lag.pop(name, None)
+                continue
+            try:
+                self._lag[name] = await self._read_lag(st.config.id, sinks, end - LAG_LOOKBACK, end)
+            except (CloudRequestError, BadResponse) as exc:
+                self._lag.pop(name, None)
+                self._lag_failed(name, exc, now)
+                continue
+            if self._lag_failing.get(name) is not None or name in self._lag_forbidden:
+                log.info("ccloud_sink_lag_recovered", cluster=name)
+            self._lag_failing[name] = None
+            self._lag_forbidden.pop(name, None)
+
+    def _lag_failed(self, name: str, exc: CloudRequestError | BadResponse, now: float) -> None:
+        if isinstance(exc, CloudRequestError) and exc.status == 403:
+            if name not in self._lag_forbidden and self._lag_failing.get(name) != "forbidden":
+                log.warning(
+                    "ccloud_sink_lag_forbidden",
+                    cluster=name,
+                    error=exc.message,
+                    hint="the key's principal may not read the Kafka cluster's consumer_lag_offsets (MetricsViewer "
+                    "on the cluster); managed sinks have no kafka_connect_sink_lag_records, everything else works",
+                )
+            self._lag_forbidden[name] = now
+            self._lag_failing[name] = "forbidden"
+            return
+        what = exc.reason.value if isinstance(exc, CloudRequestError) else ErrorReason.BAD_RESPONSE.value
+        if self._lag_failing.get(name) != what:
+            log.warning("ccloud_sink_lag_failed", cluster=name, reason=what, error=str(exc))
+        self._lag_failing[name] = what
+
+    async def _read_lag(
+        self, kafka_id: str, sinks: dict[str, str], start: int, end: int
+    ) -> dict[str, dict[str, float]]:
+        """connector -> topic -> lag, the newest minute of each group and topic in ``[start, end)``."""
+        url = f"{self.config.metrics_url}/v2/metrics/cloud/query"
+        newest: dict[tuple[str, str], tuple[int, float]] = {}
+        for batch in batches(sinks, self.config.connectors_per_query):
+            body = lag_body(kafka_id, batch, start, end)
+            token: str | None = None
+            for _ in range(MAX_PAGES):
+                params = {"page_token": token} if token else None
+                resp = await self.http.request(Api.METRICS, "POST", url, params=params, json_body=body)
+                page, token, problems = parse_lag_page(resp.data)
+                for problem in problems:
+                    log.warning("ccloud_bad_point", error=problem)
+                for group, topic, ts, value in page:
+                    if group in sinks and (ts, value) > newest.get((group, topic), (-1, 0.0)):
+                        newest[(group, topic)] = (ts, value)
+                if not token:
+                    break
+            else:
+                raise BadResponse(f"more than {MAX_PAGES} pages of lag; giving up this cycle")
+        out: dict[str, dict[str, float]] = {}
+        for (group, topic), (_, value) in sorted(newest.items()):
+            out.setdefault(sinks[group], {})[topic] = value
+        return out
+
+    async def _look_back(self, owners: dict[str, Owner]) -> None:
+        """Once per sink, after its first counted minute: read received_records of the STALLED_AFTER_SECONDS before
+        it (not counted), so a sink that stopped before it was first watched (before the exporter started, say)
+        is seen stalled at once rather than 15 minutes later."""
+        metric = "received_records"
+        if metric not in self._active_metrics():
+            return
+        due: dict[int, list[str]] = {}  # first counted minute -> sinks
+        for st in self.clusters.values():
+            for c in st.connectors or ():
+                cid = c.connector_id
+                if cid is None or not _is_sink(c) or cid not in owners or cid in self._looked_back:
+                    continue
+                since = self.ledger.since.get((cid, metric))
+                if since is not None:
+                    due.setdefault(since, []).append(cid)
+        for since, ids in sorted(due.items()):
+            start = since - int(STALLED_AFTER_SECONDS)
+            try:
+                points = await self._fetch(Window(metric, start, since, 0), ids)
+            except (CloudRequestError, BadResponse) as exc:
+                log.debug("ccloud_look_back_failed", error=str(exc))  # asked again next cycle
+                return
+            for cid in ids:
+                self._looked_back[cid] = start
+                moved = [ts + MINUTE for ts, v in points.get(cid, {}).items() if v > 0]
+                if moved:
+                    self._received_until[cid] = max(self._received_until.get(cid, 0), *moved)
+
+    def _stalled(self, name: str) -> frozenset[str]:
+        """RUNNING sinks of the cluster with lag whose received_records did not grow for STALLED_AFTER_SECONDS
+        of counted minutes (needs received_records among the metrics, and the lag)."""
+        metric = "received_records"
+        lag = self._lag.get(name)
+        counted_until = self.ledger.cursors.get(metric)
+        st = self.clusters[name]
+        if lag is None or counted_until is None or metric not in self._active_metrics() or st.connectors is None:
+            return frozenset()
+        out = set()
+        for c in st.connectors:
+            if not _is_sink(c) or c.state != RUNNING or sum(lag.get(c.name, {}).values()) <= 0:
+                continue
+            assert c.connector_id is not None
+            since = self.ledger.since.get((c.connector_id, metric))
+            if since is None:
+                continue  # not counted yet
+            since = min(since, self._looked_back.get(c.connector_id, since))
+            quiet_from = max(since, self._received_until.get(c.connector_id, since))
+            if counted_until - quiet_from >= STALLED_AFTER_SECONDS:
+                out.add(c.name)
+        return frozenset(out)
+
+    def _count(self, window: Window, points: dict[str, dict[int, float]], known: list[str]) -> None:
+        """Commit one window's points; note when each sink last received records (stall detection)."""
+        done = self.ledger.commit(window, points, known)
+        self._report(done)
+        if window.metric == "received_records":
+            for cid, buckets in points.items():
+                moved = [ts + MINUTE for ts, v in buckets.items() if v > 0]
+                if moved:
+                    self._received_until[cid] = max(self._received_until.get(cid, 0), *moved)
+        log.debug(
+            "ccloud_counted",
+            metric=window.metric,
+            start=window.start,
+            first_new=window.first_new,
+            end=window.end,
+            points=done.added,
+            late=len(done.late),
+        )
+
+    def _report(self, done: Commit) -> None:
+        for r in done.late:
+            log.info(
+                "ccloud_minute_grew",
+                connector_id=r.connector_id,
+                metric=r.metric,
+                minute=iso(r.minute),
+                counted=r.counted,
+                now=r.now,
+                added=r.now - r.counted,
+            )
+        for r in done.shrunk:
+            log.warning(
+                "ccloud_minute_shrank",
+                connector_id=r.connector_id,
+                metric=r.metric,
+                minute=iso(r.minute),
+                counted=r.counted,
+                now=r.now,
+                hint="counters never go down: the difference is ignored",
+            )
 
     async def _fetch(self, window: Window, ids: list[str]) -> dict[str, dict[int, float]]:
         """All points of one window for all watched connectors; raises unless every page of every batch
@@ -359,6 +554,9 @@ class CloudSource:
             clusters=tuple(self.clusters),
             series=self.ledger.series(active),
             newest_bucket=MappingProxyType(newest),
+            late=MappingProxyType(self.ledger.late_totals(self.clusters, active)),
+            lag=MappingProxyType({n: MappingProxyType(dict(v)) for n, v in self._lag.items()}),
+            stalled=MappingProxyType({n: s for n in self.clusters if (s := self._stalled(n))}),
             api_up=MappingProxyType({api: up[api] for api in APIS if api in up}),
             api_errors=MappingProxyType({(api, r): errors.get((api, r), 0) for api in APIS for r in REASONS}),
             metrics_interval=self.config.metrics_interval,

@@ -132,7 +132,9 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
             f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
         )
         tasks = c.tasks
-        if c.tasks_max is not None:
+        # Where the task series are served, ``current`` mode writes tasks.max only where it says something the
+        # task series do not: a connector short of (or over) its tasks.max.
+        if c.tasks_max is not None and (with_derived or c.tasks_max != len(tasks)):
             c_tasks_max.append(f"{CONNECTOR_TASKS_MAX.name}{{{p}}} {_count(c.tasks_max)}\n")
         if with_derived:
             c_tasks.append(f"{CONNECTOR_TASKS.name}{{{p}}} {_count(len(tasks))}\n")
@@ -190,7 +192,8 @@ def _task_state_lines(
 
 def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = False) -> tuple[bytes, ...]:
     """The lines of the worker families at the end of ``CONNECT_FAMILIES`` (``cl``: the cluster label;
-    ``current``: the health family, a state family, gets only the current status's line)."""
+    ``current``: the health family, a state family, gets only the current status's line, and the tasks on lost
+    workers only the connectors that have some)."""
     reachable: list[str] = []
     tasks: list[str] = []
     connectors: list[str] = []
@@ -212,6 +215,8 @@ def named_worker_samples(cl: str, snap: ClusterSnapshot, *, current: bool = Fals
         impaired = snap.impaired_worker_ids()
         for c in snap.connectors:
             n = tasks_on(c, impaired)
+            if current and n == 0:
+                continue
             on_lost.append(f'{CONNECTOR_TASKS_ON_LOST_WORKERS.name}{{{cl},connector="{_esc(c.name)}"}} {_count(n)}\n')
     return tuple("".join(lines).encode() for lines in (reachable, tasks, connectors, health, on_lost))
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from sys import intern
 from typing import Any
 
-from exporter.model import Connector, Plugin, Task
+from exporter.model import Connector, Plugin, SinkSubscription, Task
 
 
 class BadResponse(ValueError):
@@ -101,6 +101,7 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
     tasks_max: int | None = None
     info_type: str | None = None
     heartbeat: float | None = None
+    config: Any = None
     if info is not None:  # null when the connector vanished while the worker built the response
         inf = _mapping(info, f"{where} info")
         config = inf.get("config")
@@ -112,6 +113,7 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
             heartbeat = ms / 1000.0 if ms else None
         info_type = inf.get("type") if isinstance(inf.get("type"), str) else None
     ctype = st.get("type") if isinstance(st.get("type"), str) else info_type
+    sink = sink_subscription(name, config) if ctype == "sink" and isinstance(config, dict) else None
     return Connector(
         name=name,
         type=intern(ctype) if ctype else "unknown",
@@ -123,6 +125,23 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
         tasks_max=tasks_max,
         version=_version(conn),
         heartbeat_interval=heartbeat,
+        sink=sink,
+    )
+
+
+def sink_subscription(name: str, config: Mapping[str, Any]) -> SinkSubscription:
+    """A sink's topics and consumer group from its config (Connect's SinkUtils.consumerGroupId and
+    SinkConnectorConfig): ``topics`` is a comma-separated list, ``topics.regex`` a Java regex."""
+    raw_topics = config.get("topics")
+    topics = tuple(t.strip() for t in raw_topics.split(",") if t.strip()) if isinstance(raw_topics, str) else ()
+    regex = config.get("topics.regex")
+    group = config.get("consumer.override.group.id")
+    reset = config.get("consumer.override.auto.offset.reset")
+    return SinkSubscription(
+        group_id=group.strip() if isinstance(group, str) and group.strip() else f"connect-{name}",
+        topics=topics,
+        topics_regex=regex if isinstance(regex, str) and regex.strip() else None,
+        offset_reset=reset.strip().lower() if isinstance(reset, str) and reset.strip() else "earliest",
     )
 
 

@@ -15,12 +15,13 @@ tests/failures/test_metrics.py checks the bytes against a prometheus_client rend
 
 from __future__ import annotations
 
+from exporter.cloud.reading import CloudReading
 from exporter.failures.health import connector_health
 from exporter.failures.reading import ClusterFailures, FailuresReading
 from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STATE_TRANSITIONS
 from exporter.model import FAILED, ClusterSnapshot, tasks_on
 from exporter.offsets.reading import OffsetsReading
-from exporter.render import FamilySamples, FastGroup, escape_label_value, format_count, format_value
+from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_count, format_value
 from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
@@ -28,16 +29,21 @@ FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
 
 
 def cluster_samples(
-    name: str, snap: ClusterSnapshot, cluster: ClusterFailures | None, stalled: frozenset[str] = frozenset()
+    name: str,
+    snap: ClusterSnapshot,
+    cluster: ClusterFailures | None,
+    stalled: frozenset[str] = frozenset(),
+    current: bool = False,
 ) -> tuple[bytes, ...]:
-    """One cluster's lines of each family in ``FAMILIES``, in that order (label names sorted)."""
+    """One cluster's lines of each family in ``FAMILIES``, in that order (label names sorted). ``current``
+    (``metrics.state_series: current``): the transition counters only once they count something."""
     esc = escape_label_value
     cl = f'connect_cluster="{esc(name)}"'
     info: list[str] = []
     since: list[str] = []
     transitions: list[str] = []
     health: list[str] = []
-    # Every connector's count of failures starts at 0, so that increase() sees the first one too.
+    # Every connector's count of failures starts at 0, so that increase() sees the first one too (``all`` mode).
     counts = {(c.name, FAILED): 0 for c in snap.connectors}
     if cluster is not None:
         for f in cluster.failures:
@@ -49,6 +55,8 @@ def cluster_samples(
             since.append(f'{FAILED_SINCE.name}{{{key},task="{f.task_label}"}} {format_value(f.since)}\n')
         counts.update(cluster.transitions)
     for (connector, to_state), n in sorted(counts.items()):
+        if current and n == 0:
+            continue
         transitions.append(
             f'{STATE_TRANSITIONS.sample_name}{{{cl},connector="{esc(connector)}",to_state="{esc(to_state)}"}} '
             f"{format_count(n)}\n"
@@ -61,8 +69,9 @@ def cluster_samples(
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
 
 
-# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks and silent sources.
-_Key = tuple[ClusterSnapshot, ClusterFailures | None, frozenset[str]]
+# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks and silent sources, the
+# budget's mode.
+_Key = tuple[ClusterSnapshot, ClusterFailures | None, frozenset[str], bool]
 
 
 class FailuresRenderer(FastGroup):
@@ -74,13 +83,22 @@ class FailuresRenderer(FastGroup):
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(FailuresReading) or FailuresReading()
         offsets = view.reading(OffsetsReading) or OffsetsReading()
+        cloud = view.reading(CloudReading)
         sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
+        current = budget_of(view).current
         kept: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
-            # Stalled sinks and silent sources are both "degraded": one set of names per cluster.
-            key = (view.clusters[name], reading.clusters.get(name), offsets.stalled(name) | sources.silent(name))
+            stalled = offsets.stalled(name) | (cloud.stalled_sinks(name) if cloud is not None else frozenset())
+            stalled |= sources.silent(name)  # stalled sinks and silent sources are both "degraded"
+            key = (view.clusters[name], reading.clusters.get(name), stalled, current)
             hit = self._clusters.get(name)
-            if hit is not None and hit[0][0] is key[0] and hit[0][1] is key[1] and hit[0][2] == key[2]:
+            if (
+                hit is not None
+                and hit[0][0] is key[0]
+                and hit[0][1] is key[1]
+                and hit[0][2] == key[2]
+                and hit[0][3] == key[3]
+            ):
                 kept[name] = hit
             else:
                 kept[name] = (key, cluster_samples(name, *key))

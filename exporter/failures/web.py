@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 
+from exporter.cloud.reading import CloudReading
 from exporter.failures.health import DEGRADED, HEALTH_FAILED, HEALTHS, HEALTHY, connector_health
 from exporter.failures.reading import Failure, FailuresReading
 from exporter.healer.reading import HealerReading
@@ -66,6 +67,7 @@ def failures_section(view: View) -> str:
     healer = view.reading(HealerReading)
     offsets = view.reading(OffsetsReading) or OffsetsReading()
     sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
+    cloud = view.reading(CloudReading)
     now = time.time()
     counts: Counter[str] = Counter()
     rows: list[tuple[int, str, str, str]] = []  # (order, cluster, connector, html)
@@ -83,7 +85,7 @@ def failures_section(view: View) -> str:
                 if outcome == "accepted":
                     restarts[connector] += n
         impaired = snap.impaired_worker_ids()
-        stalled = offsets.stalled(name)
+        stalled = offsets.stalled(name) | (cloud.stalled_sinks(name) if cloud is not None else frozenset())
         silent = sources.silent(name)
         mark = stale_mark(snap, now)  # a down cluster's rows are its last known state, marked so
         for c in snap.connectors:

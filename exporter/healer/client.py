@@ -89,10 +89,15 @@ class RestartClient:
     """Restart requests to one cluster, through the cluster's own client (its pool, auth, TLS and headers),
     which the caller owns and closes."""
 
+    stopped: str | None = None  # every Connect worker has the restart endpoints
+
     def __init__(self, cluster: AutohealCluster, client: httpx.AsyncClient) -> None:
         self._client = client
         self._urls = tuple(cluster.urls)
         self._timeout = httpx.Timeout(cluster.autoheal.request_timeout)
+
+    def resume(self) -> None:
+        """Nothing to resume: a Connect worker's restarts never stop for good."""
 
     def _order(self, preferred: str | None) -> list[str]:
         """The worker that answered the last status read first: it was alive a moment ago."""

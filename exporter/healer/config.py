@@ -156,6 +156,35 @@ class AutohealSettings(StrictModel):
     autoheal: AutohealConfig = AutohealConfig()  # off unless enabled; see docs/autoheal.md
 
 
+# Managed connectors (Confluent Cloud) report a failure a restart cannot fix as the task state
+# USER_ACTIONABLE_ERROR (a bad credential, a missing bucket); the healer sees a managed target's first line as
+# "<STATE>: <message>" (exporter.cloud.heal).
+MANAGED_DEFAULT_SKIP: tuple[SkipRule, ...] = (
+    SkipRule(name="user-actionable", first_line=r"^USER_ACTIONABLE_ERROR\b"),
+    *DEFAULT_SKIP,
+)
+
+
+class ManagedAutohealConfig(AutohealConfig):
+    """``confluent_cloud.autoheal``: the keys and semantics of ``clusters[].autoheal`` for every watched Kafka
+    cluster's managed connectors. The default skip rules add ``user-actionable``; ``scope`` can only be
+    ``cluster`` (there is no worker to stand beside)."""
+
+    skip: list[SkipRule] = Field(default_factory=lambda: list(MANAGED_DEFAULT_SKIP))
+
+    @model_validator(mode="after")
+    def _cluster_scope(self) -> Self:
+        if self.scope != "cluster" or self.worker_id is not None:
+            raise ValueError("managed connectors have no workers of ours: scope must be cluster, without worker_id")
+        return self
+
+
+class ManagedAutohealSettings(StrictModel):
+    """The ``autoheal`` key of ``confluent_cloud`` (``exporter.config.ConfluentCloudConfig`` composes it)."""
+
+    autoheal: ManagedAutohealConfig = ManagedAutohealConfig()  # off unless enabled; see docs/autoheal.md
+
+
 class AutohealCluster(Protocol):
     """What the healer reads of a cluster's configuration (``exporter.config.ClusterConfig`` has it)."""
 

@@ -70,6 +70,9 @@ class Outcome(StrEnum):
     # 400 for a name with "\" or "%": Connect's HTTP server refuses %5C/%25 in any path, so the connector
     # can never be addressed by name over REST. Not retried (the target is marked), no attempt spent.
     NOT_ADDRESSABLE = "not_addressable"
+    # 404/405 from a restart endpoint the API does not offer (a Confluent Cloud account without it): the
+    # healer stops restarting on that cluster. No attempt spent.
+    UNSUPPORTED = "unsupported"
     DRY_RUN = "dry_run"
 
 

@@ -27,6 +27,7 @@ class ClusterHealReading:
     local_worker_id: str | None = None
     skipped: Mapping[TargetKey, str] = field(default_factory=lambda: MappingProxyType({}))  # -> skip rule name
     last_restart: Mapping[TargetKey, float] = field(default_factory=lambda: MappingProxyType({}))  # accepted ones
+    stopped: str | None = None  # why the healer stopped restarting on this cluster (no restart endpoint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,15 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
 
-from exporter.healer.client import Answer, RestartClient
-from exporter.healer.config import AutohealCluster, default_worker_id
+from exporter.healer.client import Answer, RestartClient, Sent
+from exporter.healer.config import AutohealCluster, AutohealConfig, default_worker_id
 from exporter.healer.policy import (
     Decision,
     Event,
@@ -30,6 +31,7 @@ from exporter.healer.policy import (
     Plan,
     PolicyState,
     Reason,
+    RestartGroup,
     Result,
     TargetKey,
     decidable,
@@ -70,12 +72,52 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
+class Restarter(Protocol):
+    """Sends one round's restart groups for one cluster (``RestartClient`` for Connect workers)."""
+
+    # Why restarts stopped for good on this cluster (the API lacks the endpoint), else None.
+    stopped: str | None
+
+    async def restart(self, group: RestartGroup, preferred: str | None) -> tuple[list[Sent], list[TargetKey]]: ...
+
+    def resume(self) -> None:
+        """Try again after ``stopped`` (the operator's retry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedCluster:
+    """A cluster whose snapshots come from another source (Confluent Cloud), healed with the same policy.
+
+    ``view`` turns its snapshot into what the policy reads: FAILED for whatever a restart may fix.
+    """
+
+    name: str
+    autoheal: AutohealConfig
+    restarter: Restarter
+    view: Callable[[ClusterSnapshot], ClusterSnapshot]
+    kind: SourceKind = SourceKind.CLOUD
+
+
 class _Cluster:
     """Everything the healer keeps about one cluster (all of it lost on exit, see docs/autoheal.md)."""
 
-    def __init__(self, config: AutohealCluster, client: RestartClient) -> None:
-        self.config = config
+    def __init__(
+        self,
+        name: str,
+        autoheal: AutohealConfig,
+        client: Restarter,
+        *,
+        local_worker_id: str | None = None,
+        kind: SourceKind = SourceKind.CONNECT,
+        view: Callable[[ClusterSnapshot], ClusterSnapshot] | None = None,
+        config: AutohealCluster | None = None,
+    ) -> None:
+        self.name = name
+        self.autoheal = autoheal
+        self.config = config  # a Connect cluster's settings (None for a managed one)
         self.client = client
+        self.kind = kind
+        self.view = view
         self.state = PolicyState()
         self.restarts: Counter[tuple[str, str, str]] = Counter()
         self.suppressed: Counter[str] = Counter()
@@ -88,13 +130,22 @@ class _Cluster:
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
-        self.local_worker_id = (
+        self.local_worker_id = local_worker_id
+        self.warned_unseen = False
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def connect(cls, config: AutohealCluster, client: httpx.AsyncClient) -> _Cluster:
+        local = (
             (config.autoheal.worker_id or default_worker_id(config.urls[0]))
             if config.autoheal.scope == "local-worker"
             else None
         )
-        self.warned_unseen = False
-        self.task: asyncio.Task[None] | None = None
+        return cls(config.name, config.autoheal, RestartClient(config, client), local_worker_id=local, config=config)
+
+    @classmethod
+    def managed(cls, managed: ManagedCluster) -> _Cluster:
+        return cls(managed.name, managed.autoheal, managed.restarter, kind=managed.kind, view=managed.view)
 
 
 class Healer:
@@ -122,7 +173,27 @@ class Healer:
         self._all = list(clusters)
         self._http_clients = http_clients
         self._clusters: dict[str, _Cluster] = {}
+        self._managed: dict[str, ManagedCluster] = {}
         self._started = False
+
+    def add_managed(self, managed: ManagedCluster) -> None:
+        """Heal a cluster of another source (Confluent Cloud); its mode is published even when off."""
+        self._managed[managed.name] = managed
+        if managed.autoheal.enabled:
+            self._clusters[managed.name] = _Cluster.managed(managed)
+            log.info("autoheal_enabled", connect_cluster=managed.name, mode=managed.autoheal.mode, kind=managed.kind)
+        self._publish()
+
+    async def remove_managed(self, names: Iterable[str]) -> None:
+        """Stop healing these managed clusters and forget their history (their source went away)."""
+        gone = [self._clusters.pop(n) for n in names if n in self._clusters]
+        for n in names:
+            self._managed.pop(n, None)
+        for cluster in gone:
+            if cluster.task is not None:
+                cluster.task.cancel()
+        await asyncio.gather(*(c.task for c in gone if c.task is not None), return_exceptions=True)
+        self._publish()
 
     def attach(self) -> None:
         """Set up the enabled clusters and publish the first reading; no event loop needed. Each cluster's
@@ -133,7 +204,7 @@ class Healer:
         for cfg in self._all:
             if not cfg.autoheal.enabled:
                 continue
-            cluster = _Cluster(cfg, RestartClient(cfg, self._http_clients[cfg.name]))
+            cluster = _Cluster.connect(cfg, self._http_clients[cfg.name])
             self._clusters[cfg.name] = cluster
             log.info(
                 "autoheal_enabled",
@@ -150,16 +221,18 @@ class Healer:
         added one starts afresh. The new clusters' clients must already be in ``http_clients``."""
         configs = list(clusters)
         wanted = {c.name: c for c in configs if c.autoheal.enabled}
-        gone = [c for name, c in self._clusters.items() if wanted.get(name) != c.config]
+        gone = [
+            c for name, c in self._clusters.items() if c.kind is SourceKind.CONNECT and wanted.get(name) != c.config
+        ]
         for cluster in gone:
-            del self._clusters[cluster.config.name]
+            del self._clusters[cluster.name]
             if cluster.task is not None:
                 cluster.task.cancel()
         await asyncio.gather(*(c.task for c in gone if c.task is not None), return_exceptions=True)
         self._all = configs
         for cfg in configs:
             if cfg.name in wanted and cfg.name not in self._clusters:
-                self._clusters[cfg.name] = _Cluster(cfg, RestartClient(cfg, self._http_clients[cfg.name]))
+                self._clusters[cfg.name] = _Cluster.connect(cfg, self._http_clients[cfg.name])
                 log.info("autoheal_enabled", connect_cluster=cfg.name, mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
         self._started = True
         self._publish()
@@ -186,6 +259,8 @@ class Healer:
                 continue
             before = c.state.targets
             c.state = retry(c.state, connector, task)
+            if c.client.stopped is not None and connector is None:
+                c.client.resume()  # the operator says the endpoint may be there now
             touched += sum(
                 1
                 for k, ts in before.items()
@@ -204,7 +279,7 @@ class Healer:
         nothing else of the ``view``); returns at once (the round runs in the cluster's own task). Snapshots of other
         clusters, and one already handed over, are ignored."""
         cluster = self._clusters.get(snap.cluster)
-        if cluster is None or snap is cluster.queued or snap.kind is not SourceKind.CONNECT:
+        if cluster is None or snap is cluster.queued or snap.kind is not cluster.kind:
             return
         cluster.queued = snap
         cluster.pending = snap
@@ -222,11 +297,11 @@ class Healer:
             snap, cluster.pending = cluster.pending, None
             if snap is not None:
                 try:
-                    await self.run_round(cluster.config.name, snap)
+                    await self.run_round(cluster.name, snap)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a bug must not end healing for good, nor touch the poller
-                    log.exception("autoheal_round_crashed", connect_cluster=cluster.config.name)
+                    log.exception("autoheal_round_crashed", connect_cluster=cluster.name)
             if cluster.pending is None:
                 cluster.idle.set()
 
@@ -240,7 +315,11 @@ class Healer:
     async def run_round(self, name: str, snap: ClusterSnapshot) -> None:
         """Decide on one snapshot and carry the decisions out (public for tests and the daemon)."""
         cluster = self._clusters[name]
-        cfg = cluster.config.autoheal
+        cfg = cluster.autoheal
+        if cluster.client.stopped is not None:
+            return  # the cluster cannot be restarted at all (said once when found out)
+        if cluster.view is not None:
+            snap = cluster.view(snap)
         now = self._clock()
         plan, cluster.state = decide(cfg, snap, now, cluster.state, local_worker_id=cluster.local_worker_id)
         if not decidable(snap, now):
@@ -287,7 +366,7 @@ class Healer:
             if d.next_attempt_at is not None:
                 next_attempt[d.key] = d.next_attempt_at
             if d.changed:
-                self._log_suppressed(cluster.config.name, d, cluster.config.autoheal.max_attempts)
+                self._log_suppressed(cluster.name, d, cluster.autoheal.max_attempts)
         return next_attempt, skipped
 
     @staticmethod
@@ -310,12 +389,12 @@ class Healer:
         next_attempt: dict[TargetKey, float],
     ) -> None:
         key = result.key
-        cfg = cluster.config.autoheal
+        cfg = cluster.autoheal
         cluster.restarts[(key.connector, key.kind, result.outcome.value)] += 1
         if result.outcome is Outcome.ACCEPTED:
             cluster.last_restart[key] = self._clock()
         ts = cluster.state.targets.get(key)
-        if result.outcome in (Outcome.NOT_FOUND, Outcome.NOT_ADDRESSABLE):
+        if result.outcome in (Outcome.NOT_FOUND, Outcome.NOT_ADDRESSABLE, Outcome.UNSUPPORTED):
             nxt = None
         elif result.spent and ts is not None:
             nxt = next_attempt_after_restart(cfg, key, ts)
@@ -324,7 +403,7 @@ class Healer:
         if nxt is not None:
             next_attempt[key] = nxt
         fields: dict[str, Any] = {
-            "connect_cluster": cluster.config.name,
+            "connect_cluster": cluster.name,
             "connector": key.connector,
             "task": key.task,
             "kind": key.kind,
@@ -393,7 +472,7 @@ class Healer:
             cluster.warned_unseen = True
             log.warning(
                 "autoheal_local_worker_unseen",
-                connect_cluster=cluster.config.name,
+                connect_cluster=cluster.name,
                 worker_id=wid,
                 seen_worker_ids=sorted(seen)[:20],
                 hint="set autoheal.worker_id to this worker's id as Connect reports it",
@@ -403,10 +482,12 @@ class Healer:
 
     def reading(self) -> HealerReading:
         clusters: dict[str, ClusterHealReading] = {}
-        for cfg in self._all:
-            c = self._clusters.get(cfg.name)
+        modes = [(cfg.name, cfg.autoheal) for cfg in self._all]
+        modes += [(m.name, m.autoheal) for m in self._managed.values()]
+        for name, heal in modes:
+            c = self._clusters.get(name)
             if c is None:
-                clusters[cfg.name] = ClusterHealReading(mode=cfg.autoheal.mode, scope=cfg.autoheal.scope)
+                clusters[name] = ClusterHealReading(mode=heal.mode, scope=heal.scope)
                 continue
             persistent = tuple(
                 sorted((k for k, ts in c.state.targets.items() if ts.persistent), key=TargetKey.sort_key)
@@ -414,20 +495,24 @@ class Healer:
             unaddressable = tuple(
                 sorted((k for k, ts in c.state.targets.items() if ts.unaddressable), key=TargetKey.sort_key)
             )
-            clusters[cfg.name] = ClusterHealReading(
-                mode=cfg.autoheal.mode,
-                scope=cfg.autoheal.scope,
+            stopped = c.client.stopped
+            clusters[name] = ClusterHealReading(
+                mode=heal.mode,
+                scope=heal.scope,
                 restarts=MappingProxyType(dict(c.restarts)),
                 suppressed=MappingProxyType(dict(c.suppressed)),
                 persistent=persistent,
                 unaddressable=unaddressable,
                 next_attempt=MappingProxyType(
-                    {k: v for k, v in c.next_attempt.items() if k not in persistent and k not in unaddressable}
+                    {}
+                    if stopped is not None
+                    else {k: v for k, v in c.next_attempt.items() if k not in persistent and k not in unaddressable}
                 ),
                 breaker_open=c.breaker_open,
                 local_worker_id=c.local_worker_id,
                 skipped=MappingProxyType(dict(c.skipped)),
                 last_restart=MappingProxyType(dict(c.last_restart)),
+                stopped=stopped,
             )
         return HealerReading(clusters=MappingProxyType(clusters))
 

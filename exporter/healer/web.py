@@ -57,6 +57,8 @@ def autoheal_section(view: View) -> str:
                 "<code>%5C</code> and <code>%25</code> in any path, so a connector whose name holds a backslash or "
                 "a percent sign cannot be restarted, paused or read by name; recreate it under another name.</p>"
             )
+        if c.stopped is not None:
+            notes.append(f"<p class='note'>{e(name)}: restarts stopped: {e(c.stopped)}.</p>")
         restarts = sum(c.restarts.values())
         skipped = (
             ", ".join(

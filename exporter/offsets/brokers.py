@@ -1,13 +1,19 @@
-"""End offsets of the sinks' partitions from the Kafka brokers, with confluent-kafka (the ``[kafka]`` extra).
+"""What the Kafka brokers say about the sinks, with confluent-kafka's admin client (the ``[kafka]`` extra):
+the topics and their partition counts, each partition's log start and end offsets, and each sink's consumer
+group's committed offsets.
 
-confluent-kafka is blocking: ``end_offsets`` is called in a thread. One ``list_offsets`` request per run asks for
-every partition at once. Failures become a ``BrokerError`` with a reason for the broker error counter; messages
-never carry the SASL password (librdkafka does not put it in errors).
+The admin client's calls return futures resolved by librdkafka's own thread, awaited here with
+``asyncio.wrap_future``: many groups are read concurrently without a thread each. Only ``list_topics`` blocks
+(it is called in a thread). One ``list_offsets`` call per run asks for every partition at once (librdkafka
+splits it by partition leader). Failures become a ``BrokerError`` with a reason for the broker error counter;
+messages never carry the SASL password (librdkafka does not put it in errors).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from exporter.offsets.config import KafkaConfig
@@ -15,10 +21,24 @@ from exporter.offsets.parse import SinkPartition
 from exporter.settings import ConfigError
 
 
-class EndOffsets(Protocol):
-    """What the offsets reader asks the brokers: each partition's end offset (blocking; called in a thread)."""
+class Brokers(Protocol):
+    """What the offsets reader asks the brokers (``BrokerOffsets``; the demo's simulated topics answer the same)."""
 
-    def end_offsets(self, partitions: Iterable[SinkPartition]) -> dict[SinkPartition, int]: ...
+    requests: int  # calls made since the start
+
+    def topics(self) -> dict[str, int]:
+        """Every topic and its partition count. Blocks: called in a thread."""
+        ...
+
+    async def log_offsets(
+        self, partitions: Iterable[SinkPartition]
+    ) -> tuple[dict[SinkPartition, int], dict[SinkPartition, int]]:
+        """Each partition's log start and end offsets."""
+        ...
+
+    async def committed(self, group: str) -> dict[SinkPartition, int]:
+        """A consumer group's committed offset per partition."""
+        ...
 
 
 class BrokerError(Exception):
@@ -43,7 +63,7 @@ def _reason(error: Any) -> str:
 
 
 class BrokerOffsets:
-    """The brokers of one Connect cluster; ``end_offsets`` blocks, so call it from a thread."""
+    """The brokers of one Connect cluster. ``topics`` blocks (call it from a thread); the rest are awaitable."""
 
     def __init__(self, config: KafkaConfig) -> None:
         try:
@@ -56,24 +76,82 @@ class BrokerOffsets:
         # librdkafka logs to stderr on its own; connection noise belongs in the error counter, not the log.
         settings: dict[str, Any] = {**config.client_settings(), "log_level": 3, "log.connection.close": False}
         self._admin = AdminClient(settings)
+        self.requests = 0  # admin API calls made since the exporter started (list_topics, list_offsets, groups)
 
-    def end_offsets(self, partitions: Iterable[SinkPartition]) -> dict[SinkPartition, int]:
-        from confluent_kafka import KafkaException, TopicPartition
+    def _failure(self, exc: Exception) -> BrokerError:
+        from confluent_kafka import KafkaException
+
+        if isinstance(exc, KafkaException):
+            error = exc.args[0] if exc.args else None
+            return BrokerError(_reason(error), str(error or exc))
+        if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+            return BrokerError("timeout", f"no answer from the brokers in {self.config.request_timeout:g}s")
+        return BrokerError("error", f"{type(exc).__name__}: {exc}")
+
+    async def _await(self, future: Future[Any]) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.config.request_timeout + 1)
+        except Exception as exc:
+            raise self._failure(exc) from None
+
+    def topics(self) -> dict[str, int]:
+        """Every topic the client may see and its partition count (one metadata request). Blocks."""
+        self.requests += 1
+        try:
+            metadata = self._admin.list_topics(timeout=self.config.request_timeout)
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+
+    async def log_offsets(
+        self, partitions: Iterable[SinkPartition]
+    ) -> tuple[dict[SinkPartition, int], dict[SinkPartition, int]]:
+        """Each partition's log start and end offsets: two ``list_offsets`` calls in flight together."""
+        from confluent_kafka import TopicPartition
         from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # re-exported, not in __all__
 
-        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        wanted = {TopicPartition(topic, number): latest for topic, number in sorted(set(partitions))}
+        wanted = sorted(set(partitions))
         if not wanted:
-            return {}
-        timeout = self.config.request_timeout
-        try:
-            futures = self._admin.list_offsets(wanted, request_timeout=timeout)
-            out: dict[SinkPartition, int] = {}
+            return {}, {}
+        out: list[dict[SinkPartition, int]] = []
+        calls = []
+        for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):  # type: ignore[no-untyped-call]
+            self.requests += 1
+            try:
+                futures = self._admin.list_offsets(
+                    {TopicPartition(t, p): spec for t, p in wanted}, request_timeout=self.config.request_timeout
+                )
+            except Exception as exc:
+                raise self._failure(exc) from None
+            calls.append(futures)
+        for futures in calls:
+            found: dict[SinkPartition, int] = {}
+            failed: BrokerError | None = None
             for tp, future in futures.items():
-                out[(tp.topic, tp.partition)] = int(future.result(timeout=timeout + 1).offset)
-            return out
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            raise BrokerError(_reason(error), str(error or exc)) from None
-        except TimeoutError:
-            raise BrokerError("timeout", f"no answer from the brokers in {timeout:g}s") from None
+                try:
+                    found[(tp.topic, tp.partition)] = int((await self._await(future)).offset)
+                except BrokerError as exc:  # one partition (a topic deleted meanwhile) leaves the others' lag
+                    failed = failed or exc
+            if failed is not None and not found:
+                raise failed
+            out.append(found)
+        return out[0], out[1]
+
+    async def committed(self, group: str) -> dict[SinkPartition, int]:
+        """The group's committed offset per partition (partitions without one are left out; an unknown group
+        has none)."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        self.requests += 1
+        try:
+            futures = self._admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=self.config.request_timeout
+            )
+        except Exception as exc:
+            raise self._failure(exc) from None
+        result = await self._await(futures[group])
+        return {
+            (tp.topic, tp.partition): int(tp.offset)
+            for tp in (result.topic_partitions or ())
+            if tp.offset >= 0 and tp.error is None
+        }

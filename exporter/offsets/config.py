@@ -1,5 +1,5 @@
 """The offsets part of a ``clusters[]`` entry (``offsets_*``) and its ``kafka`` section: how to reach the Kafka
-brokers behind a Connect cluster, for sink lag.
+brokers behind a Connect cluster, for the sinks' committed offsets (their consumer groups) and lag.
 
 ``kafka`` is optional: without it the exporter reads offsets from the workers only (no
 ``kafka_connect_sink_lag_records``). Its values map one to one onto librdkafka settings (``client_settings``);
@@ -25,6 +25,9 @@ class KafkaConfig(StrictModel):
     sasl: KafkaSasl | None = None
     tls: TLSConfig = TLSConfig()
     request_timeout: Duration = 10.0
+    # Sinks' consumer groups read at once (one admin request each; librdkafka sends them to each group's
+    # coordinator). A run reads every sink's group, so 5,000 sinks take 5,000 / concurrency round trips.
+    concurrency: int = Field(default=32, ge=1, le=256)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

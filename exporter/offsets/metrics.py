@@ -7,6 +7,7 @@ re-render costs nothing here.
 
 from __future__ import annotations
 
+from exporter.cloud.reading import CloudReading
 from exporter.families import (
     CONNECTOR_OFFSET_PARTITIONS,
     CONNECTOR_OFFSETS_LAST_CHANGE,
@@ -19,17 +20,21 @@ from exporter.families import (
 )
 from exporter.model import ERROR_REASONS
 from exporter.offsets.reading import BROKER_REASONS, ClusterOffsets, OffsetsReading
-from exporter.render import FamilySamples, FastGroup, escape_label_value, format_value
+from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_value
 from exporter.store import View
 
 _num = format_value
 
 
-def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = None) -> tuple[bytes, ...]:
+def cluster_offsets_samples(
+    c: ClusterOffsets, present: frozenset[str] | None = None, current: bool = False
+) -> tuple[bytes, ...]:
     """One cluster's lines of each family in ``OFFSETS_FAMILIES``, in that order, labels sorted by name.
 
     ``present``: the connectors of the cluster's newest snapshot. Offsets are read on a slower cadence than
     statuses, so a connector deleted since the last offsets run is left out here rather than served stale.
+    ``current`` (``metrics.state_series: current``): lag only where records wait, no partition counts (the
+    families' ``sparse`` declarations).
     """
     esc = escape_label_value
     cl = f'connect_cluster="{esc(c.cluster)}"'
@@ -48,9 +53,12 @@ def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = 
             )
         if o.last_change is not None:
             changed.append(f"{CONNECTOR_OFFSETS_LAST_CHANGE.name}{{{p}}} {_num(o.last_change)}\n")
-        partitions.append(f"{CONNECTOR_OFFSET_PARTITIONS.name}{{{p}}} {_num(float(o.partitions))}\n")
+        if not current:
+            partitions.append(f"{CONNECTOR_OFFSET_PARTITIONS.name}{{{p}}} {_num(float(o.partitions))}\n")
         if o.lag is not None:
             for topic in sorted(o.lag):
+                if current and o.lag[topic] == 0:
+                    continue
                 lag.append(f'{SINK_LAG_RECORDS.name}{{{p},topic="{esc(topic)}"}} {_num(float(o.lag[topic]))}\n')
     errors = [
         f'{OFFSETS_ERRORS.sample_name}{{{cl},reason="{r}"}} {_num(float(c.errors.get(r, 0)))}\n' for r in ERROR_REASONS
@@ -68,6 +76,19 @@ def cluster_offsets_samples(c: ClusterOffsets, present: frozenset[str] | None = 
     return tuple("".join(lines).encode() for lines in families)
 
 
+def cloud_lag_samples(reading: CloudReading) -> bytes:
+    """Managed sinks' lag (Confluent Cloud consumer_lag_offsets), in the same family as self-managed sinks'."""
+    esc = escape_label_value
+    lines = []
+    for cluster in sorted(reading.lag):
+        for connector in sorted(reading.lag[cluster]):
+            topics = reading.lag[cluster][connector]
+            p = f'connect_cluster="{esc(cluster)}",connector="{esc(connector)}"'
+            for topic in sorted(topics):
+                lines.append(f'{SINK_LAG_RECORDS.name}{{{p},topic="{esc(topic)}"}} {_num(float(topics[topic]))}\n')
+    return "".join(lines).encode()
+
+
 class OffsetsRenderer(FastGroup):
     """Sample::
 
@@ -77,24 +98,32 @@ class OffsetsRenderer(FastGroup):
     """
 
     def __init__(self) -> None:
-        self._clusters: dict[str, tuple[ClusterOffsets, frozenset[str] | None, tuple[bytes, ...]]] = {}
+        self._clusters: dict[str, tuple[ClusterOffsets, frozenset[str] | None, bool, tuple[bytes, ...]]] = {}
 
     def render(self, view: View) -> list[FamilySamples]:
         reading = view.reading(OffsetsReading)
-        if reading is None:
+        cloud = view.reading(CloudReading)
+        cloud_lag = cloud_lag_samples(cloud) if cloud is not None else b""
+        if reading is None and not cloud_lag:
             return []
-        kept: dict[str, tuple[ClusterOffsets, frozenset[str] | None, tuple[bytes, ...]]] = {}
+        reading = reading or OffsetsReading()
+        current = budget_of(view).current
+        kept: dict[str, tuple[ClusterOffsets, frozenset[str] | None, bool, tuple[bytes, ...]]] = {}
         for name in sorted(reading.clusters):
             c = reading.clusters[name]
             snap = view.clusters.get(name)
             present = frozenset(x.name for x in snap.connectors) if snap is not None else None
             hit = self._clusters.get(name)
-            if hit is not None and hit[0] is c and hit[1] == present:
+            if hit is not None and hit[0] is c and hit[1] == present and hit[2] == current:
                 kept[name] = hit
             else:
-                kept[name] = (c, present, cluster_offsets_samples(c, present))
+                kept[name] = (c, present, current, cluster_offsets_samples(c, present, current))
         self._clusters = kept
-        per_cluster = [samples for _, _, samples in kept.values()]
-        return [
+        per_cluster = [samples for _, _, _, samples in kept.values()]
+        families = [
             FamilySamples(f, f.help, tuple(s[i] for s in per_cluster if s[i])) for i, f in enumerate(OFFSETS_FAMILIES)
         ]
+        if cloud_lag:
+            i = OFFSETS_FAMILIES.index(SINK_LAG_RECORDS)
+            families[i] = FamilySamples(SINK_LAG_RECORDS, SINK_LAG_RECORDS.help, (*families[i].samples, cloud_lag))
+        return families

@@ -1,24 +1,29 @@
-"""Reads every connector's offsets (``GET /connectors/{c}/offsets``, KIP-875) on the cluster's own cadence.
+"""Reads every connector's offsets on the cluster's own cadence: a sink's from its consumer group through the
+Kafka admin API when ``clusters[].kafka`` is set, the rest from the workers (``GET /connectors/{c}/offsets``,
+KIP-875).
 
 One run per ``offsets_interval`` (its own APScheduler job): the connector list comes from the cluster's newest
 snapshot, which the reader is handed through the store's subscription (``Offsets.step``), so it never calls the
-status endpoint and never delays the status poll. Requests of a
-run are spread over 90% of the interval, started no closer together than ``1 / offsets_max_rate`` and at most
-``offsets_concurrency`` at a time, through the cluster's one httpx client. When the rate bound does not allow
-every connector in one interval, each run continues where the last one stopped (a rotation longer than the
-interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile) and unknown-type connectors are
-skipped quietly. After the requests, with ``clusters[].kafka``, one batched end-offset request to the brokers
-gives the sinks' lag. A run returns the cluster's ``ClusterOffsets``; ``Offsets`` folds every cluster's into the
-one ``OffsetsReading`` the daemon publishes, once per run, so the exposition re-renders once per run.
+status endpoint and never delays the status poll. With brokers, every sink's group is read every run
+(``kafka.concurrency`` at a time, within one budget), and only the other connectors are asked of the workers.
+Worker requests of a run are spread over 90% of the interval, started no closer together than
+``1 / offsets_max_rate`` and at most ``offsets_concurrency`` at a time, through the cluster's one httpx client.
+When the rate bound does not allow every connector in one interval, each run continues where the last one
+stopped (a rotation longer than the interval). Workers older than Kafka 3.5, 404s (a connector deleted meanwhile)
+and unknown-type connectors are skipped quietly. After the requests, with ``clusters[].kafka``, the groups, the
+topics' metadata and one batched request each for log start and end offsets give the sinks' lag
+(``exporter.offsets.lag``). A run returns the cluster's ``ClusterOffsets``; ``Offsets`` folds every cluster's
+into the one ``OffsetsReading`` the daemon publishes, once per run, so the exposition re-renders once per run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -28,16 +33,11 @@ import structlog
 from exporter.connect.client import connector_path
 from exporter.connect.parse import BadResponse
 from exporter.model import ClusterSnapshot, Connector
-from exporter.offsets.brokers import BrokerError, BrokerOffsets, EndOffsets
-from exporter.offsets.config import OffsetsCluster
+from exporter.offsets.brokers import BrokerError, BrokerOffsets, Brokers
+from exporter.offsets.config import KafkaConfig, OffsetsCluster
+from exporter.offsets.lag import partitions_of, sink_lag, subscribed_topics
 from exporter.offsets.parse import ParsedOffsets, SinkPartition, parse_offsets
-from exporter.offsets.reading import (
-    STALLED_AFTER_SECONDS,
-    ClusterOffsets,
-    ConnectorOffsets,
-    OffsetsReading,
-    OffsetsStatus,
-)
+from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.repeats import RepeatLimiter
 from exporter.store import View
 from exporter.transport import DECODE_IN_THREAD_BYTES, RequestFailed, read_json, send
@@ -49,16 +49,12 @@ log = structlog.get_logger("exporter.offsets")
 SPREAD = 0.9
 
 
-def readable_in_stall_window(cluster: OffsetsCluster) -> int:
-    """How many connectors' offsets the reader gets through within the stall window at the configured rate (each
-    run reads at most ``offsets_interval x SPREAD x offsets_max_rate`` and the next one continues)."""
-    return int(STALLED_AFTER_SECONDS * SPREAD * cluster.offsets_max_rate)
-
-
 # A source connector may report many partitions; far below a status body, far above any real offsets answer.
 OFFSETS_MAX_BYTES = 16 * 1024 * 1024
 # Jersey's answer for a route the worker does not have: a worker older than 3.5 behind an unknown version.
 NO_ROUTE = "HTTP 404: HTTP 404 Not Found"
+# The bounds of a reader given its brokers directly (tests, benchmarks, the demo) rather than clusters[].kafka.
+_DEFAULT_KAFKA = KafkaConfig(bootstrap_servers=["127.0.0.1:9092"])
 
 
 @dataclass
@@ -74,6 +70,13 @@ class _Known:
     sink: dict[SinkPartition, int] = field(default_factory=dict)
 
 
+def group_offsets(committed: dict[SinkPartition, int]) -> ParsedOffsets:
+    """A consumer group's committed offsets as the worker's offsets answer would give them: the partitions with
+    an offset, and a digest that is equal for equal offsets."""
+    canonical = ";".join(f"{t}\x00{p}\x00{o}" for (t, p), o in sorted(committed.items())).encode()
+    return ParsedOffsets(len(committed), hashlib.blake2b(canonical, digest_size=16).digest(), committed)
+
+
 class OffsetsReader:
     def __init__(
         self,
@@ -83,7 +86,7 @@ class OffsetsReader:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        brokers: EndOffsets | None = None,
+        brokers: Brokers | None = None,
         warnings: RepeatLimiter | None = None,
     ) -> None:
         self.cluster = cluster
@@ -93,7 +96,7 @@ class OffsetsReader:
         self.sleep = sleep
         if brokers is None and cluster.kafka is not None:
             brokers = BrokerOffsets(cluster.kafka)
-        self.brokers: EndOffsets | None = brokers
+        self.brokers: Brokers | None = brokers
         self.warnings = warnings if warnings is not None else RepeatLimiter()
         self._known: dict[str, _Known] = {}
         self._after: str | None = None  # the last connector read: the next run continues after it
@@ -101,6 +104,8 @@ class OffsetsReader:
         self._broker_errors: Counter[str] = Counter()
         self._broker_up: bool | None = None
         self._lag: dict[str, dict[str, int]] = {}
+        self._subscribed: dict[str, tuple[str, ...]] = {}  # per sink: the topics its lag was counted for
+        self._groups_down = False  # every group read of the last run failed
         self._requests = 0
         self._published = False
         self._status = OffsetsStatus.READING
@@ -121,9 +126,18 @@ class OffsetsReader:
     def deadline(self) -> float:
         """A run: the spread window, the last request's answer, then the brokers' (with one second of slack)."""
         kafka = self.cluster.kafka
+        # With brokers: the groups (one budget), the topics' metadata, then the log offsets (each bounded by the
+        # Kafka request timeout).
         return (
-            self.cluster.offsets_interval + self.cluster.request_timeout + (kafka.request_timeout + 1 if kafka else 0)
+            self.cluster.offsets_interval
+            + self.cluster.request_timeout
+            + (self._groups_budget + 2 * (kafka.request_timeout + 1) if kafka else 0)
         )
+
+    @property
+    def _groups_budget(self) -> float:
+        kafka = self.cluster.kafka or _DEFAULT_KAFKA
+        return 2 * kafka.request_timeout + 1
 
     async def run(self) -> ClusterOffsets | None:
         """One run: wait for a snapshot (the first run starts with the first status poll), read the next
@@ -146,28 +160,15 @@ class OffsetsReader:
         present = {c.name: c for c in snapshot.connectors if c.type in ("sink", "source")}
         for gone in self._known.keys() - present.keys():
             del self._known[gone]
-        self._check_coverage(present)
         base = snapshot.status_url or self.cluster.urls[0]
-        await self._read(self._next_batch(present, window - (self.monotonic() - started)), base, started)
+        # With brokers, a sink's committed offsets are its consumer group's: every sink every run, none asked of
+        # the workers. The workers are asked only for what only they know (source offsets).
+        by_rest = present if self.brokers is None else {n: c for n, c in present.items() if c.type != "sink"}
+        await self._read(self._next_batch(by_rest, window - (self.monotonic() - started)), base, started)
         if self.brokers is not None:
-            await self._read_lag()
+            await self._read_groups({n: c for n, c in present.items() if c.type == "sink"})
+            await self._read_lag(present)
         return self._reading()
-
-    def _check_coverage(self, present: Mapping[str, Connector]) -> None:
-        """With lag, a sink whose offsets are read less often than the stall window may look stalled while it
-        moves: say so (repeat-limited) when the rate bound cannot read every connector within the window."""
-        readable = readable_in_stall_window(self.cluster)
-        sinks = sum(1 for c in present.values() if c.type == "sink")
-        if self.brokers is not None and sinks and len(present) > readable:
-            self.warnings.warn(
-                log,
-                "offsets_slower_than_stall_window",
-                (self.name,),
-                cluster=self.name,
-                connectors=len(present),
-                readable=readable,
-                hint="raise offsets_max_rate or split the cluster: a moving sink can look stalled",
-            )
 
     def _supported(self, snapshot: ClusterSnapshot) -> bool:
         versions = tuple(w.version for w in snapshot.workers if w.reachable)
@@ -286,45 +287,87 @@ class OffsetsReader:
             known.digest, known.last_change, known.unchanged_since = parsed.digest, now, now
         known.partitions, known.read_at, known.sink = parsed.partitions, now, parsed.sink
 
-    async def _read_lag(self) -> None:
+    async def _read_groups(self, sinks: dict[str, Connector]) -> None:
+        """Every sink's committed offsets from its consumer group, at most ``kafka.concurrency`` groups in flight.
+        A group that fails keeps the sink's last offsets (a failed read is not a change)."""
         assert self.brokers is not None
-        partitions = {p for k in self._known.values() if k.type == "sink" for p in k.sink}
-        if not partitions:
-            self._lag = {}
+        brokers = self.brokers
+        slots = asyncio.Semaphore((self.cluster.kafka or _DEFAULT_KAFKA).concurrency)
+        failed: Counter[str] = Counter()
+
+        async def one(connector: Connector) -> None:
+            group = connector.sink.group_id if connector.sink is not None else f"connect-{connector.name}"
+            async with slots:
+                try:
+                    committed = await brokers.committed(group)
+                except BrokerError as exc:
+                    failed[exc.reason] += 1
+                    return
+            self._remember(connector, group_offsets(committed))
+
+        self._groups_down = False
+        if not sinks:
             return
+        tasks = [asyncio.ensure_future(one(c)) for c in sinks.values()]
+        # One budget for the whole phase, so brokers that never answer cost a run one budget, not one timeout
+        # per batch of groups; groups still waiting then count as timeouts.
+        _, waiting = await asyncio.wait(tasks, timeout=self._groups_budget)
+        for task in waiting:
+            task.cancel()
+        if waiting:
+            failed["timeout"] += len(waiting)
+            await asyncio.gather(*waiting, return_exceptions=True)
+        if failed:
+            self._broker_errors.update(failed)
+            groups = sum(failed.values())
+            event = "kafka_group_offsets_failed"
+            self.warnings.warn(log, event, (self.name,), cluster=self.name, groups=groups, **failed)
+            self._groups_down = groups == len(sinks)
+
+    async def _read_lag(self, present: dict[str, Connector]) -> None:
+        """Lag of every sink read so far, for every partition of the topics it consumes: the topics from the
+        brokers' metadata (``topics.regex`` is matched against them), then every partition's log start and end
+        offsets in one batched request each."""
+        assert self.brokers is not None
+        sinks = {n: c for n, c in present.items() if c.type == "sink" and n in self._known}
         try:
-            # confluent-kafka blocks: one batched request for every partition, in a thread.
-            ends = await asyncio.to_thread(self.brokers.end_offsets, partitions)
+            topics = await asyncio.to_thread(self.brokers.topics)
+            consumed: dict[str, tuple[str, ...]] = {}
+            for name, connector in sinks.items():
+                if connector.sink is not None:
+                    consumed[name] = subscribed_topics(connector.sink, topics)
+                else:  # config not read: the topics it has committed offsets for
+                    consumed[name] = tuple(sorted({t for t, _ in self._known[name].sink} & topics.keys()))
+            partitions = {p for names in consumed.values() for p in partitions_of(names, topics)}
+            start, end = await self.brokers.log_offsets(partitions)
         except BrokerError as exc:
             self._broker_up = False
             self._broker_errors[exc.reason] += 1
-            self._lag = {}  # no lag is better than stale lag
+            self._lag, self._subscribed = {}, {}  # no lag is better than stale lag
             self.warnings.warn(
                 log,
-                "kafka_end_offsets_failed",
+                "kafka_offsets_failed",
                 (self.name, exc.reason),
                 cluster=self.name,
                 reason=exc.reason,
                 error=str(exc),
             )
             return
-        self._broker_up = True
+        self._broker_up = not self._groups_down
         lag: dict[str, dict[str, int]] = {}
-        for name, known in self._known.items():
-            if known.type != "sink":
-                continue
-            per_topic: dict[str, int] = {}
-            for (topic, number), committed in known.sink.items():
-                end = ends.get((topic, number))
-                if end is not None and end >= 0:
-                    per_topic[topic] = per_topic.get(topic, 0) + max(0, end - committed)
-            lag[name] = per_topic
-        self._lag = lag
+        for name, names in consumed.items():
+            sub = sinks[name].sink
+            found = sink_lag(
+                names, topics, self._known[name].sink, start, end, offset_reset=sub.offset_reset if sub else "earliest"
+            )
+            lag[name] = found.lag
+        self._lag, self._subscribed = lag, consumed
 
     def _reading(self) -> ClusterOffsets:
         connectors = {}
         for name, k in self._known.items():
-            committed: dict[str, int] = {}
+            # A topic the sink consumes but never committed an offset for is there with 0: progress from nothing.
+            committed: dict[str, int] = dict.fromkeys(self._subscribed.get(name, ()), 0)
             for (topic, _), offset in k.sink.items():
                 committed[topic] = committed.get(topic, 0) + offset
             lag = self._lag.get(name) if k.type == "sink" and self.brokers is not None else None
@@ -337,6 +380,7 @@ class OffsetsReader:
                 last_change=k.last_change,
                 committed=MappingProxyType(committed),
                 lag=MappingProxyType(lag) if lag is not None else None,
+                never_committed=k.type == "sink" and not k.sink,
             )
         mine = ClusterOffsets(
             cluster=self.name,

@@ -36,13 +36,16 @@ class ConnectorOffsets:
     last_change: float | None = None  # when a read first saw them differ from the one before (None: never yet)
     # Sinks: the sum of committed offsets over each topic's partitions.
     committed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    # Sinks, with ``clusters[].kafka``: end offset minus committed, summed per topic, never negative.
+    # Sinks, with ``clusters[].kafka``: records waiting per topic, summed over its partitions, never negative:
+    # end offset minus committed, or minus the log start offset for a partition with nothing committed.
     lag: Mapping[str, int] | None = None
+    never_committed: bool = False  # a sink with no committed offset on any partition
 
     @property
     def stalled(self) -> bool:
         """A sink with records waiting (lag needs ``clusters[].kafka``) whose offsets have not moved for
-        ``STALLED_AFTER_SECONDS`` as of its last read."""
+        ``STALLED_AFTER_SECONDS`` as of its last read. A sink that never committed counts from its first read:
+        unchanged nothing is not progress."""
         waiting = self.lag is not None and sum(self.lag.values()) > 0
         return self.type == "sink" and waiting and self.read_at - self.unchanged_since >= STALLED_AFTER_SECONDS
 
@@ -57,8 +60,8 @@ class ClusterOffsets:
     errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     requests: int = 0  # offsets requests sent since the exporter started
     brokers_configured: bool = False
-    brokers_up: bool | None = None  # None until the first end-offset request ended
-    # End-offset requests to the brokers that failed, by reason.
+    brokers_up: bool | None = None  # None until the first requests to the brokers ended
+    # Requests to the brokers that failed, by reason.
     broker_errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 

@@ -1,4 +1,5 @@
-"""Offsets on the status page: per sink, its lag and how long its offsets have been unchanged."""
+"""Offsets on the status page: per sink, its lag and how long its offsets have been unchanged (or that it
+never committed any)."""
 
 from __future__ import annotations
 
@@ -28,17 +29,19 @@ def offsets_section(view: View) -> str:
             notes.append(f"<li>{e(name)}: workers older than Kafka 3.5 have no offsets endpoint</li>")
             continue
         if c.brokers_configured and c.brokers_up is False:
-            notes.append(f"<li>{e(name)}: the Kafka brokers did not answer the last end-offset request</li>")
+            notes.append(f"<li>{e(name)}: the Kafka brokers did not answer the last requests</li>")
         for o in c.connectors.values():
             if o.type != "sink":
                 continue
             lag = "n/a" if o.lag is None else str(sum(o.lag.values()))
             unchanged = now - o.unchanged_since
+            # Nothing committed is not "unchanged for 2 minutes": say what it is, and list it first.
+            since = f"never committed (seen for {duration(unchanged)})" if o.never_committed else duration(unchanged)
             rows.append(
                 (
-                    -unchanged,
+                    -unchanged - (1e12 if o.never_committed and o.lag and sum(o.lag.values()) > 0 else 0),
                     f"<tr{' data-stale' if mark else ''}><td>{e(name)}{mark}</td><td>{e(o.connector)}</td>"
-                    f"<td>{lag}</td><td>{duration(unchanged)}</td><td>{ago(o.read_at, now)}</td></tr>",
+                    f"<td>{lag}</td><td>{since}</td><td>{ago(o.read_at, now)}</td></tr>",
                 )
             )
     rows.sort(key=lambda r: r[0])

@@ -20,6 +20,10 @@ from simulator.cloud.state import DESCRIPTORS, METRIC_PREFIX, METRICS, CloudStat
 from simulator.connector import MINUTE
 
 GROUP_KEY = "resource.connector.id"
+LAG_METRIC = "io.confluent.kafka.server/consumer_lag_offsets"
+KAFKA_KEY = "resource.kafka.id"
+# Labels of consumer_lag_offsets (resource kafka), as group_by keys and filter fields (ccloud-api.md, Part C).
+LAG_LABELS = ("metric.consumer_group_id", "metric.topic", "metric.partition")
 GRANULARITY = {
     "PT1M": 60,
     "PT5M": 300,
@@ -105,50 +109,60 @@ def iso(ts: float, millis: bool) -> str:
 # -- filter ---------------------------------------------------------------------------------------------
 
 
-def _check_filter(f: Any) -> bool:
-    """Validates the grammar; returns whether a resource (connector id) field is referenced."""
+def _check_filter(f: Any, fields: tuple[str, ...] = (GROUP_KEY,), resource: str = GROUP_KEY) -> bool:
+    """Validates the grammar; returns whether the resource field (the connector or Kafka cluster id) is
+    referenced so that every match is within it (what authorizes the query)."""
     if not isinstance(f, dict):
         raise QueryError(400, "filter must be an object")
     op = f.get("op")
     if "field" in f:
         if op not in ("EQ", "GT", "GTE"):
             raise QueryError(400, f"invalid filter op {op!r} for a field filter (EQ, GT, GTE)")
-        if f["field"] != GROUP_KEY:
-            raise QueryError(400, f"invalid filter field {f['field']!r} for the connector metrics")
+        if f["field"] not in fields:
+            raise QueryError(400, f"invalid filter field {f['field']!r} for this metric")
         if not isinstance(f.get("value"), str | int) or isinstance(f.get("value"), bool):
             raise QueryError(400, "filter value must be a string or an integer")
-        return True
+        return bool(f["field"] == resource)
     if op in ("AND", "OR"):
         subs = f.get("filters")
         if not isinstance(subs, list) or not subs:
             raise QueryError(400, f"{op} filter needs a non-empty 'filters' list")
-        found = [_check_filter(s) for s in subs]
+        found = [_check_filter(s, fields, resource) for s in subs]
         return all(found) if op == "OR" else any(found)
     if op == "NOT":
-        _check_filter(f.get("filter"))
+        _check_filter(f.get("filter"), fields, resource)
         return False
     raise QueryError(400, f"invalid filter op {op!r}")
 
 
 def _compile(f: dict[str, Any]) -> Callable[[str], bool]:
     """A predicate on the connector id (an OR of EQs, the usual case, becomes one set lookup)."""
+    test = _compile_labels(f)
+    return lambda cid: test({GROUP_KEY: cid})
+
+
+def _compile_labels(f: dict[str, Any]) -> Callable[[dict[str, str]], bool]:
+    """A predicate on a point's labels (field name -> value)."""
     op = f["op"]
     if "field" in f:
-        value = str(f["value"])
+        name, value = f["field"], str(f["value"])
         if op == "EQ":
-            return lambda cid: cid == value
+            return lambda labels: labels.get(name) == value
         if op == "GT":
-            return lambda cid: cid > value
-        return lambda cid: cid >= value
+            return lambda labels: labels.get(name, "") > value
+        return lambda labels: labels.get(name, "") >= value
     if op == "OR" and all("field" in s and s["op"] == "EQ" for s in f["filters"]):
-        wanted = {str(s["value"]) for s in f["filters"]}
-        return lambda cid: cid in wanted
+        fields = {s["field"] for s in f["filters"]}
+        if len(fields) == 1:
+            only = fields.pop()
+            wanted = {str(s["value"]) for s in f["filters"]}
+            return lambda labels: labels.get(only) in wanted
     if op in ("AND", "OR"):
-        subs = [_compile(s) for s in f["filters"]]
+        subs = [_compile_labels(s) for s in f["filters"]]
         combine = all if op == "AND" else any
-        return lambda cid: combine(p(cid) for p in subs)
-    inner = _compile(f["filter"])
-    return lambda cid: not inner(cid)
+        return lambda labels: combine(p(labels) for p in subs)
+    inner = _compile_labels(f["filter"])
+    return lambda labels: not inner(labels)
 
 
 # -- query ----------------------------------------------------------------------------------------------
@@ -187,14 +201,12 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     aggs = body.get("aggregations")
     if not isinstance(aggs, list) or len(aggs) != 1 or not isinstance(aggs[0], dict):
         raise QueryError(400, "aggregations: exactly one aggregation is supported")
-    metric = aggs[0].get("metric")
+    raw_metric = aggs[0].get("metric")
+    metric = raw_metric if isinstance(raw_metric, str) else ""
     known = set(METRICS) - state.hidden_metrics
-    if (
-        not isinstance(metric, str)
-        or not metric.startswith(METRIC_PREFIX)
-        or metric.removeprefix(METRIC_PREFIX) not in known
-    ):
-        raise QueryError(400, f"aggregations[0].metric: unknown metric {metric!r}")
+    lag = metric == LAG_METRIC
+    if not lag and (not metric.startswith(METRIC_PREFIX) or metric.removeprefix(METRIC_PREFIX) not in known):
+        raise QueryError(400, f"aggregations[0].metric: unknown metric {raw_metric!r}")
     if aggs[0].get("agg", "SUM") != "SUM":
         raise QueryError(400, f"aggregations[0].agg: {metric} requires SUM")
     short = metric.removeprefix(METRIC_PREFIX)
@@ -202,7 +214,12 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     if granularity not in GRANULARITY:
         raise QueryError(400, f"granularity: must be one of {', '.join(GRANULARITY)}")
     group_by = body.get("group_by") or []
-    if group_by not in ([], [GROUP_KEY]):
+    allowed_groups = LAG_LABELS if lag else (GROUP_KEY,)
+    if (
+        not isinstance(group_by, list)
+        or any(g not in allowed_groups for g in group_by)
+        or len(set(group_by)) != len(group_by)
+    ):
         raise QueryError(400, f"group_by: invalid label(s) {group_by!r} for {metric}")
     if "limit" in body:
         limit = body["limit"]
@@ -218,8 +235,10 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
     if body.get("order_by") is not None and granularity != "ALL":
         raise QueryError(400, "order_by: only valid for granularity ALL")
     flt = body.get("filter")
-    if flt is None or not _check_filter(flt):
-        raise QueryError(403, "a filter on resource.connector.id is required to authorize the query")
+    resource = KAFKA_KEY if lag else GROUP_KEY
+    fields = (KAFKA_KEY, *LAG_LABELS) if lag else (GROUP_KEY,)
+    if flt is None or not _check_filter(flt, fields, resource):
+        raise QueryError(403, f"a filter on {resource} is required to authorize the query")
     intervals = body.get("intervals")
     if not isinstance(intervals, list) or not intervals:
         raise QueryError(400, "intervals: at least one interval is required")
@@ -246,53 +265,109 @@ def run_query(state: CloudState, dataset: str, body: Any, page_token: str | None
 
     gsize = GRANULARITY[granularity]
     visible_before = now - state.latency  # minutes starting at or before this are published
-    groups: list[tuple[str, list[tuple[float, float]]]] = []
-    matches = _compile(flt)
-    for c in sorted(state.all_connectors(), key=lambda x: x.id):
-        if not matches(c.id):
-            continue
-        buckets: dict[float, float] = {}
+    # (labels, points newest first) per group, in the order of their label values.
+    groups: list[tuple[dict[str, str], list[tuple[float, float]]]] = []
+
+    def bucket(minutes: Callable[[int], float | None], average: bool) -> list[tuple[float, float]]:
+        buckets: dict[float, list[float]] = {}
         for start, end in spans:
             first = int(start // MINUTE) * MINUTE
             for minute in range(first, int(end), MINUTE):
                 if minute < start or minute > visible_before:
                     continue
-                v = c.value(short, minute)
+                v = minutes(minute)
                 if v is None:
                     continue
                 key = start if gsize == 0 else (minute // gsize) * gsize
-                buckets[key] = buckets.get(key, 0.0) + v
-        if buckets:
-            groups.append((c.id, sorted(buckets.items(), reverse=True)))
-    if not group_by:  # one anonymous group, summed
-        merged: dict[float, float] = {}
-        for _, pts in groups:
-            for ts, v in pts:
-                merged[ts] = merged.get(ts, 0.0) + v
-        groups = [("", sorted(merged.items(), reverse=True))] if merged else []
+                buckets.setdefault(key, []).append(v)
+        # Counters are deltas, summed over time; gauges are averaged over time (ccloud-api.md A.1).
+        merged = {k: (sum(vs) / len(vs) if average else sum(vs)) for k, vs in buckets.items()}
+        return sorted(merged.items(), reverse=True)
+
+    if lag:
+        kafka = _kafka_ids(flt)
+        test = _compile_labels(flt)
+        forbidden = [k for k in kafka if k in state.lag_forbidden]
+        if forbidden:
+            raise QueryError(403, f"The principal is not authorized for resource.kafka.id {forbidden[0]}")
+        partitions = state.lag_series(kafka)
+        summed: dict[tuple[str, ...], dict[int, float]] = {}
+        for (lkc, group, topic, partition), at in partitions.items():
+            labels = {KAFKA_KEY: lkc, LAG_LABELS[0]: group, LAG_LABELS[1]: topic, LAG_LABELS[2]: str(partition)}
+            if not test(labels):
+                continue
+            gkey = tuple(labels[g] for g in group_by)
+            into = summed.setdefault(gkey, {})
+            for k, v in _per_minute(at, spans, visible_before).items():
+                into[k] = into.get(k, 0.0) + v  # partitions (and groups not asked for) add up
+        for gkey in sorted(summed):
+            pts = bucket(summed[gkey].get, average=True)
+            if pts:
+                groups.append((dict(zip(group_by, gkey, strict=True)), pts))
+    else:
+        matches = _compile(flt)
+        for c in sorted(state.all_connectors(), key=lambda x: x.id):
+            if not matches(c.id):
+                continue
+
+            def served(minute: int, c: Any = c) -> float | None:
+                return state.served(c, short, minute)
+
+            pts = bucket(served, average=False)
+            if pts:
+                groups.append(({GROUP_KEY: c.id}, pts))
+        if not group_by:  # one anonymous group, summed
+            merged: dict[float, float] = {}
+            for _, pts in groups:
+                for ts, v in pts:
+                    merged[ts] = merged.get(ts, 0.0) + v
+            groups = [({}, sorted(merged.items(), reverse=True))] if merged else []
 
     per_page = min(limit, state.max_groups_per_page or limit)
     page = groups[offset : offset + per_page]
     more = offset + per_page < len(groups)
     millis = state.timestamp_millis
     data: list[dict[str, Any]] = []
-    for cid, pts in page:
+    for labels, pts in page:
         if fmt == "GROUPED":
-            data.append(
-                {GROUP_KEY: cid, "points": [{"timestamp": iso(ts, millis), "value": _number(v)} for ts, v in pts]}
-            )
+            data.append({**labels, "points": [{"timestamp": iso(ts, millis), "value": _number(v)} for ts, v in pts]})
         else:
             for ts, v in pts:
-                point: dict[str, Any] = {"timestamp": iso(ts, millis), "value": _number(v)}
-                if group_by:
-                    point[GROUP_KEY] = cid
-                data.append(point)
+                data.append({"timestamp": iso(ts, millis), "value": _number(v), **labels})
     pagination: dict[str, Any] = {"page_size": len(data)}
     if fmt == "FLAT":
         pagination["total_size"] = sum(len(p) for _, p in groups)
     if more:
         pagination["next_page_token"] = _token(body, offset + per_page, now)
     return {"data": data, "meta": {"pagination": pagination}}
+
+
+def _kafka_ids(f: dict[str, Any]) -> list[str]:
+    """The Kafka cluster ids an (authorizing) filter names."""
+    if "field" in f:
+        return [str(f["value"])] if f["field"] == KAFKA_KEY else []
+    if "filters" in f:
+        return [k for sub in f["filters"] for k in _kafka_ids(sub)]
+    return []
+
+
+def _per_minute(
+    at: list[tuple[int, float]], spans: list[tuple[float, float]], visible_before: float
+) -> dict[int, float]:
+    """A lag gauge's value at each published minute of the spans: the newest value set at or before it."""
+    out: dict[int, float] = {}
+    ordered = sorted(at)
+    for start, end in spans:
+        for minute in range(int(start // MINUTE) * MINUTE, int(end), MINUTE):
+            if minute < start or minute > visible_before:
+                continue
+            value = None
+            for since, v in ordered:
+                if since <= minute:
+                    value = v
+            if value is not None:
+                out[minute] = value
+    return out
 
 
 def list_descriptors(

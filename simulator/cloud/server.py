@@ -245,6 +245,7 @@ class CloudSimulator:
         }
 
     async def _list(self, request: web.Request) -> web.Response:
+        self.state.settle()
         where = self._cluster(request)
         if isinstance(where, web.Response):
             return where
@@ -284,6 +285,7 @@ class CloudSimulator:
             )
 
     async def _status(self, request: web.Request) -> web.Response:
+        self.state.settle()
         c = self._connector(request)
         if isinstance(c, web.Response):
             return c
@@ -312,13 +314,13 @@ class CloudSimulator:
         return web.Response(status=202)
 
     async def _restart(self, request: web.Request) -> web.Response:
+        unsupported = self.state.restart_status
+        if unsupported is not None:  # an account or region without the Preview endpoint (assumed shape)
+            return _error("connect", unsupported, _default_message("connect", unsupported))
         c = self._connector(request, "resource not found")
         if isinstance(c, web.Response):
             return c
-        with self.state.lock:
-            c.state, c.trace = "RUNNING", ""
-            for t in c.tasks:
-                t.state, t.trace = "RUNNING", ""
+        self.state.restart(c.env, c.cluster, c.name)
         return web.Response(status=202)
 
     # -- Metrics API v2 ------------------------------------------------------------------------------------

@@ -96,6 +96,11 @@ class CloudState:
         self.api_key = api_key
         self.api_secret = api_secret
         self.latency = latency  # a minute bucket is visible once now >= its start + latency
+        # Minutes that grow after first publication: at first only (1 - late_share) of a minute is served,
+        # the rest from ``late_after`` seconds after the minute became visible (the docs: recent minutes may
+        # be incomplete). 0: every minute is complete when it appears.
+        self.late_share = 0.0
+        self.late_after = 300.0
         self.rate_limits = {"metrics": metrics_rate_limit, "connect": connect_rate_limit}
         self.environments: dict[str, set[str]] = {}
         self.connectors: dict[tuple[str, str, str], SimConnector] = {}  # (env, lkc, name)
@@ -108,6 +113,15 @@ class CloudState:
         self.page_token_ttl: float = 300.0
         self.timestamp_millis = True  # "…:00.000Z" as in the spec; False gives "…:00Z"
         self.requests: list[LoggedRequest] = []
+        # POST …/restart: RESTARTING for this long, then RUNNING, or failing again for a connector in ``sticky``.
+        self.restart_delay: float = 30.0
+        self.restart_status: int | None = None  # 404/405: an account without the (Preview) restart endpoint
+        self.sticky: dict[tuple[str, str, str], tuple[str, str, list[tuple[str, str]]]] = {}
+        self._restarting: dict[tuple[str, str, str], float] = {}
+        # io.confluent.kafka.server/consumer_lag_offsets: (lkc, consumer group, topic, partition) -> the values
+        # set, each from a minute on; and the Kafka clusters whose lag our key may not read (403).
+        self.lag: dict[tuple[str, str, str, int], list[tuple[int, float]]] = {}
+        self.lag_forbidden: set[str] = set()
         self._recent: dict[str, deque[float]] = {"metrics": deque(), "connect": deque()}
         self._ids = itertools.count(1)
 
@@ -196,6 +210,64 @@ class CloudState:
                     SimTask(i, t, "") if isinstance(t, str) else SimTask(i, t[0], t[1]) for i, t in enumerate(tasks)
                 ]
 
+    def fail_after_restart(self, env: str, cluster: str, name: str, sticky: bool = True) -> None:
+        """Every restart of the connector ends in its current failure again (a cause a restart cannot fix)."""
+        with self.lock:
+            key = (env, cluster, name)
+            if not sticky:
+                self.sticky.pop(key, None)
+                return
+            c = self.connectors[key]
+            self.sticky[key] = (c.state, c.trace or "", [(t.state, t.trace or "") for t in c.tasks])
+
+    def restart(self, env: str, cluster: str, name: str) -> None:
+        """What ``POST …/restart`` does: the connector and every task go RESTARTING (asynchronous, 202)."""
+        with self.lock:
+            c = self.connectors[(env, cluster, name)]
+            c.state, c.trace = "RESTARTING", ""
+            for t in c.tasks:
+                t.state, t.trace = "RESTARTING", ""
+            self._restarting[(env, cluster, name)] = self.clock()
+
+    def settle(self) -> None:
+        """Finish the restarts that have run ``restart_delay``: RUNNING, or the sticky failure again."""
+        with self.lock:
+            now = self.clock()
+            for key, at in list(self._restarting.items()):
+                if now < at + self.restart_delay:
+                    continue
+                del self._restarting[key]
+                if key not in self.connectors:
+                    continue
+                sticky = self.sticky.get(key)
+                if sticky is None:
+                    self.set_state(*key, "RUNNING", tasks=["RUNNING"] * len(self.connectors[key].tasks))
+                else:
+                    self.set_state(*key, sticky[0], tasks=list(sticky[2]), trace=sticky[1])
+
+    def set_lag(
+        self, cluster: str, group: str, topic: str, partition: int, value: float, *, since: float | None = None
+    ) -> None:
+        """The consumer group's lag on one partition from the current minute (or ``since``) on: a gauge per minute."""
+        with self.lock:
+            minute = int((self.clock() if since is None else since) // MINUTE) * MINUTE
+            series = self.lag.setdefault((cluster, group, topic, partition), [])
+            series[:] = [(m, v) for m, v in series if m < minute]
+            series.append((minute, float(value)))
+
+    def set_sink_lag(
+        self, env: str, cluster: str, name: str, per_topic: Mapping[str, float], *, since: float | None = None
+    ) -> None:
+        """A managed sink's lag per topic (on partition 0), under its consumer group ``connect-<lcc id>``."""
+        with self.lock:
+            c = self.connectors[(env, cluster, name)]
+            for topic, value in per_topic.items():
+                self.set_lag(cluster, f"connect-{c.id}", topic, 0, value, since=since)
+
+    def lag_series(self, clusters: list[str]) -> dict[tuple[str, str, str, int], list[tuple[int, float]]]:
+        with self.lock:
+            return {k: list(v) for k, v in self.lag.items() if k[0] in clusters}
+
     def delete_connector(self, env: str, cluster: str, name: str) -> SimConnector:
         """Gone from the Connect API at once; its metric data stops at the current minute."""
         with self.lock:
@@ -279,6 +351,17 @@ class CloudState:
     def requests_to(self, api: str, path_suffix: str = "") -> list[LoggedRequest]:
         with self.lock:
             return [r for r in self.requests if r.api == api and r.path.endswith(path_suffix)]
+
+    def served(self, c: SimConnector, metric: str, minute: int) -> float | None:
+        """The minute's value as the API serves it now (None: not published yet, or no data)."""
+        with self.lock:
+            now = self.clock()
+            if minute > now - self.latency:
+                return None
+            v = c.value(metric, minute)
+            if v is None or not self.late_share or now >= minute + self.latency + self.late_after:
+                return v
+            return float(int(v * (1.0 - self.late_share)))
 
     # -- expected values (for tests: the sum of what the API will ever serve) ----------------------------
 

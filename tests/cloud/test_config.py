@@ -149,3 +149,32 @@ def test_environment_overrides_reach_the_section(monkeypatch: pytest.MonkeyPatch
     )
     assert config.confluent_cloud is not None
     assert config.confluent_cloud.metrics_interval == 120.0 and config.confluent_cloud.discover_metrics is True
+
+
+def test_autoheal_has_the_self_managed_keys_and_a_user_actionable_skip_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFLUENT_CLOUD_API_KEY", "KEY123")
+    monkeypatch.setenv("CONFLUENT_CLOUD_API_SECRET", SECRET)
+    off = build_config({"confluent_cloud": section()}).confluent_cloud
+    assert off is not None and off.autoheal.mode == "off"
+    heal = {"mode": "enforce", "grace_period": "2m", "backoff": {"initial": "1m"}, "deny": ["tmp-.*"]}
+    cc = build_config({"confluent_cloud": section(autoheal=heal)}).confluent_cloud
+    assert cc is not None
+    assert (cc.autoheal.mode, cc.autoheal.grace_period, cc.autoheal.backoff.initial) == ("enforce", 120.0, 60.0)
+    assert cc.autoheal.skip[0].name == "user-actionable"
+    assert cc.autoheal.max_attempts == 6  # the self-managed default
+    replaced = build_config({"confluent_cloud": section(autoheal={"mode": "dry-run", "skip": []})}).confluent_cloud
+    assert replaced is not None and replaced.autoheal.skip == []
+    with pytest.raises(ConfigError, match="scope must be cluster"):
+        build_config({"confluent_cloud": section(autoheal={"mode": "enforce", "scope": "local-worker"})})
+
+
+def test_ccloud_autoheal_mode_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFLUENT_CLOUD_API_KEY", "KEY123")
+    monkeypatch.setenv("CONFLUENT_CLOUD_API_SECRET", SECRET)
+    args = build_parser().parse_args(
+        ["--ccloud.environment", "env-a1", "--ccloud.cluster", "lkc-1", "--ccloud.autoheal.mode", "dry-run"]
+    )
+    cc = config_from_args(args, environ={}).confluent_cloud
+    assert cc is not None and cc.autoheal.mode == "dry-run"
+    with pytest.raises(ValueError, match=r"needs --ccloud\.environment"):
+        quickstart_overrides(None, None, autoheal_mode="enforce")

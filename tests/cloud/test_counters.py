@@ -56,6 +56,106 @@ def test_every_final_minute_is_counted_exactly_once(steps: list[tuple[int, bool]
     assert ledger.totals.get("lcc-1", {}).get("m", 0.0) == expected
 
 
+def growth(minute: int) -> int:
+    """When a minute's missing part appears, after its first publication (0-6 minutes; fixed per minute)."""
+    return minute // 60 * 7919 % 361
+
+
+def serve_growing(start: int, end: int, now: float) -> dict[str, dict[int, float]]:
+    """Minutes published 3 minutes after they begin with a third missing, complete ``growth`` later."""
+    out: dict[int, float] = {}
+    for m in range(start, end, 60):
+        if m > now - 180:
+            continue
+        full = value(m) * 3
+        out[m] = full if now >= m + 180 + growth(m) else full - value(m)
+    return {"lcc-1": out}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(min_value=0, max_value=400), st.booleans()), min_size=1, max_size=80),
+    revision=st.sampled_from([0, 300, 600, 3600]),
+    pages=st.booleans(),
+)
+def test_growing_minutes_add_only_what_they_gained(steps: list[tuple[int, bool]], revision: int, pages: bool) -> None:
+    """Whatever the poll times, failures and revision window, each minute contributes exactly the value it had
+    the last time a committed window read it: never a part twice, never less than it was once seen to hold."""
+    ledger = Ledger(["m"], delay=240, max_backfill=7 * 86400, max_window=6 * 3600, revision=revision)
+    ledger.watch(OWNERS)
+    now = float(T0)
+    last_read: dict[int, float] = {}
+    for gap, fails in steps:
+        now += gap
+        window = ledger.window("m", now)
+        if window is None or fails:
+            continue
+        served = serve_growing(window.start, window.end, now)
+        if pages:  # a window answered in two pages is merged before the commit, as the source does
+            first = {m: v for m, v in served["lcc-1"].items() if m % 120 == 0}
+            served = {"lcc-1": {**first, **{m: v for m, v in served["lcc-1"].items() if m % 120}}}
+        ledger.commit(window, served, ["c"])
+        for m in range(window.start, window.end, 60):
+            if m >= ledger.since.get(("lcc-1", "m"), m):
+                last_read[m] = max(last_read.get(m, 0.0), served["lcc-1"].get(m, 0.0))
+    expected = sum(last_read.values())
+    assert ledger.totals.get("lcc-1", {}).get("m", 0.0) == expected
+    late = ledger.late_totals(["c"], ["m"])[("c", "m")]
+    assert late >= 0 and (revision >= 60 or late == 0)
+
+
+def test_a_minute_that_grows_adds_its_gain_once_and_one_that_shrinks_is_reported_once() -> None:
+    ledger = Ledger(["m"], delay=240, max_backfill=3600, max_window=3600, revision=600)
+    ledger.watch(OWNERS)
+    now = float(T0 - T0 % 60 + 30)
+    w = ledger.window("m", now)
+    assert w is not None and (w.start, w.end) == (now - 30 - 240, now - 30 - 180)
+    m0 = w.start
+    done = ledger.commit(w, {"lcc-1": {m0: 10.0}}, ["c"])
+    assert (done.added, done.late, done.shrunk) == (1, (), ())
+    assert ledger.window("m", now + 20) is None  # nothing new, revision read 20 s ago: no request
+    w = ledger.window("m", now + 60)
+    assert w is not None and (w.start, w.fresh, w.end) == (m0, m0 + 60, m0 + 120)
+    done = ledger.commit(w, {"lcc-1": {m0: 14.0, m0 + 60: 5.0}}, ["c"])
+    assert done.added == 1 and [(r.minute, r.counted, r.now) for r in done.late] == [(m0, 10.0, 14.0)]
+    assert ledger.totals["lcc-1"]["m"] == 19.0 and ledger.late_totals(["c"], ["m"]) == {("c", "m"): 4.0}
+    w = ledger.window("m", now + 120)
+    assert w is not None
+    done = ledger.commit(w, {"lcc-1": {m0: 14.0, m0 + 60: 3.0, m0 + 120: 1.0}}, ["c"])
+    assert [(r.minute, r.counted, r.now) for r in done.shrunk] == [(m0 + 60, 5.0, 3.0)]
+    assert ledger.totals["lcc-1"]["m"] == 20.0  # the shrink is ignored, the new minute added
+    w = ledger.window("m", now + 180)
+    assert w is not None
+    done = ledger.commit(w, {"lcc-1": {m0: 14.0, m0 + 60: 3.0, m0 + 120: 1.0}}, ["c"])
+    assert done.shrunk == ()  # reported once
+    w = ledger.window("m", now + 240)
+    assert w is not None
+    done = ledger.commit(w, {"lcc-1": {m0: 14.0, m0 + 60: 6.0, m0 + 120: 1.0}}, ["c"])
+    assert ledger.totals["lcc-1"]["m"] == 21.0  # grew past what was counted: only the excess
+    # Past the revision window a minute is no longer read, nor remembered.
+    w = ledger.window("m", now + 900)
+    assert w is not None and w.start == m0  # never before the first minute counted
+    ledger.commit(w, {"lcc-1": {m0: 14.0}}, ["c"])
+    w = ledger.window("m", now + 960)
+    assert w is not None and w.start == w.fresh - 600 > m0 and m0 not in ledger.counted[("lcc-1", "m")]
+
+
+def test_a_connector_found_later_is_not_counted_for_minutes_before_it_was_watched() -> None:
+    ledger = Ledger(["m"], delay=240, max_backfill=3600, max_window=3600, revision=600)
+    ledger.watch(OWNERS)
+    now = float(T0 - T0 % 60 + 30)
+    for i in range(5):
+        w = ledger.window("m", now + 60 * i)
+        assert w is not None
+        ledger.commit(w, {"lcc-1": {w.fresh: 1.0}}, ["c"])
+    ledger.watch({**OWNERS, "lcc-2": Owner("c", "two")})
+    w = ledger.window("m", now + 300)
+    assert w is not None and w.start < w.fresh
+    ledger.commit(w, {"lcc-2": {m: 100.0 for m in range(w.start, w.end, 60)}}, ["c"])
+    assert ledger.totals["lcc-2"]["m"] == 100.0  # the new minute only, not the revision window's
+    assert ledger.late_totals(["c"], ["m"]) == {("c", "m"): 0.0}
+
+
 def test_window_bounds_backfill_cap_and_refusal_to_count_twice() -> None:
     ledger = Ledger(["m"], delay=240, max_backfill=3600, max_window=1800)
     ledger.watch(OWNERS)

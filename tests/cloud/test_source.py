@@ -23,6 +23,7 @@ from structlog.testing import capture_logs
 
 from exporter import logs
 from exporter.cloud.metrics import collect_cloud
+from exporter.cloud.reading import CloudReading
 from exporter.cloud.source import CloudSource
 from exporter.store import Store
 from simulator.cloud.server import CloudSimulator
@@ -118,6 +119,18 @@ def two_connectors(state: CloudState) -> None:
     )
 
 
+def iso_minute(ts: int) -> str:
+    from exporter.cloud.query import iso
+
+    return iso(ts)
+
+
+def parse_iso(text: str) -> int:
+    from exporter.cloud.query import parse_timestamp
+
+    return parse_timestamp(text)
+
+
 def first_bucket() -> int:
     """The first minute the source counts: the newest final one at its first poll (delay 240 s)."""
     return int((T0 - 240) // 60 * 60)
@@ -130,7 +143,7 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
         for minute in range(first_bucket() - 600, T0 + 3 * 3600, 60):  # irregular per-minute deltas
             state.set_value("lcc-s3sink1", "received_records", minute, rng.randint(0, 5000))
 
-    env = await cloud(setup)
+    env = await cloud(setup, sink_lag=False)
     # Polls every 20 s (three per minute, so consecutive polls see overlapping data), plus a second
     # poll at the very same instant now and then.
     for i in range(180):
@@ -152,18 +165,23 @@ async def test_simulated_hour_with_overlapping_polls_counts_every_minute_once(cl
     assert counter(m, "received_records", "lcc-s3sink1", "s3-sink") == expected
     assert expected > 60 * 1000  # the irregular series really was summed, not a constant
 
-    # Every /query window is contiguous with the previous one of the same metric: nothing asked twice.
+    # Every /query window re-reads the 10 minutes counted before it (never before the first one) and ends one
+    # new minute later than the previous one of the same metric.
     windows: dict[str, list[str]] = {}
     for r in env.state.requests_to("metrics", "/query"):
         windows.setdefault(r.body["aggregations"][0]["metric"], []).append(r.body["intervals"][0])
+    first = iso_minute(first_bucket())
     for metric, intervals in windows.items():
         spans = [i.split("/") for i in intervals]
-        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans)), metric
+        assert all(parse_iso(b[1]) - parse_iso(a[1]) == 60 for a, b in itertools.pairwise(spans)), metric
+        assert all(
+            parse_iso(b[0]) == max(parse_iso(a[1]) - 600, parse_iso(first)) for a, b in itertools.pairwise(spans)
+        )
         assert len(spans) == 60, metric  # one query per metric per new minute, none for repeated polls
 
 
 async def test_outage_of_several_minutes_is_backfilled_on_recovery(cloud: Any) -> None:
-    env = await cloud(two_connectors)
+    env = await cloud(two_connectors, sink_lag=False)
     for _ in range(10):
         await env.cycle()
         env.clock.advance(60)
@@ -243,7 +261,7 @@ async def test_a_connect_api_outage_holds_the_last_known_state_until_stale_after
 
 
 async def test_timeouts_are_retried_then_counted_and_recovered(cloud: Any) -> None:
-    env = await cloud(two_connectors, request_timeout=0.2)
+    env = await cloud(two_connectors, request_timeout=0.2, sink_lag=False)
     await env.cycle()
     env.state.set_outage("metrics", 200, delay=0.5)  # answers too late, every time
     env.clock.advance(60)
@@ -387,7 +405,7 @@ async def test_request_budget_whatever_the_number_of_connectors(cloud: Any) -> N
 
 
 async def test_401_and_403_set_up_to_zero_and_log_once_per_change(cloud: Any) -> None:
-    env = await cloud(two_connectors)
+    env = await cloud(two_connectors, sink_lag=False)
     await env.cycle()
     env.clock.advance(60)
     env.state.api_secret = "rotated-elsewhere"  # the key is revoked while the exporter runs
@@ -614,3 +632,264 @@ async def test_daemon_serves_managed_connectors_beside_self_managed_ones(sim: An
     sent = scrape.value("kafka_connect_cloud_sent_records_total", connector="orders-src")
     assert sent is not None and sent >= 60.0 and sent % 60 == 0  # whole final minutes (the wall clock moves)
     assert scrape.value("kafka_connect_cloud_api_up", api="metrics") == 1.0
+
+
+async def test_minutes_that_grow_after_counting_are_completed_exactly_once_across_an_outage(cloud: Any) -> None:
+    """The simulated API first serves 70 % of each minute and the rest 3 minutes later, across pages of one
+    connector each; a 6-minute outage of the Metrics API falls in the middle. Every counter ends at the sum of
+    what the API serves for the counted minutes now, and the late counter at what those minutes gained."""
+
+    def setup(state: CloudState) -> None:
+        two_connectors(state)
+        state.late_share = 0.3
+        state.late_after = 180.0
+        state.max_groups_per_page = 1  # two connectors: every window answers in two pages
+
+    env = await cloud(setup)
+    for i in range(40):
+        if i == 15:
+            env.state.set_outage("metrics", 503)
+        if i == 21:
+            env.state.set_outage("metrics", None)
+        await env.cycle(status=i % 2 == 0)
+        if i % 5 == 0:
+            await env.source.poll_metrics()  # a repeated poll in the same instant
+        env.clock.advance(60)
+    env.clock.advance(-60)  # back to the last poll: what the API served then
+    m = env.scrape()
+    newest = int(m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)])
+    minutes = range(first_bucket(), newest + 60, 60)
+    assert len(minutes) == 40
+    state = env.state
+    late_expected = 0.0
+    polls = [T0 + 60 * i for i in range(40) if not 15 <= i <= 20]  # the successful metrics polls
+
+    def first_value(t: int, full: float) -> float:
+        # A minute is first read at the first successful poll once it is final (4 minutes after it began);
+        # it is complete if it has been public (3 minutes after it began) for 3 more minutes by then.
+        read = min(p for p in polls if (p - 240) // 60 * 60 >= t)
+        return full if read >= t + 360 else float(int(full * 0.7))
+
+    for metric, cid, name in (
+        ("sent_records", "lcc-orders1", "orders-src"),
+        ("received_records", "lcc-s3sink1", "s3-sink"),
+    ):
+        conn = state.by_id(cid)
+        assert conn is not None
+        served = [state.served(conn, metric, t) or 0.0 for t in minutes]
+        first_seen = [first_value(t, conn.value(metric, t) or 0.0) for t in minutes]
+        assert first_seen.count(conn.value(metric, minutes[20])) >= 5  # the outage's older minutes
+        assert counter(m, metric, cid, name) == sum(served)
+        late_expected_metric = sum(served) - sum(first_seen)
+        assert late_expected_metric > 0
+        late = m[key("kafka_connect_cloud_late_total", connect_cluster=CLUSTER, metric=metric)]
+        assert late == late_expected_metric
+        late_expected += late
+        # Everything but the newest 3 minutes has grown to its full value by now.
+        assert served[:-3] == [conn.value(metric, t) for t in minutes][:-3]
+    assert late_expected > 0
+
+
+async def test_a_minute_that_shrinks_is_logged_once_and_never_lowers_a_counter(cloud: Any) -> None:
+    env = await cloud(two_connectors)
+    for _ in range(3):
+        await env.cycle()
+        env.clock.advance(60)
+    before = counter(env.scrape(), "sent_records", "lcc-orders1", "orders-src")
+    assert before == 300.0
+    env.state.set_value("lcc-orders1", "sent_records", first_bucket(), 40)  # revised down after counting
+    with capture_logs() as logs:
+        for _ in range(3):
+            await env.cycle()
+            env.clock.advance(60)
+    shrank = [e for e in logs if e["event"] == "ccloud_minute_shrank"]
+    assert len(shrank) == 1 and shrank[0]["counted"] == 100.0 and shrank[0]["now"] == 40.0
+    assert counter(env.scrape(), "sent_records", "lcc-orders1", "orders-src") == 600.0  # 3 new minutes, no drop
+
+
+# -- managed sink lag and stalled sinks -----------------------------------------------------------------------
+
+LAG = "io.confluent.kafka.server/consumer_lag_offsets"
+
+
+def render(env: Env) -> Any:
+    """The lag and health families as the daemon serves them (the same renderers), parsed."""
+    from exporter.failures.metrics import FailuresRenderer
+    from exporter.offsets.metrics import OffsetsRenderer
+    from exporter.render import Collected, render_blocks
+    from tests.support.scrape import parse_exposition
+
+    blocks = render_blocks(env.store.view, [OffsetsRenderer(), FailuresRenderer(), Collected(collect_cloud)])
+    return parse_exposition(b"".join(b.header_text + b"".join(b.samples) for b in blocks).decode())
+
+
+def lag_of(s: Any, connector: str, topic: str) -> float | None:
+    value: float | None = s.value(
+        "kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector=connector, topic=topic
+    )
+    return value
+
+
+def sinks_with_lag(state: CloudState) -> None:
+    two_connectors(state)
+    state.add_connector(ENV, LKC, "pg-sink", type="sink", connector_id="lcc-pgsink1", created_at=T0 - 7200)
+    group = "connect-lcc-s3sink1"
+    state.set_lag(LKC, group, "orders", 0, 70, since=T0 - 3600)
+    state.set_lag(LKC, group, "orders", 1, 50, since=T0 - 3600)
+    state.set_lag(LKC, group, "payments", 0, 0, since=T0 - 3600)
+    state.set_lag(LKC, "connect-lcc-other99", "orders", 0, 999, since=T0 - 3600)  # not one of ours
+    state.set_lag(LKC, "connect-lcc-orders1", "orders", 0, 5, since=T0 - 3600)  # a source has no sink group
+
+
+async def test_managed_sink_lag_is_one_query_per_cluster_in_the_shared_family(cloud: Any) -> None:
+    env = await cloud(sinks_with_lag)
+    for _ in range(3):
+        await env.cycle()
+        env.clock.advance(60)
+    s = render(env)
+    assert (
+        s.value("kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="orders") == 120
+    )
+    assert (
+        s.value("kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="payments") == 0
+    )
+    assert s.label_values("kafka_connect_sink_lag_records", "connector") == {"s3-sink"}  # pg-sink: no data, absent
+    queries = [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG]
+    assert len(queries) == 3  # one per cycle for the cluster's two sinks
+    flt = queries[0].body["filter"]
+    assert flt["filters"][0] == {"field": "resource.kafka.id", "op": "EQ", "value": LKC}
+    assert sorted(f["value"] for f in flt["filters"][1]["filters"]) == ["connect-lcc-pgsink1", "connect-lcc-s3sink1"]
+    assert queries[0].body["group_by"] == ["metric.consumer_group_id", "metric.topic"]
+
+    env.state.set_lag(LKC, "connect-lcc-s3sink1", "orders", 1, 10, since=T0 - 3600)
+    await env.cycle()
+    assert lag_of(render(env), "s3-sink", "orders") == 80
+
+
+async def test_a_403_for_the_lag_metric_is_logged_once_and_everything_else_keeps_working(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)
+        state.lag_forbidden.add(LKC)
+
+    env = await cloud(setup)
+    with capture_logs() as logs:
+        for _ in range(4):
+            await env.cycle()
+            env.clock.advance(60)
+    assert [e["event"] for e in logs].count("ccloud_sink_lag_forbidden") == 1
+    queries = [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG]
+    assert [q.status for q in queries] == [403]  # not asked again within the hour
+    s = render(env)
+    assert s.samples("kafka_connect_sink_lag_records") == []
+    m = env.scrape()
+    assert m[key("kafka_connect_cloud_api_up", api="metrics")] == 1.0
+    assert counter(m, "sent_records", "lcc-orders1", "orders-src") == 400.0
+
+    env.state.lag_forbidden.clear()  # granted later: asked again after an hour
+    env.clock.advance(3600)
+    await env.cycle()
+    assert (
+        render(env).value(
+            "kafka_connect_sink_lag_records", connect_cluster=CLUSTER, connector="s3-sink", topic="orders"
+        )
+        == 120
+    )
+
+
+async def test_sink_lag_can_be_turned_off(cloud: Any) -> None:
+    env = await cloud(sinks_with_lag, sink_lag=False)
+    await env.cycle()
+    assert [r for r in env.state.requests_to("metrics", "/query") if r.body["aggregations"][0]["metric"] == LAG] == []
+    assert render(env).samples("kafka_connect_sink_lag_records") == []
+
+
+def health_of(env: Env, connector: str) -> str | None:
+    samples = render(env).samples("kafka_connect_connector_health", connect_cluster=CLUSTER, connector=connector)
+    return next((labels["health"] for labels, v in samples if v == 1), None)
+
+
+async def test_a_running_sink_with_lag_that_receives_nothing_for_15_minutes_is_degraded(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)  # s3-sink receives 40 records a minute
+        state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 300}, since=T0 - 3600)
+        state.connector(ENV, LKC, "pg-sink").rates = {"received_records": 10}
+        for minute in range(first_bucket(), T0 + 3600, 60):  # nothing from the first counted minute on
+            state.set_value("lcc-pgsink1", "received_records", minute, 0)
+
+    env = await cloud(setup)
+
+    def health(connector: str) -> str | None:
+        return health_of(env, connector)
+
+    for _ in range(14):
+        await env.cycle()
+        env.clock.advance(60)
+    assert health("pg-sink") == "healthy"  # 14 counted minutes without records: not yet
+    await env.cycle()
+    await env.cycle()
+    env.clock.advance(60)
+    await env.cycle()
+    assert health("pg-sink") == "degraded"
+    assert health("s3-sink") == "healthy"  # receiving, lag or not
+    assert env.store.view.reading(CloudReading).stalled_sinks(CLUSTER) == frozenset({"pg-sink"})  # type: ignore[union-attr]
+
+    env.state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 0}, since=T0 - 3600)  # caught up: nothing waits
+    env.clock.advance(60)
+    await env.cycle()
+    assert health("pg-sink") == "healthy"
+
+
+async def test_a_sink_quiet_since_before_the_exporter_started_is_stalled_at_once(cloud: Any) -> None:
+    def setup(state: CloudState) -> None:
+        sinks_with_lag(state)  # pg-sink has received nothing for two hours
+        state.set_sink_lag(ENV, LKC, "pg-sink", {"events": 300}, since=T0 - 3600)
+
+    env = await cloud(setup)
+    await env.cycle()
+    assert health_of(env, "pg-sink") == "degraded"
+    assert health_of(env, "s3-sink") == "healthy"  # it received records in the 15 minutes read back
+    m = env.scrape()
+    assert counter(m, "received_records", "lcc-s3sink1", "s3-sink") == 40.0  # what was read back is not counted
+    back = [
+        r
+        for r in env.state.requests_to("metrics", "/query")
+        if r.body["intervals"][0].endswith(iso_minute(first_bucket()))
+    ]
+    assert len(back) == 1 and "lcc-pgsink1" in json.dumps(back[0].body["filter"])
+    await env.cycle()
+    # 5 metrics, the lag and the look-back, then (the same minute again) the lag only: no second look-back.
+    assert len(env.state.requests_to("metrics", "/query")) == 5 + 1 + 1 + 1
+
+
+async def test_growing_minutes_are_counted_once_across_a_restart_of_the_api(cloud: Any) -> None:
+    """The API process goes away (connections refused) and comes back on the same address, while minutes keep
+    growing after publication: every counter ends at what the API serves for the counted minutes, once."""
+
+    def setup(state: CloudState) -> None:
+        two_connectors(state)
+        state.late_share = 0.5
+        state.late_after = 120.0
+
+    env = await cloud(setup, sink_lag=False)
+    port = int(env.sim.url.rsplit(":", 1)[1])
+    again = CloudSimulator(env.state, port=port)
+    try:
+        for i in range(20):
+            if i == 8:
+                await env.sim.stop()
+            if i == 12:
+                await again.start()
+            await env.cycle()
+            env.clock.advance(60)
+    finally:
+        await again.stop()
+    env.clock.advance(-60)  # the last poll's time
+    m = env.scrape()
+    newest = int(m[key("kafka_connect_cloud_newest_bucket_timestamp_seconds", connect_cluster=CLUSTER)])
+    minutes = range(first_bucket(), newest + 60, 60)
+    assert len(minutes) == 20
+    conn = env.state.by_id("lcc-orders1")
+    assert conn is not None
+    served = sum(env.state.served(conn, "sent_records", t) or 0.0 for t in minutes)
+    assert counter(m, "sent_records", "lcc-orders1", "orders-src") == served
+    assert served == 100 * 19 + 50  # all but the newest minute complete by now

@@ -74,7 +74,6 @@ def test_a_request_timeout_not_shorter_than_the_poll_interval_warns_but_passes(t
     ("settings", "warning"),
     [
         ("    offsets_interval: 20m\n", "clusters[0].offsets_interval: 20m is longer than the 15m"),
-        ("    offsets_max_rate: 0.5\n", "clusters[0].offsets_max_rate: at 0.5 requests/s the offsets of at most 405"),
     ],
 )
 def test_offsets_that_cannot_all_be_read_within_the_stall_window_warn(
@@ -86,6 +85,13 @@ def test_offsets_that_cannot_all_be_read_within_the_stall_window_warn(
     assert any(w.startswith("warning: " + warning) for w in warnings_of(result)), result.stderr
     # Without brokers there is no lag, so no sink is ever called stalled: nothing to warn about.
     assert warnings_of(check_config("--config.file", write(tmp_path, CLUSTER + settings))) == []
+
+
+def test_a_low_offsets_rate_is_no_warning_with_brokers(tmp_path: Path) -> None:
+    # The rate bounds only the workers' offsets requests (sources): with brokers, sinks come from their groups.
+    kafka = "    kafka:\n      bootstrap_servers: [127.0.0.1:9092]\n"
+    result = check_config("--config.file", write(tmp_path, CLUSTER + "    offsets_max_rate: 0.5\n" + kafka))
+    assert result.returncode == 0 and warnings_of(result) == [], result.stderr
 
 
 def test_a_bad_regex_says_why_and_where(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from exporter.cloud import status as cloud_status
 from exporter.cloud.http import rate_limit_wait
 from exporter.config import apply_env, build_config
 from exporter.connect import parse
-from exporter.model import ClusterSnapshot, Connector, Plugin, SourceKind, Task, Worker
+from exporter.model import ClusterSnapshot, Connector, Plugin, SinkSubscription, SourceKind, Task, Worker
 from exporter.settings import ConfigError, read_yaml
 from exporter.store import Store
 from exporter.transport import error_message, status_message
@@ -337,9 +337,21 @@ def connectors(draw: st.DrawFn, cloud: bool = False) -> Connector:
         Task(id=i, state=draw(st.sampled_from(VALID_STATES)), worker_id=draw(words), trace=draw(traces))
         for i in sorted(ids)
     )
+    name, type_ = draw(words), draw(st.sampled_from(["source", "sink"]))
+    sink = None
+    if type_ == "sink" and not cloud:
+        topic_names = st.from_regex(r"[a-zA-Z0-9._-]{1,20}", fullmatch=True)
+        regex = draw(st.none() | topic_names.map(lambda t: t + ".*"))
+        group = draw(st.none() | topic_names)
+        sink = SinkSubscription(
+            group_id=group or f"connect-{name}",
+            topics=() if regex else tuple(draw(st.lists(topic_names, max_size=3))),
+            topics_regex=regex,
+        )
     return Connector(
-        name=draw(words),
-        type=draw(st.sampled_from(["source", "sink"])),
+        name=name,
+        type=type_,
+        sink=sink,
         class_name=draw(words),
         state=draw(st.sampled_from(VALID_STATES)),
         worker_id=draw(words),
@@ -360,6 +372,13 @@ def connect_entry(c: Connector) -> dict[str, Any]:
         for t in reversed(c.tasks)
     ]
     config = {"connector.class": c.class_name, "tasks.max": str(c.tasks_max), "name": c.name}
+    if c.sink is not None:
+        if c.sink.topics:
+            config["topics"] = ", ".join(c.sink.topics)
+        if c.sink.topics_regex is not None:
+            config["topics.regex"] = c.sink.topics_regex
+        if c.sink.group_id != f"connect-{c.name}":
+            config["consumer.override.group.id"] = c.sink.group_id
     return {
         "status": {"name": c.name, "connector": conn, "tasks": tasks, "type": c.type},
         "info": {"name": c.name, "config": config, "tasks": [], "type": c.type},

@@ -242,8 +242,13 @@ def test_an_outage_of_every_worker_keeps_the_last_known_state(
                 and task_states(s, "lk-ok").get("0", (None, ""))[0] == "RUNNING"
                 and bool(s.samples("kafka_connect_failure_info", connector="lk-failed"))
                 and s.label_values("kafka_connect_connector_health", "health", connector="lk-failed") == {"failed"}
+                # the offsets reader's first run, so that its series are among those held
+                and all(
+                    s.value("kafka_connect_connector_offset_partitions", connector=c) is not None
+                    for c in ("lk-failed", "lk-ok")
+                )
             ),
-            "both sinks, the failure and its health",
+            "both sinks, the failure, its health and their offsets",
         )
         before = cluster_series(healthy)
         with frozen_workers(connect):

@@ -126,6 +126,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
         clusters=("cloud",),
         series=(ThroughputSeries("cloud", "orders-src", "lcc-1", MappingProxyType({"sent_records": 1_234_567.0})),),
         newest_bucket=MappingProxyType({"cloud": 1_699_999_760.0}),
+        late=MappingProxyType({("cloud", "sent_records"): 412.0, ("cloud", "received_records"): 0.0}),
         api_up=MappingProxyType({"connect": True, "metrics": False}),
         # As the source fills it: every (api, reason) pair in exposition order, zeros included.
         api_errors=MappingProxyType(

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
 
 from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
 from exporter.connect.poller import ConnectPoller
 from exporter.offsets.brokers import BrokerError
-from exporter.offsets.parse import SinkPartition
 from exporter.offsets.reader import SPREAD, Offsets, OffsetsReader
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
 from exporter.store import Store
@@ -25,6 +22,7 @@ from simulator.connect.server import SimThread, connect_in_thread
 from simulator.connect.state import SimCluster
 from simulator.faults import Fault
 from simulator.kafka import SimTopics
+from tests.support.brokers import FakeBrokers
 from tests.support.clocks import ManualClock
 from tests.support.daemon_harness import quick_config, running_daemon
 
@@ -245,25 +243,18 @@ async def test_an_unknown_version_without_the_route_is_asked_once(sim: SimThread
         assert sum(reading.clusters["c"].errors.values()) == 0
 
 
-class FakeBrokers:
-    def __init__(self, ends: dict[SinkPartition, int]) -> None:
-        self.ends = ends
-        self.calls: list[set[SinkPartition]] = []
-        self.fail: BrokerError | None = None
-
-    def end_offsets(self, partitions: Iterable[SinkPartition]) -> dict[SinkPartition, int]:
-        self.calls.append(set(partitions))
-        if self.fail is not None:
-            raise self.fail
-        return dict(self.ends)
-
-
-async def test_lag_is_one_batched_request_per_run_and_broker_trouble_stays_apart(sim: SimThread) -> None:
+async def test_with_brokers_sinks_come_from_their_groups_and_broker_trouble_stays_apart(sim: SimThread) -> None:
     for name, topic in (("s1", "a"), ("s2", "b")):
-        sim.cluster.add_connector(name, "sink", topics=[topic])
-    sim.cluster.set_sink_offsets("s1", {("a", 0): 10, ("a", 1): 20})
-    sim.cluster.set_sink_offsets("s2", {("b", 0): 50})
-    brokers = FakeBrokers({("a", 0): 15, ("a", 1): 20, ("b", 0): 40})  # b: committed past the end -> 0, not -10
+        sim.cluster.add_connector(name, "sink", topics=[topic], config={"topics": topic})
+    sim.cluster.add_connector("src", "source")
+    # What the workers would say differs from the groups: the groups win, the workers are not asked for sinks.
+    sim.cluster.set_sink_offsets("s1", {("a", 0): 1, ("a", 1): 2})
+    # b: committed past the end -> 0, not -10
+    brokers = FakeBrokers(
+        {"a": 2, "b": 1},
+        {("a", 0): 15, ("a", 1): 20, ("b", 0): 40},
+        groups={"connect-s1": {("a", 0): 10, ("a", 1): 20}, "connect-s2": {("b", 0): 50}},
+    )
     # A 2 s interval: a second run spreads its requests over the interval (54 s apart at the default 2 min).
     cluster = cluster_config(sim.urls, offsets_interval="2s")
     wired = Wired()
@@ -271,23 +262,104 @@ async def test_lag_is_one_batched_request_per_run_and_broker_trouble_stays_apart
     async with build_http_client(cluster) as client:
         reader = wired.add(OffsetsReader(cluster, client, brokers=brokers))  # type: ignore[arg-type]
         await snapshot_into(store, cluster, client)
+        sim.clear_requests()
         await wired.run(reader)
+        assert [r.path for r in sim.requests() if "offsets" in r.path] == ["/connectors/src/offsets"]
         reading = store.view.reading(OffsetsReading)
         assert reading is not None
         c = reading.clusters["c"]
+        assert sorted(brokers.group_calls) == ["connect-s1", "connect-s2"]
         assert brokers.calls == [{("a", 0), ("a", 1), ("b", 0)}]
+        assert dict(c.connectors["s1"].committed) == {"a": 30} and c.connectors["s1"].partitions == 2
         assert c.brokers_up is True and dict(c.connectors["s1"].lag or {}) == {"a": 5}
         assert dict(c.connectors["s2"].lag or {}) == {"b": 0}
+        assert c.connectors["src"].partitions == 1  # sources still from the workers
 
         brokers.fail = BrokerError("connect", "all brokers down")
         await wired.run(reader)
         reading = store.view.reading(OffsetsReading)
         assert reading is not None
         c = reading.clusters["c"]
-        assert c.brokers_up is False and dict(c.broker_errors) == {"connect": 1}
+        assert c.brokers_up is False and dict(c.broker_errors) == {"connect": 3}  # 2 groups, then the metadata
         assert c.connectors["s1"].lag is None or dict(c.connectors["s1"].lag) == {}
-        assert dict(c.connectors["s1"].committed) == {"a": 30}  # the REST side is untouched
+        assert dict(c.connectors["s1"].committed) == {"a": 30}  # a failed read is not a change and not a reset
         assert sum(c.errors.values()) == 0
+
+
+async def test_5000_sinks_are_all_read_from_their_groups_in_one_run_within_the_concurrency_bound() -> None:
+    sim_cluster = SimCluster(version="3.9.0", worker_count=1)
+    for i in range(5000):
+        sim_cluster.add_connector(f"sink-{i:04d}", "sink", config={"topics": "orders"})
+    sim_cluster.add_connector("only-source", "source")
+    groups = {f"connect-sink-{i:04d}": {("orders", 0): i} for i in range(5000)}
+    brokers = FakeBrokers({"orders": 1}, {("orders", 0): 5000}, groups=groups)
+    with connect_in_thread(sim_cluster) as sim:
+        cluster = cluster_config(sim.urls, kafka={"bootstrap_servers": "127.0.0.1:9", "concurrency": 16})
+        wired = Wired()
+        store = wired.store
+        async with build_http_client(cluster) as client:
+            reader = wired.add(OffsetsReader(cluster, client, brokers=brokers))  # type: ignore[arg-type]
+            await snapshot_into(store, cluster, client)
+            sim.clear_requests()
+            await wired.run(reader)
+            assert [r.path for r in sim.requests() if "offsets" in r.path] == ["/connectors/only-source/offsets"]
+    reading = store.view.reading(OffsetsReading)
+    assert reading is not None
+    c = reading.clusters["c"]
+    assert len(brokers.group_calls) == len(set(brokers.group_calls)) == 5000
+    assert brokers.most_in_flight == 16
+    assert all(dict(c.connectors[f"sink-{i:04d}"].lag or {}) == {"orders": 5000 - i} for i in range(5000))
+    assert brokers.requests == 5000 + 1 + 2  # the groups, the metadata, log start and end
+
+
+async def test_a_sink_that_never_committed_lags_by_every_record_in_its_topics(sim: SimThread) -> None:
+    # never: nothing committed on either partition of "orders"; regex: topics.regex matched against the brokers'
+    # topics, its own group, one partition committed, one not; late: starts at the end (no lag series for an
+    # uncommitted topic); pruned: retention deleted past its committed offset, so it resumes at the log start.
+    sim.cluster.add_connector("never", "sink", config={"topics": "orders, missing"})
+    sim.cluster.add_connector(
+        "regex", "sink", config={"topics.regex": "pay.*", "consumer.override.group.id": "payments-team"}
+    )
+    sim.cluster.add_connector(
+        "late", "sink", config={"topics": "orders", "consumer.override.auto.offset.reset": "latest"}
+    )
+    sim.cluster.add_connector("pruned", "sink", config={"topics": "logs"})
+    brokers = FakeBrokers(
+        {"orders": 2, "payments": 2, "payouts": 1, "pay": 1, "__pay": 1, "logs": 1, "other": 1},
+        {
+            ("orders", 0): 700,
+            ("orders", 1): 300,
+            ("payments", 0): 100,
+            ("payments", 1): 40,
+            ("payouts", 0): 5,
+            ("pay", 0): 0,
+            ("__pay", 0): 9,
+            ("logs", 0): 50,
+            ("other", 0): 1000,
+        },
+        starts={("orders", 0): 200, ("payments", 1): 10, ("logs", 0): 20},
+        groups={"payments-team": {("payments", 0): 90}, "connect-pruned": {("logs", 0): 3}},
+    )
+    cluster = cluster_config(sim.urls)
+    wired = Wired()
+    store = wired.store
+    async with build_http_client(cluster) as client:
+        reader = wired.add(OffsetsReader(cluster, client, brokers=brokers))  # type: ignore[arg-type]
+        await snapshot_into(store, cluster, client)
+        await wired.run(reader)
+    reading = store.view.reading(OffsetsReading)
+    assert reading is not None
+    c = reading.clusters["c"]
+    never = c.connectors["never"]
+    assert dict(never.lag or {}) == {"orders": 500 + 300}  # from the log start, not 0
+    assert dict(never.committed) == {"orders": 0} and never.never_committed
+    regex = c.connectors["regex"]
+    assert dict(regex.lag or {}) == {"pay": 0, "payments": 10 + 30, "payouts": 5}  # __pay is internal
+    assert not regex.never_committed
+    late = c.connectors["late"]
+    assert dict(late.lag or {}) == {} and late.never_committed
+    assert dict(c.connectors["pruned"].lag or {}) == {"logs": 30}
+    assert ("other", 0) not in brokers.calls[0]
 
 
 def _without_offsets(text: str) -> list[str]:
@@ -394,29 +466,33 @@ async def test_simulated_topics_give_lag_and_a_sink_that_stops_committing_is_sta
     assert stalled_after == [15, 16]
 
 
-async def test_a_rate_too_low_for_the_stall_window_is_warned_once_with_brokers_only() -> None:
+async def test_with_brokers_every_sink_is_read_every_run_whatever_the_rate_bound() -> None:
     sim_cluster = SimCluster(version="3.9.0", worker_count=1)
     for i in range(10):
         sim_cluster.add_connector(f"s{i}", "sink", config={"topics": f"t{i}"})
+    sim_cluster.add_connector("src", "source")
     topics = SimTopics(sim_cluster)
     topics.step()
     with connect_in_thread(sim_cluster) as sim:
-        # 0.01 requests/s reads 8 connectors in the 15-minute stall window; the cluster has 10.
+        # 0.01 requests/s reads 8 connectors in a 15-minute window from the workers: the sinks do not wait for it.
         cluster = cluster_config(sim.urls, offsets_interval="1m", offsets_max_rate=0.01)
+        world = PacedWorld(sim)
+        wired = Wired()
+        store = wired.store
         async with build_http_client(cluster) as client:
-            snapshot = await ConnectPoller(cluster, client).poll()
-            for brokers, expected in ((topics, 1), (None, 0)):
-                world = PacedWorld(sim)
-                world.reader = reader = OffsetsReader(
+            world.reader = reader = wired.add(
+                OffsetsReader(
                     cluster, client, clock=world.clock.time, monotonic=world.clock.time, sleep=world.sleep,
-                    brokers=brokers,
-                )  # fmt: skip
-                reader.observe(snapshot)  # what the store's subscription hands it
-                with capture_logs() as logs:
-                    for _ in range(3):
-                        await reader.run()
-                warned = [e for e in logs if e["event"] == "offsets_slower_than_stall_window"]
-                assert len(warned) == expected, logs
-                if expected:
-                    assert warned[0]["connectors"] == 10 and warned[0]["readable"] == 8
-                    assert reader.warnings.counts["offsets_slower_than_stall_window"] == 3
+                    brokers=topics,
+                )
+            )  # fmt: skip
+            await snapshot_into(store, cluster, client)
+            for run in range(3):
+                topics.step()
+                await wired.run(reader)
+                reading = store.view.reading(OffsetsReading)
+                assert reading is not None
+                found = reading.clusters["c"].connectors
+                assert all(found[f"s{i}"].read_at == world.clock.time() for i in range(10)), run
+                assert all(dict(found[f"s{i}"].lag or {}) == {f"t{i}": 50} for i in range(10))
+            assert [name for _, name in world.arrivals] == ["src"] * 3  # the workers: sources only

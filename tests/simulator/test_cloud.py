@@ -204,3 +204,101 @@ def test_cloud_in_thread_serves_sync_callers() -> None:
         )
         assert r.json() == ["x"]
         assert sim.url.startswith("http://127.0.0.1:")
+
+
+# -- restart, consumer lag, minutes that grow ------------------------------------------------------------------
+
+CONNECTORS = f"/connect/v1/environments/{ENV}/clusters/{LKC}/connectors"
+LAG = "io.confluent.kafka.server/consumer_lag_offsets"
+
+
+async def _status(client: httpx.AsyncClient, name: str) -> tuple[str, list[str]]:
+    s = (await client.get(f"{CONNECTORS}/{name}/status")).json()
+    return s["connector"]["state"], [t["state"] for t in s["tasks"]]
+
+
+async def test_restart_answers_202_then_restarting_then_running_or_failing_again(world: Any) -> None:
+    clock, state, client = world
+    r = await client.post(f"{CONNECTORS}/c/restart")
+    assert (r.status_code, r.content) == (202, b"")
+    assert await _status(client, "c") == ("RESTARTING", ["RESTARTING"])
+    clock.advance(state.restart_delay)
+    assert await _status(client, "c") == ("RUNNING", ["RUNNING"])
+
+    state.set_state(ENV, LKC, "c", "FAILED", tasks=[("SYSTEM_ERROR", "Internal error")], trace="Task failed")
+    state.fail_after_restart(ENV, LKC, "c")
+    assert (await client.post(f"{CONNECTORS}/c/restart")).status_code == 202
+    clock.advance(state.restart_delay)
+    s = (await client.get(f"{CONNECTORS}/c/status")).json()
+    assert s["connector"] == {"state": "FAILED", "worker_id": "c", "trace": "Task failed"}
+    assert s["tasks"][0]["state"] == "SYSTEM_ERROR" and s["tasks"][0]["msg"] == "Internal error"
+
+    r = await client.post(f"{CONNECTORS}/zzz/restart")
+    assert (r.status_code, r.json()) == (404, {"error": {"code": 404, "message": "resource not found"}})
+    state.restart_status = 405  # an account without the Preview endpoint (assumed)
+    r = await client.post(f"{CONNECTORS}/c/restart")
+    assert (r.status_code, r.json()["error"]["code"]) == (405, 405)
+
+
+def lag_body(**over: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "aggregations": [{"metric": LAG}],
+        "filter": {
+            "op": "AND",
+            "filters": [
+                {"field": "resource.kafka.id", "op": "EQ", "value": LKC},
+                {"field": "metric.consumer_group_id", "op": "EQ", "value": "connect-lcc-c"},
+            ],
+        },
+        "granularity": "PT1M",
+        "group_by": ["metric.consumer_group_id", "metric.topic"],
+        "intervals": ["now-5m|m/now|m"],
+        "limit": 1000,
+    }
+    b.update(over)
+    return b
+
+
+async def test_consumer_lag_offsets_sums_partitions_per_group_and_topic(world: Any) -> None:
+    _, state, client = world
+    state.set_lag(LKC, "connect-lcc-c", "orders", 0, 30, since=T0 - 3600)
+    state.set_lag(LKC, "connect-lcc-c", "orders", 1, 12, since=T0 - 3600)
+    state.set_lag(LKC, "connect-lcc-c", "audit", 0, 5, since=T0 - 3600)
+    state.set_lag(LKC, "connect-lcc-x", "orders", 0, 999, since=T0 - 3600)  # another group: filtered out
+    r = await client.post(Q, json=lag_body())
+    assert r.status_code == 200, r.text
+    newest = {}
+    for p in r.json()["data"]:
+        newest.setdefault((p["metric.consumer_group_id"], p["metric.topic"]), p["value"])
+    assert newest == {("connect-lcc-c", "audit"): 5, ("connect-lcc-c", "orders"): 42}
+    by_partition = await client.post(Q, json=lag_body(group_by=["metric.topic", "metric.partition"]))
+    assert {(p["metric.topic"], p["metric.partition"], p["value"]) for p in by_partition.json()["data"]} == {
+        ("audit", "0", 5),
+        ("orders", "0", 30),
+        ("orders", "1", 12),
+    }
+    no_cluster = lag_body(filter={"field": "metric.consumer_group_id", "op": "EQ", "value": "connect-lcc-c"})
+    r = await client.post(Q, json=no_cluster)
+    assert r.status_code == 403 and "resource.kafka.id" in r.json()["errors"][0]["detail"]
+    r = await client.post(Q, json=lag_body(group_by=["resource.connector.id"]))
+    assert r.status_code == 400
+    state.lag_forbidden.add(LKC)
+    r = await client.post(Q, json=lag_body())
+    assert r.status_code == 403 and r.json()["errors"][0]["status"] == "403"
+
+
+async def test_a_minute_grows_after_it_is_first_published(world: Any) -> None:
+    clock, state, client = world
+    state.late_share, state.late_after = 0.3, 120.0
+    minute = (T0 - 180) // 60 * 60  # just published
+
+    async def value() -> float:
+        data = (await client.post(Q, json=body())).json()["data"]
+        ours = [p for p in data if p["resource.connector.id"] == "lcc-a" and p["timestamp"] == _iso(minute)]
+        return float(ours[0]["value"])
+
+    assert await value() == 7  # 70 % of 10 at first
+    clock.advance(60)
+    assert await value() == 7
+    clock.advance(60)
+    assert await value() == 10  # complete late_after seconds after publication

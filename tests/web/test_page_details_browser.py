@@ -49,7 +49,11 @@ def _config(urls: list[str], cloud_url: str, autoheal: str) -> Any:
                     "autoheal": {"mode": autoheal, "grace_period": "1h"},
                 }
             ],
-            "confluent_cloud": demo_config(cloud_url, interval=0.5),
+            # The managed connectors' auto-heal follows the same mode here (the demo's own is enforce).
+            "confluent_cloud": {
+                **demo_config(cloud_url, interval=0.5),
+                "autoheal": {"mode": autoheal, "grace_period": "1h"},
+            },
         }
     )
 
