@@ -45,6 +45,7 @@ from exporter.offsets.brokers import Brokers
 from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
+from exporter.sourcetopics.reader import SourceTopicsJobs, SourceTopicsReader
 from exporter.store import Store, View
 from exporter.web import Route, create_app
 from exporter.web_security import WebSecurity
@@ -80,6 +81,10 @@ def connect_job_id(cluster: str) -> str:
 
 def offsets_job_id(cluster: str) -> str:
     return f"offsets:{cluster}"
+
+
+def source_topics_job_id(cluster: str) -> str:
+    return f"source-topics:{cluster}"
 
 
 def reloaded_clusters(old: Config, new: Config) -> set[str]:
@@ -122,6 +127,8 @@ class Daemon:
         self.offsets = Offsets()
         self.store.derive(self.failures.step)
         self.store.derive(self.offsets.step)
+        self.source_topics = SourceTopicsJobs()
+        self.store.derive(self.source_topics.step)
         self.store.derive(self._heal)
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -181,6 +188,16 @@ class Daemon:
                 cluster.offsets_interval,
                 partial(self._read_offsets, reader),
                 deadline=reader.deadline,
+            )
+        if cluster.kafka is not None and cluster.source_topics.enabled:
+            # The sources' topics and their growth at the brokers: its own job, the same client.
+            topics = SourceTopicsReader(cluster, client, clock=self.clock)
+            self.source_topics.add(topics)
+            self.add_job(
+                source_topics_job_id(cluster.name),
+                cluster.source_topics.interval,
+                partial(self._read_source_topics, topics),
+                deadline=topics.deadline,
             )
 
     def _attach_features(self) -> None:
@@ -277,6 +294,10 @@ class Daemon:
             return ()  # a reload replaced or removed the cluster while this poll ran
         return (snapshot,)
 
+    async def _read_source_topics(self, reader: SourceTopicsReader) -> Sequence[object]:
+        reading = await self.source_topics.run(reader)
+        return () if reading is None else (reading,)
+
     async def _read_offsets(self, reader: OffsetsReader) -> Sequence[object]:
         reading = await self.offsets.run(reader)
         return () if reading is None else (reading,)
@@ -344,6 +365,15 @@ class Daemon:
             await self.exposition.caught_up()
             return True
 
+    def _remove_readers(self, name: str) -> None:
+        """A reload removed or replaced the cluster: its readers' series vanish; a replacement starts afresh."""
+        if name in self.offsets.readers:
+            self.remove_job(offsets_job_id(name))
+            self.publish(self.offsets.remove(name))
+        if name in self.source_topics.readers:
+            self.remove_job(source_topics_job_id(name))
+            self.publish(self.source_topics.remove(name))
+
     async def _apply(self, new: Config, changed: set[str], fresh: dict[str, httpx.AsyncClient]) -> None:
         old = self.config
         if (new.web, new.log) != (old.web, old.log):
@@ -353,9 +383,7 @@ class Daemon:
         for name in sorted(changed & set(self.pollers)):
             self.remove_job(connect_job_id(name))
             del self.pollers[name]
-            if name in self.offsets.readers:
-                self.remove_job(offsets_job_id(name))
-                self.publish(self.offsets.remove(name))  # its offsets series vanish; a replacement starts afresh
+            self._remove_readers(name)
             retired.append(self.clients.pop(name))
             if name not in names:
                 self.store.remove_cluster(name)  # its series vanish with the next render

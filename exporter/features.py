@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from exporter.cloud.metrics import collect_cloud
 from exporter.connect.metrics import ConnectRenderer
-from exporter.connect.web import clusters_section, problems_section, sources_down_section, workers_section
+from exporter.connect.web import (
+    clusters_section,
+    problems_section,
+    sources_down_section,
+    versions_section,
+    workers_section,
+)
 from exporter.failures.metrics import FailuresRenderer
 from exporter.failures.web import failures_section
 from exporter.healer.metrics import collect_autoheal
@@ -19,6 +25,7 @@ from exporter.offsets.web import offsets_section
 from exporter.own_metrics import collect_exporter, collect_reload, collect_warnings
 from exporter.page import PageSection
 from exporter.render import Collected, MetricGroup
+from exporter.sourcetopics.metrics import SourceTopicsRenderer
 
 
 def metric_groups() -> list[MetricGroup]:
@@ -33,6 +40,7 @@ def metric_groups() -> list[MetricGroup]:
         Collected(collect_autoheal),
         FailuresRenderer(),
         OffsetsRenderer(),
+        SourceTopicsRenderer(),
     ]
 
 
@@ -43,6 +51,7 @@ PAGE_SECTIONS: tuple[PageSection, ...] = (
     clusters_section,
     problems_section,
     workers_section,
+    versions_section,
     offsets_section,
     autoheal_section,
 )

@@ -23,6 +23,7 @@ from exporter.healer.reading import HealerReading
 from tests.support.scrape import Scrape
 from tests.support.waiting import eventually_async
 
+from .fingerprints import fingerprint_of, oracle
 from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest, file_sink, file_source
 from .watch import FAST, watching
@@ -35,14 +36,6 @@ JSON = "org.apache.kafka.connect.json.JsonConverter"
 PLAIN = "hello world\nnot json at all\n"
 
 
-def oracle(trace: str) -> tuple[str, str]:
-    """(class of the first line, class of the last ``Caused by:``, or the first when there is none)."""
-    lines = trace.splitlines()
-    first = lines[0].split(":", 1)[0].strip()
-    causes = [ln[len("Caused by: ") :].split(":", 1)[0].strip() for ln in lines if ln.startswith("Caused by: ")]
-    return first, causes[-1] if causes else first
-
-
 def task(rest: ConnectRest, name: str) -> dict[str, Any] | None:
     resp = rest.request("GET", f"/connectors/{name}/status")
     tasks = resp.json().get("tasks", []) if resp.status_code == 200 else []
@@ -52,11 +45,6 @@ def task(rest: ConnectRest, name: str) -> dict[str, Any] | None:
 def task_state(rest: ConnectRest, name: str) -> str | None:
     t = task(rest, name)
     return None if t is None else str(t["state"])
-
-
-def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str] | None:
-    found = s.samples("kafka_connect_failure_info", connector=connector, task=task)
-    return (found[0][0]["exception"], found[0][0]["root_cause"]) if found else None
 
 
 async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
