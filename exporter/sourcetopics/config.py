@@ -27,11 +27,11 @@ class SourceTopicsConfig(StrictModel):
     enabled: bool = True
     # How often the brokers' end offsets of the sources' topics are read (one batched request). The topic lists
     # themselves are read at the offsets cadence (offsets_interval) and rate bound (offsets_max_rate).
-    interval: Duration = Field(default=15.0, ge=1.0)
+    interval: Duration = Field(default=10.0, ge=1.0)
     # A RUNNING source whose heartbeat topic has not grown for silent_after x its expected interval is silent.
     silent_after: float = Field(default=5.0, ge=1.0, le=1000.0)
     # ... and for at least this long (a read cadence must fit in the window, and a 1 s heartbeat is not 5 s).
-    silent_min: Duration = Field(default=30.0, ge=1.0)
+    silent_min: Duration = Field(default=20.0, ge=1.0)
     heartbeats: list[HeartbeatRule] = []
 
 

@@ -229,7 +229,7 @@ async def test_database_down_is_a_silent_source_while_connect_says_running_and_c
                 await asyncio.sleep(5)
             stopped = time.monotonic()
             postgres.stop()  # the database goes down; Debezium retries for ever
-            # The bound at the defaults is about 45 s (30 s flat + one 15 s read): 5x that for a busy machine.
+            # The bound at the defaults is about 30 s (20 s flat + one 10 s read): 5x that and more for a busy machine.
             silent = await until(lambda m: m.silent == 1.0, 5 * 60, "the silent-source signal")
             assert silent.health == "degraded", lines()
             detected = silent.mono - stopped
