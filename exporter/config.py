@@ -33,13 +33,14 @@ from exporter.connect.config import ConnectClusterConfig
 from exporter.healer.config import AutohealSettings, ManagedAutohealSettings
 from exporter.offsets.config import OffsetsSettings
 from exporter.settings import ConfigError, StrictModel, format_validation_error, read_yaml
+from exporter.sourcetopics.config import SourceTopicsSettings
 
 ENV_PREFIX = "KCE_"
 DEFAULT_LISTEN_ADDRESS = ":9838"
 QUICKSTART_CLUSTER = "default"
 
 
-class ClusterConfig(AutohealSettings, OffsetsSettings, ConnectClusterConfig):
+class ClusterConfig(AutohealSettings, SourceTopicsSettings, OffsetsSettings, ConnectClusterConfig):
     """One ``clusters[]`` entry: the Connect cluster's keys, then the offsets keys, then ``autoheal``."""
 
 

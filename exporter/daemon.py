@@ -7,11 +7,12 @@ publishes it (``publish``); the steps that derive readings from the snapshots su
 
 1. the failure tracker (``FailuresReading``, from every snapshot, Connect and Cloud);
 2. the offsets readers (each notes its cluster's newest snapshot: its next run reads the connectors it names);
-3. the healer (notes the snapshot and wakes the cluster's round; a round's ``HealerReading`` comes back through
+3. the source-topics readers (likewise);
+4. the healer (notes the snapshot and wakes the cluster's round; a round's ``HealerReading`` comes back through
    ``publish``).
 
-Optional sources (auto-heal, Confluent Cloud) attach themselves through ``add_job``, ``add_route`` and
-``add_closer``; every reader (metric groups, page sections) is registered in ``exporter.features``.
+The daemon names no feature: every feature registers in ``exporter.features`` (its plug: the jobs it adds, its
+derived step, what a reload drops; its metric groups and page sections), and the daemon runs the plugs in order.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import datetime as dt
 import gc
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -31,32 +32,21 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from exporter.checks import review
-from exporter.cloud.config import CloudConfig
 from exporter.config import ClusterConfig, Config, split_host_port
 from exporter.config_reading import ConfigReading
-from exporter.connect.client import build_http_client
-from exporter.connect.poller import ConnectPoller
 from exporter.deadline import within
 from exporter.exposition import Exposition
-from exporter.failures.tracker import FailureTracker
-from exporter.features import PAGE_SECTIONS, metric_groups
+from exporter.features import PAGE_SECTIONS, BrokersOf, JobFunc, Plug, cluster_client, metric_groups, plugs
 from exporter.model import ClusterSnapshot
-from exporter.offsets.brokers import Brokers
-from exporter.offsets.reader import Offsets, OffsetsReader
 from exporter.repeats import RepeatLimiter
 from exporter.settings import ConfigError
 from exporter.store import Store, View
 from exporter.web import Route, create_app
 from exporter.web_security import WebSecurity
 
-if TYPE_CHECKING:
-    from exporter.cloud.source import CloudSource
-    from exporter.healer.runner import Healer
-
 log = structlog.get_logger("exporter")
 
-# A job returns what it read, in the order to publish it: snapshots (``ClusterSnapshot``) and readings.
-JobFunc = Callable[[], Awaitable[Sequence[object]]]
+P = TypeVar("P", bound=Plug)
 # Grace on top of a job's own deadline before the daemon cancels it outright.
 JOB_GRACE_SECONDS = 5.0
 
@@ -72,14 +62,6 @@ class ListenError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
-
-
-def connect_job_id(cluster: str) -> str:
-    return f"connect:{cluster}"
-
-
-def offsets_job_id(cluster: str) -> str:
-    return f"offsets:{cluster}"
 
 
 def reloaded_clusters(old: Config, new: Config) -> set[str]:
@@ -101,28 +83,25 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         loader: Callable[[], Config] | None = None,
-        brokers: Callable[[ClusterConfig], Brokers | None] | None = None,
+        brokers: BrokersOf | None = None,
     ) -> None:
         """``loader`` re-reads the configuration (file, environment, flags) for ``reload``. ``brokers`` gives a
         cluster's brokers from elsewhere than ``clusters[].kafka`` (the demo's simulated topics)."""
         self.config = config
         self.clock = clock
         self.loader = loader
-        self._brokers = brokers
+        self.brokers: BrokersOf = brokers if brokers is not None else (lambda _cluster: None)
         self.store = Store(expected=[c.name for c in config.clusters])
         self.exposition = Exposition(self.store, metric_groups())
-        self.pollers: dict[str, ConnectPoller] = {}
         self.clients: dict[str, httpx.AsyncClient] = {}
-        self.healer: Healer | None = None  # set when some cluster enables auto-heal
-        self.cloud: CloudSource | None = None
         self._jobs: dict[str, tuple[float, float, JobFunc]] = {}
         self._job_tasks: dict[str, asyncio.Task[None]] = {}
-        # The derived steps, in this order (see the module's docstring).
-        self.failures = FailureTracker()
-        self.offsets = Offsets()
-        self.store.derive(self.failures.step)
-        self.store.derive(self.offsets.step)
-        self.store.derive(self._heal)
+        # Every feature, in the order of its derived step (see the module's docstring).
+        self.plugs = plugs()
+        for plug in self.plugs:
+            step = plug.step()
+            if step is not None:
+                self.store.derive(step)
         self._routes: list[Route] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._running: set[asyncio.Task[None]] = set()
@@ -145,93 +124,41 @@ class Daemon:
         self.publish(config.series_budget(), ConfigReading(last_reload_successful=True, last_success=clock()))
         if config.web.enable_lifecycle:
             self.add_route(("POST", "/-/reload", self._reload_handler))
-        self._attach_features()
+        for plug in self.plugs:
+            plug.attach(self, config)
 
     def _add_cluster(self, cluster: ClusterConfig, client: httpx.AsyncClient | None = None) -> None:
         if client is None:
-            client = build_http_client(cluster)
+            client = cluster_client(cluster)
         self.clients[cluster.name] = client
-        poller = ConnectPoller(
-            cluster,
-            client,
-            clock=self.clock,
-            last=self.store.view.clusters.get(cluster.name),
-            warnings=self.warnings,
-        )
-        self.pollers[cluster.name] = poller
-        self.store.expect(cluster.name)
-        self.add_job(
-            connect_job_id(cluster.name),
-            cluster.poll_interval,
-            partial(self._poll_connect, poller),
-            deadline=cluster.deadline,
-        )
-        if cluster.offsets_enabled:
-            # Its own job, through the cluster's client; the connector list comes from the cluster's snapshots.
-            reader = OffsetsReader(
-                cluster,
-                client,
-                clock=self.clock,
-                warnings=self.warnings,
-                brokers=self._brokers(cluster) if self._brokers is not None else None,
-            )
-            self.offsets.add(reader)
-            self.add_job(
-                offsets_job_id(cluster.name),
-                cluster.offsets_interval,
-                partial(self._read_offsets, reader),
-                deadline=reader.deadline,
-            )
+        for plug in self.plugs:
+            plug.add_cluster(self, cluster, client)
 
-    def _attach_features(self) -> None:
-        """Optional sources wire themselves in here; every reader is registered in ``exporter.features``."""
-        if self.config.confluent_cloud is not None:
-            self._attach_cloud(self.config.confluent_cloud)
-        if self._wants_healer(self.config):
-            self._attach_healer()
-        self._heal_cloud()
+    def plug(self, kind: type[P]) -> P:
+        """The daemon's plug of type ``kind`` (tests and tools look into a feature through it)."""
+        return next(p for p in self.plugs if isinstance(p, kind))
 
-    @staticmethod
-    def _wants_healer(config: Config) -> bool:
-        cloud = config.confluent_cloud
-        return any(c.autoheal.enabled for c in config.clusters) or (cloud is not None and cloud.autoheal.enabled)
+    @property
+    def serving(self) -> bool:
+        return self._runner is not None
 
-    def _heal_cloud(self) -> None:
-        """Hand the managed clusters to the healer (their mode is published even when off): the shared policy sees
-        their snapshots through ``policy_view``, and restarts go through the Cloud source's client and budget."""
-        if self.healer is None or self.cloud is None or self.config.confluent_cloud is None:
-            return
-        from exporter.cloud.heal import CloudRestarter, policy_view
-        from exporter.healer.runner import ManagedCluster
+    @property
+    def view(self) -> View:
+        return self.store.view
 
-        cloud, autoheal = self.cloud, self.config.confluent_cloud.autoheal
-        for name in cloud.clusters:
-            restarter = CloudRestarter(cloud.http, cloud.connectors_url(name), name)
-            self.healer.add_managed(ManagedCluster(name, autoheal, restarter, policy_view))
+    def expect(self, name: str) -> None:
+        """A source the readiness check waits for (its first snapshot is due)."""
+        self.store.expect(name)
 
-    def _attach_cloud(self, config: CloudConfig) -> None:
-        from exporter.cloud.source import CloudSource
+    def discard(self, kind: type[object]) -> None:
+        """Drop a reading whose feature a reload switched off."""
+        self.store.discard(kind)
 
-        cloud = self.cloud = CloudSource(config, last=self.store.view.clusters)
-        for name in cloud.clusters:
-            self.store.expect(name)
-        self.publish(cloud.reading())
-        for job in cloud.jobs():
-            self.add_job(job.id, job.interval, job.run)
-
-    def _attach_healer(self) -> None:
-        from exporter.healer.runner import Healer
-        from exporter.healer.web import retry_handler
-
-        # Steps on each new snapshot of the clusters that enable it (docs/autoheal.md): see _heal.
-        # It restarts through its cluster's own client (pool, TLS, auth), which the daemon closes last.
-        healer = self.healer = Healer(self.config.clusters, self.publish, self.clients, clock=self.clock)
-        healer.attach()
-        if self._runner is None:
-            self.add_route(("POST", "/-/autoheal/retry", retry_handler(healer)))
-        else:  # aiohttp's routes are fixed once serving
-            log.warning("autoheal_retry_endpoint_needs_restart", hint="auto-heal was enabled by a reload")
-        self.add_closer(healer.stop)
+    def forget_cluster(self, name: str) -> None:
+        """A source no longer configured: its series vanish with the next render, with what was derived of it."""
+        self.store.remove_cluster(name)
+        for plug in self.plugs:
+            plug.forget_cluster(self, name)
 
     # -- extension points ------------------------------------------------------------------------------
 
@@ -264,22 +191,6 @@ class Daemon:
                 self.store.publish_cluster(item)
             elif item is not None:
                 self.store.publish(item)
-
-    def _heal(self, snapshot: ClusterSnapshot, view: View) -> None:
-        if self.healer is not None:
-            self.healer.step(snapshot, view)  # returns at once: restarts never delay this job or the next poll
-
-    # -- jobs ------------------------------------------------------------------------------------------
-
-    async def _poll_connect(self, poller: ConnectPoller) -> Sequence[object]:
-        snapshot = await poller.poll()
-        if self.pollers.get(poller.cluster.name) is not poller:
-            return ()  # a reload replaced or removed the cluster while this poll ran
-        return (snapshot,)
-
-    async def _read_offsets(self, reader: OffsetsReader) -> Sequence[object]:
-        reading = await self.offsets.run(reader)
-        return () if reading is None else (reading,)
 
     async def _run_job(self, job_id: str, deadline: float, func: JobFunc) -> None:
         task = asyncio.current_task()
@@ -329,7 +240,7 @@ class Daemon:
                 changed = reloaded_clusters(self.config, new)
                 for cluster in new.clusters:
                     if cluster.name in changed:
-                        fresh[cluster.name] = build_http_client(cluster)
+                        fresh[cluster.name] = cluster_client(cluster)
             except Exception as exc:  # whatever went wrong (file, validation, TLS material), the old config stays
                 for client in fresh.values():
                     await client.aclose()
@@ -350,34 +261,19 @@ class Daemon:
             log.warning("config_reload_ignored", keys=["web", "log"], hint="read at start only: restart to apply")
         names = {c.name for c in new.clusters}
         retired: list[httpx.AsyncClient] = []
-        for name in sorted(changed & set(self.pollers)):
-            self.remove_job(connect_job_id(name))
-            del self.pollers[name]
-            if name in self.offsets.readers:
-                self.remove_job(offsets_job_id(name))
-                self.publish(self.offsets.remove(name))  # its offsets series vanish; a replacement starts afresh
+        for name in sorted(changed & set(self.clients)):
+            for plug in self.plugs:
+                plug.drop_cluster(self, name)
             retired.append(self.clients.pop(name))
             if name not in names:
-                self.store.remove_cluster(name)  # its series vanish with the next render
-                self.publish(self.failures.forget(name))
+                self.forget_cluster(name)
         self.config = new.model_copy(update={"web": old.web, "log": old.log})
         for cluster in new.clusters:
             if cluster.name in fresh:
                 self.clients[cluster.name] = fresh[cluster.name]
                 self._add_cluster(cluster, client=fresh[cluster.name])
-        new_healer = False
-        if self.healer is not None:
-            await self.healer.reconfigure(new.clusters)
-        elif self._wants_healer(new):
-            self._attach_healer()
-            new_healer = True
-        cloud_changed = new.confluent_cloud != old.confluent_cloud
-        if cloud_changed:
-            await self._detach_cloud(keep=names)
-            if new.confluent_cloud is not None:
-                self._attach_cloud(new.confluent_cloud)
-        if cloud_changed or new_healer:
-            self._heal_cloud()
+        for plug in self.plugs:
+            await plug.reload(self, old, new)
         self.publish(new.series_budget())
         for client in retired:  # after the healer let go of them
             await client.aclose()
@@ -388,23 +284,6 @@ class Daemon:
             removed=sorted(changed - names),
             cloud=new.confluent_cloud is not None,
         )
-
-    async def _detach_cloud(self, *, keep: set[str]) -> None:
-        cloud, self.cloud = self.cloud, None
-        if cloud is None:
-            return
-        from exporter.cloud.reading import CloudReading
-
-        for job in cloud.jobs():
-            self.remove_job(job.id)
-        if self.healer is not None:
-            await self.healer.remove_managed(cloud.clusters)  # before its client closes
-        await cloud.aclose()
-        for name in cloud.clusters:
-            if name not in keep:
-                self.store.remove_cluster(name)
-                self.publish(self.failures.forget(name))
-        self.store.discard(CloudReading)
 
     async def _reload_handler(self, _: web.Request) -> web.StreamResponse:
         if await self.reload():
@@ -496,8 +375,8 @@ class Daemon:
         # Closers first: the healer sends its restarts through the clusters' clients closed below.
         for closer in self._closers:
             await closer()
-        if self.cloud is not None:
-            await self.cloud.aclose()
+        for plug in self.plugs:
+            await plug.aclose()
         for client in self.clients.values():
             await client.aclose()
         if started:  # a start that could not bind says so itself

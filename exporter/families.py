@@ -109,8 +109,18 @@ CONNECTOR_STATE = Family(
 CONNECTOR_INFO = Family(
     "kafka_connect_connector_info",
     "gauge",
-    "Connector class, type, owning worker and (Confluent Cloud) connector id (value is always 1).",
-    (CLUSTER, "connector", "connector_class", "connector_type", "worker_id", "connector_id"),
+    "Connector class, type, owning worker, (Confluent Cloud) connector id and running plugin versions of the "
+    "connector and its tasks (Kafka 4.1+) (value is always 1).",
+    (
+        CLUSTER,
+        "connector",
+        "connector_class",
+        "connector_type",
+        "worker_id",
+        "connector_id",
+        "connector_version",
+        "task_version",
+    ),
 )
 CONNECTOR_TASKS = Family(
     "kafka_connect_connector_tasks",
@@ -531,6 +541,60 @@ OFFSETS_FAMILIES: tuple[Family, ...] = (
 )
 
 ALL_FAMILIES += OFFSETS_FAMILIES
+
+# Source connectors' output, read from the brokers (clusters[].kafka; exporter/sourcetopics/).
+CONNECTOR_TOPIC_INFO = Family(
+    "kafka_connect_connector_topic_info",
+    "gauge",
+    "A topic the source connector has written to, as GET /connectors/{c}/topics names it (KIP-558; value is"
+    " always 1): joins connectors to topics.",
+    (CLUSTER, "connector", "topic"),
+)
+SOURCE_TOPIC_LAST_GROWTH = Family(
+    "kafka_connect_source_topic_last_growth_timestamp_seconds",
+    "gauge",
+    "When the exporter last saw the topic's end offset (summed over its partitions, from the brokers) grow"
+    " (absent until it has grown once since the exporter started).",
+    (CLUSTER, "connector", "topic"),
+)
+SOURCE_TOPIC_RECORDS = Family(
+    "kafka_connect_source_topic_records_written",
+    "counter",
+    "Records in the topic (end offsets summed over its partitions), exported only where the connector is the"
+    " only source of the cluster that names the topic.",
+    (CLUSTER, "connector", "topic"),
+)
+SOURCE_HEARTBEAT_INTERVAL = Family(
+    "kafka_connect_source_heartbeat_interval_seconds",
+    "gauge",
+    "The interval at which the source writes its heartbeat topic (Debezium's heartbeat.interval.ms, or a"
+    " source_topics.heartbeats rule).",
+    (CLUSTER, "connector", "topic"),
+)
+SOURCE_SILENT = Family(
+    "kafka_connect_source_silent",
+    "gauge",
+    "1 if the source is RUNNING but its heartbeat topic has not grown for source_topics.silent_after times its"
+    " interval (at least silent_min), else 0.",
+    (CLUSTER, "connector", "topic"),
+)
+SOURCE_TOPICS_READ = Family(
+    "kafka_connect_source_topics_last_read_timestamp_seconds",
+    "gauge",
+    "When the brokers last answered the end-offset request for the source connectors' topics.",
+    (CLUSTER,),
+)
+
+SOURCE_TOPICS_FAMILIES: tuple[Family, ...] = (
+    CONNECTOR_TOPIC_INFO,
+    SOURCE_TOPIC_LAST_GROWTH,
+    SOURCE_TOPIC_RECORDS,
+    SOURCE_HEARTBEAT_INTERVAL,
+    SOURCE_SILENT,
+    SOURCE_TOPICS_READ,
+)
+
+ALL_FAMILIES += SOURCE_TOPICS_FAMILIES
 
 # -- warnings that repeat ---------------------------------------------------------------------------------------
 

@@ -152,6 +152,7 @@ class Task:
     state: str
     worker_id: str
     trace: str | None = None
+    version: str | None = None  # the running plugin's version (KIP-891, Kafka 4.1+); None before or while RESTARTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,15 @@ class Connector:
     tasks_max: int | None = None  # from config "tasks.max"; None when info was missing or unparsable
     trace: str | None = None
     connector_id: str | None = None  # Confluent Cloud "lcc-..." id; joins status to the Metrics API
+    version: str | None = None  # the running plugin's version (KIP-891, Kafka 4.1+); None before or while RESTARTING
+    # Seconds between the heartbeats the connector writes (Debezium's ``heartbeat.interval.ms`` > 0), else None.
+    heartbeat_interval: float | None = None
+
+    @property
+    def task_versions(self) -> tuple[str, ...]:
+        """The distinct plugin versions its tasks report, sorted (two during a rolling plugin upgrade)."""
+        return tuple(sorted({t.version for t in self.tasks if t.version}))
+
     sink: SinkSubscription | None = None  # sinks whose config was read: their topics and consumer group
 
 

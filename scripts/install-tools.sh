@@ -2,7 +2,9 @@
 # Installs the external tools the test suite runs for real:
 #   - promtool + prometheus and amtool, from Debian's `prometheus` and `prometheus-alertmanager` packages (apt);
 #   - Helm, built with `go install` from the Go module proxy at a pinned version into the project's cache bin dir;
-#   - chromium (headless), from Debian's `chromium` package (apt), for the status page test in a real browser.
+#   - chromium (headless), from Debian's `chromium` package (apt), for the status page test in a real browser;
+#   - PostgreSQL, from Debian's `postgresql` package (apt), for the CDC tests (Debezium against a real database;
+#     tests/integration/kafka/postgres.py starts its own server, the package's cluster is not used).
 # Each step is skipped when the tool is already there, so re-runs cost nothing. (Grafana's dashboard-linter is
 # not used: the Go module proxy does not serve it; tests/project/test_alerts_dashboards.py enforces its rules.)
 #
@@ -16,7 +18,8 @@
 #        scripts/install-tools.sh --stop-helm  stop it (make test when interrupted)
 #        scripts/install-tools.sh --summary   only print the versions of every tool `make test` uses
 #                                             (Python and packages of note, Java, Maven, Prometheus tools,
-#                                             hadolint, Helm, chromium, the Kafka versions fetched)
+#                                             hadolint, Helm, chromium, PostgreSQL, the Kafka versions and
+#                                             connector plugins fetched)
 # KAFKA_CONNECT_EXPORTER_CACHE overrides ~/.cache/kafka-connect-exporter; VENV overrides .venv.
 set -euo pipefail
 
@@ -236,6 +239,35 @@ install_chromium() {
     log "chromium: $(chromium --version 2>/dev/null | head -n 1)"
 }
 
+# ---- PostgreSQL (tests/integration/test_cdc_real.py) -----------------------------------------------------
+# Debian's `postgresql` package: the server binaries under /usr/lib/postgresql/<major>/bin and the `postgres`
+# system user the tests run the server as when they run as root.
+postgres_bin() {
+    local found
+    found="$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$found" ] && printf '%s\n' "$found"
+    return 0
+}
+
+install_postgresql() {
+    if [ -n "$(postgres_bin)" ]; then
+        log "PostgreSQL already installed: $(postgres_bin)"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "PostgreSQL not found and apt-get is not available; install Debian's postgresql by hand"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "installing the postgresql package needs root (or sudo)"
+        sudo=(sudo -n)
+    fi
+    log "apt-get install postgresql"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql </dev/null
+    [ -n "$(postgres_bin)" ] || die "the postgresql package is installed but no /usr/lib/postgresql/*/bin/postgres"
+    "$(postgres_bin)" --version >/dev/null 2>&1 || die "postgres is installed but does not run"
+    log "PostgreSQL: $("$(postgres_bin)" --version)"
+}
+
 # The main module's version recorded in a Go binary, or nothing.
 go_binary_version() {
     local gobin
@@ -281,6 +313,18 @@ PY
     else
         printf '  %-12s not found\n' chromium
     fi
+    if [ -n "$(postgres_bin)" ]; then
+        printf '  %-12s %s (%s)\n' postgresql "$("$(postgres_bin)" --version 2>/dev/null || echo '?')" "$(postgres_bin)"
+    else
+        printf '  %-12s not found\n' postgresql
+    fi
+    local plugins=() pd
+    for pd in "${CACHE_DIR}"/plugins/*/; do
+        [ -f "${pd}complete.json" ] && plugins+=("$(basename "$pd") ($(du -sm "$pd" | cut -f1) MB)")
+    done
+    local pjoined
+    pjoined="$(IFS=,; echo "${plugins[*]:-none fetched}")"
+    printf '  %-12s %s\n' plugins "${pjoined//,/, } in ${CACHE_DIR}/plugins"
     local kafka=()
     for d in "${CACHE_DIR}"/kafka/*/libs; do
         [ -d "$d" ] && kafka+=("$(basename "$(dirname "$d")") ($(du -sm "$d" | cut -f1) MB)")
@@ -301,6 +345,7 @@ case "${1:-}" in
 esac
 install_prometheus
 install_chromium
+install_postgresql
 
 # Prove the tools run, not merely exist.
 promtool --version >/dev/null 2>&1 || die "promtool is installed but does not run"

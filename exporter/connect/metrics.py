@@ -128,6 +128,7 @@ def connect_cluster_samples(name: str, snap: ClusterSnapshot, budget: SeriesBudg
         c_info.append(
             f'{CONNECTOR_INFO.name}{{{p},connector_class="{esc(c.class_name or "")}",'
             f'connector_id="{esc(c.connector_id or "")}",connector_type="{esc(c.type)}",'
+            f'connector_version="{esc(c.version or "")}",task_version="{esc(",".join(c.task_versions))}",'
             f'worker_id="{esc(c.worker_id)}"}} {_ONE}\n'
         )
         tasks = c.tasks

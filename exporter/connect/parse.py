@@ -51,15 +51,23 @@ def parse_task(data: Any, where: str) -> Task:
     # checked path below, which says what is wrong.
     if type(data) is dict:
         tid, state, wid, trace = data.get("id"), data.get("state"), data.get("worker_id"), data.get("trace")
+        version = data.get("version")
         if (
             type(tid) is int
             and tid >= 0
             and type(state) is str
             and (wid is None or type(wid) is str)
             and (trace is None or type(trace) is str)
+            and (version is None or type(version) is str)
         ):
-            # States and worker ids repeat across tens of thousands of tasks: share one string each.
-            return Task(id=tid, state=intern(state), worker_id=intern(wid) if wid else "", trace=trace)
+            # States, worker ids and versions repeat across tens of thousands of tasks: share one string each.
+            return Task(
+                id=tid,
+                state=intern(state),
+                worker_id=intern(wid) if wid else "",
+                trace=trace,
+                version=intern(version) if version else None,
+            )
     obj = _mapping(data, where)
     tid = obj.get("id")
     if isinstance(tid, bool) or not isinstance(tid, int) or tid < 0:
@@ -71,6 +79,7 @@ def parse_task(data: Any, where: str) -> Task:
         state=state,
         worker_id=_str(obj, "worker_id", where, required=False) or "",
         trace=_str(obj, "trace", where, required=False),
+        version=_version(obj),
     )
 
 
@@ -91,6 +100,7 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
     class_name: str | None = None
     tasks_max: int | None = None
     info_type: str | None = None
+    heartbeat: float | None = None
     config: Any = None
     if info is not None:  # null when the connector vanished while the worker built the response
         inf = _mapping(info, f"{where} info")
@@ -99,6 +109,8 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
             cls = config.get("connector.class")
             class_name = cls if isinstance(cls, str) else None
             tasks_max = _parse_tasks_max(config.get("tasks.max"))
+            ms = _parse_tasks_max(config.get("heartbeat.interval.ms"))  # the same non-negative integer rules
+            heartbeat = ms / 1000.0 if ms else None
         info_type = inf.get("type") if isinstance(inf.get("type"), str) else None
     ctype = st.get("type") if isinstance(st.get("type"), str) else info_type
     sink = sink_subscription(name, config) if ctype == "sink" and isinstance(config, dict) else None
@@ -111,6 +123,8 @@ def parse_connector(name: str, status: Any, info: Any) -> Connector:
         trace=_str(conn, "trace", f"{where} status.connector", required=False),
         tasks=tasks,
         tasks_max=tasks_max,
+        version=_version(conn),
+        heartbeat_interval=heartbeat,
         sink=sink,
     )
 
@@ -129,6 +143,12 @@ def sink_subscription(name: str, config: Mapping[str, Any]) -> SinkSubscription:
         topics_regex=regex if isinstance(regex, str) and regex.strip() else None,
         offset_reset=reset.strip().lower() if isinstance(reset, str) and reset.strip() else "earliest",
     )
+
+
+def _version(obj: Mapping[str, Any]) -> str | None:
+    # KIP-891's plugin version is informative: a value of another type is dropped, never the connector.
+    value = obj.get("version")
+    return intern(value) if isinstance(value, str) and value else None
 
 
 def _parse_tasks_max(value: Any) -> int | None:

@@ -174,3 +174,33 @@ def problems_section(view: View) -> str:
         else _all_running(view)
     )
     return "<h2>Connectors that are not RUNNING</h2>" + problem_table
+
+
+# Plugin-version rows on the status page (cluster x class x versions: a few dozen in a real fleet).
+MAX_VERSION_ROWS = 200
+
+
+def versions_section(view: View) -> str:
+    """Plugin versions in use: connectors per cluster, class and running version (KIP-891, Kafka 4.1+)."""
+    e = html.escape
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for name in sorted(view.clusters):
+        for c in view.clusters[name].connectors:
+            if c.version is None and not c.task_versions:
+                continue
+            key = (name, c.class_name or "", c.version or "", ", ".join(c.task_versions))
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ""
+    keys = sorted(counts)
+    rows = "".join(
+        f"<tr><td>{e(cl)}</td><td>{e(cls)}</td><td>{e(ver)}</td><td>{e(tv)}</td><td>{counts[(cl, cls, ver, tv)]}</td>"
+        "</tr>"
+        for cl, cls, ver, tv in keys[:MAX_VERSION_ROWS]
+    )
+    more = f"<p>{len(keys) - MAX_VERSION_ROWS} more not listed.</p>" if len(keys) > MAX_VERSION_ROWS else ""
+    return (
+        "<h2 id=versions>Plugin versions in use</h2><table id=versions-table><tr><th>cluster</th>"
+        "<th>connector class</th><th>connector version</th><th>task versions</th><th>connectors</th></tr>"
+        f"{rows}</table>{more}"
+    )

@@ -1,7 +1,8 @@
 """One answer per connector: ``healthy``, ``degraded``, ``failed``, ``paused``, ``stopped`` or ``unknown``.
 
 A pure function of the connector's snapshot and of what other features know about it (tasks on a lost worker,
-a stalled sink), each an optional input: without it, that cause of ``degraded`` is simply not considered.
+a stalled sink, a silent source), each an optional input: without it, that cause of ``degraded`` is simply not
+considered.
 docs/metrics.md ("kafka_connect_connector_health") states the rules; the order below is theirs.
 """
 
@@ -23,7 +24,11 @@ def is_failed(state: str) -> bool:
 
 
 def connector_health(
-    connector: Connector, *, tasks_on_lost_workers: int | None = None, stalled: bool | None = None
+    connector: Connector,
+    *,
+    tasks_on_lost_workers: int | None = None,
+    stalled: bool | None = None,
+    silent: bool | None = None,
 ) -> str:
     """The health of one connector (see the module docstring for the optional inputs)."""
     state = connector.state
@@ -43,6 +48,7 @@ def connector_health(
         or (connector.tasks_max is not None and len(tasks) < connector.tasks_max)
         or (tasks_on_lost_workers or 0) > 0
         or stalled
+        or silent
     ):
         return DEGRADED
     return HEALTHY

@@ -22,6 +22,7 @@ from exporter.families import CONNECTOR_HEALTH, FAILED_SINCE, FAILURE_INFO, STAT
 from exporter.model import FAILED, ClusterSnapshot, tasks_on
 from exporter.offsets.reading import OffsetsReading
 from exporter.render import FamilySamples, FastGroup, budget_of, escape_label_value, format_count, format_value
+from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
 FAMILIES = (FAILURE_INFO, FAILED_SINCE, STATE_TRANSITIONS, CONNECTOR_HEALTH)
@@ -68,7 +69,8 @@ def cluster_samples(
     return tuple("".join(lines).encode() for lines in (info, since, transitions, health))
 
 
-# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks, the budget's mode.
+# What one cluster's lines are made of: its snapshot, its failures, its stalled sinks and silent sources, the
+# budget's mode.
 _Key = tuple[ClusterSnapshot, ClusterFailures | None, frozenset[str], bool]
 
 
@@ -82,10 +84,12 @@ class FailuresRenderer(FastGroup):
         reading = view.reading(FailuresReading) or FailuresReading()
         offsets = view.reading(OffsetsReading) or OffsetsReading()
         cloud = view.reading(CloudReading)
+        sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
         current = budget_of(view).current
         kept: dict[str, tuple[_Key, tuple[bytes, ...]]] = {}
         for name in sorted(view.clusters):
             stalled = offsets.stalled(name) | (cloud.stalled_sinks(name) if cloud is not None else frozenset())
+            stalled |= sources.silent(name)  # stalled sinks and silent sources are both "degraded"
             key = (view.clusters[name], reading.clusters.get(name), stalled, current)
             hit = self._clusters.get(name)
             if (

@@ -18,6 +18,7 @@ from exporter.healer.reading import HealerReading
 from exporter.model import tasks_on
 from exporter.offsets.reading import OffsetsReading
 from exporter.page import stale_mark, utc
+from exporter.sourcetopics.reading import SourceTopicsReading
 from exporter.store import View
 
 MAX_ROWS = 500  # connectors listed (worst first); the counts always cover the whole fleet
@@ -65,6 +66,7 @@ def failures_section(view: View) -> str:
     reading = view.reading(FailuresReading) or FailuresReading()
     healer = view.reading(HealerReading)
     offsets = view.reading(OffsetsReading) or OffsetsReading()
+    sources = view.reading(SourceTopicsReading) or SourceTopicsReading()
     cloud = view.reading(CloudReading)
     now = time.time()
     counts: Counter[str] = Counter()
@@ -84,9 +86,12 @@ def failures_section(view: View) -> str:
                     restarts[connector] += n
         impaired = snap.impaired_worker_ids()
         stalled = offsets.stalled(name) | (cloud.stalled_sinks(name) if cloud is not None else frozenset())
+        silent = sources.silent(name)
         mark = stale_mark(snap, now)  # a down cluster's rows are its last known state, marked so
         for c in snap.connectors:
-            health = connector_health(c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled)
+            health = connector_health(
+                c, tasks_on_lost_workers=tasks_on(c, impaired), stalled=c.name in stalled, silent=c.name in silent
+            )
             counts[health] += 1
             if health == HEALTHY:
                 continue

@@ -5,6 +5,7 @@ against the demo's own simulated Cloud, with shorter intervals and grace period 
 from __future__ import annotations
 
 from exporter.config import build_config
+from exporter.features import HealerPlug
 from simulator.cloud.demo import DEMO_NAME, demo_config, start_demo_cloud
 from tests.support.daemon_harness import running_daemon
 from tests.support.scrape import Scrape
@@ -43,7 +44,7 @@ async def test_the_demo_heals_a_managed_connector_and_shows_a_stalled_sink() -> 
                 "kafka_connect_sink_lag_records", connect_cluster=DEMO_NAME, connector="bigquery-sink", topic="clicks"
             )
             assert s.label_values("kafka_connect_autoheal_restarts_total", "connector") == {"snowflake-sink"}
-            reading = ex.daemon.healer.reading().clusters[DEMO_NAME]  # type: ignore[union-attr]
+            reading = ex.daemon.plug(HealerPlug).healer.reading().clusters[DEMO_NAME]  # type: ignore[union-attr]
             assert {(k.connector, rule) for k, rule in reading.skipped.items()} >= {("s3-archive", "user-actionable")}
     finally:
         await sim.stop()

@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from exporter.cloud.heal import CloudRestarter, policy_view
 from exporter.cloud.source import CloudSource
 from exporter.config import ConfluentCloudConfig, build_config
+from exporter.features import HealerPlug
 from exporter.healer.metrics import collect_autoheal
 from exporter.healer.runner import Healer, ManagedCluster
 from exporter.model import ClusterSnapshot
@@ -400,7 +401,7 @@ async def test_a_reload_turns_managed_auto_heal_on_and_off() -> None:
 
         async with running_daemon(config(None)) as ex:
             await ex.wait_for(lambda s: s.value("kafka_connect_up", connect_cluster=CLUSTER) == 1.0, what="status")
-            assert ex.daemon.healer is None
+            assert ex.daemon.plug(HealerPlug).healer is None
             ex.daemon.loader = lambda: config({"mode": "enforce", "grace_period": "200ms"})
             assert await ex.daemon.reload()
             await ex.wait_for(

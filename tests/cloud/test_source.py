@@ -477,6 +477,8 @@ async def test_cloud_states_and_an_unknown_state_pass_through(cloud: Any) -> Non
         connector_type="sink",
         worker_id="s3-sink",
         connector_id="lcc-s3sink1",
+        connector_version="",  # the Connect API v1 names no plugin versions
+        task_version="",
     )
     assert m[info] == 1.0
     snap = env.store.view.clusters[CLUSTER]

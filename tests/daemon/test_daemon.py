@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 import shutil
 import subprocess
 import time
 
+import httpx
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
@@ -375,3 +377,33 @@ async def test_a_crashing_cycle_publishes_a_failed_snapshot_with_the_last_known_
         ) > 0
         monkeypatch.setattr(poller_module, "parse_expanded", real_parse)
         await ex.wait_for(has_connector("a"), what="recovery after the crash")
+
+
+@pytest.mark.parametrize(("version", "reports"), [("4.3.1", True), ("3.9.0", False)])
+async def test_running_plugin_versions_in_connector_info(version: str, reports: bool) -> None:
+    """KIP-891 (4.1+): the connector's and its tasks' running versions; empty labels on older workers."""
+    cluster = SimCluster(version=version, worker_count=1)
+    cdc = "io.debezium.connector.postgresql.PostgresConnector"
+    cluster.add_connector("cdc", "source", class_name=cdc, tasks_max=2)
+    cluster.add_connector("files", "sink", tasks_max=1)
+    with connect_in_thread(cluster) as sim:
+        async with running_daemon(quick_config({"c": sim.urls})) as ex:
+            s = await ex.wait_for(has_connector("files"), what="files RUNNING")
+            (cdc_info,) = [lbl for lbl, _ in s.samples("kafka_connect_connector_info", connector="cdc")]
+            (file_info,) = [lbl for lbl, _ in s.samples("kafka_connect_connector_info", connector="files")]
+            async with httpx.AsyncClient() as http:
+                page = (await http.get(ex.base + "/")).text
+    table = re.search(r"<table id=versions-table>(.*?)</table>", page, re.S)
+    if reports:
+        assert table is not None, page[-2000:]
+        rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table.group(1))]
+        assert ["c", cdc, "2.7.3.Final", "2.7.3.Final", "1"] in rows
+        assert ["c", "org.apache.kafka.connect.file.FileStreamSinkConnector", version, version, "1"] in rows
+    else:
+        assert table is None
+    if reports:
+        assert (cdc_info["connector_version"], cdc_info["task_version"]) == ("2.7.3.Final", "2.7.3.Final")
+        assert (file_info["connector_version"], file_info["task_version"]) == (version, version)
+    else:
+        assert (cdc_info["connector_version"], cdc_info["task_version"]) == ("", "")
+        assert (file_info["connector_version"], file_info["task_version"]) == ("", "")

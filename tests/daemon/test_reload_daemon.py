@@ -8,6 +8,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from exporter.config import Config, MetricsConfig, build_config
+from exporter.features import ConnectPlug
 from exporter.settings import ConfigError
 from simulator.cloud.server import cloud_in_thread
 from simulator.cloud.state import CloudState
@@ -115,7 +116,7 @@ async def test_a_reload_runs_the_checks_start_up_runs(sim: SimThread, tmp_path: 
                 r.daemon.loader = lambda loaded=loaded: loaded  # type: ignore[misc]
                 assert not await r.daemon.reload()
         assert (await r.scrape()).value(OK) == 0.0
-        assert set(r.daemon.pollers) == {"prod"}
+        assert set(r.daemon.plug(ConnectPlug).pollers) == {"prod"}
     errors = [e["error"] for e in logs if e["event"] == "config_reload_failed"]
     assert errors[0].startswith("nothing to watch")
     assert errors[1].startswith("clusters[0].tls: cannot load the CA file or client certificate")

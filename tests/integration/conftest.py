@@ -19,6 +19,7 @@ from tests import session_report
 
 from .kafka import fetch
 from .kafka.harness import ConnectCluster, HarnessError, KafkaEnvironment, install_signal_handlers, start_environment
+from .kafka.postgres import PostgresError, PostgresServer
 from .kafka.rest import ConnectRest, wait_until
 
 KAFKA_VERSIONS = fetch.pinned_versions()
@@ -107,6 +108,22 @@ def auth_connect(kafka_env: KafkaEnvironment) -> ConnectCluster:
         return kafka_env.auth_connect()
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL server (wal_level=logical) on a free loopback port, stopped by PID after the test.
+
+    Request it before ``connect`` so that the connectors are deleted before the database stops."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresError as exc:
+        log = server.process.tail() if server.process is not None else ""
+        server.close()
+        pytest.fail(f"PostgreSQL failed to start: {exc}\n{log}", pytrace=False)
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -34,7 +34,10 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
     file_source(connect_rest, "heal-src", tmp_path / "in.txt", "heal-lines", "alpha\nbeta\n")
     file_sink(connect_rest, "heal-sink", out, "heal-lines")
     await eventually_async(
-        lambda: task_states(connect_rest, "heal-sink") == ["FAILED"], timeout=60, what="the sink task to fail"
+        lambda: task_states(connect_rest, "heal-sink") == ["FAILED"],
+        timeout=60,
+        interval=0.5,
+        what="the sink task to fail",
     )
     trace = connect_rest.status("heal-sink")["tasks"][0]["trace"]
     assert "Couldn't find or create file" in trace
@@ -42,16 +45,20 @@ async def test_sink_that_cannot_write_its_file_is_healed_once_the_cause_is_fixed
     async with watching(connect, {**FAST, "max_attempts": 50}) as h:
         # While the directory is missing, restarts are tried (backed off) and fail again.
         await eventually_async(
-            lambda: h.restarts("heal-sink") >= 2, timeout=60, what="two restarts of the still-broken sink"
+            lambda: h.restarts("heal-sink") >= 2, timeout=60, interval=0.5, what="two restarts of the still-broken sink"
         )
         assert task_states(connect_rest, "heal-sink") in (["FAILED"], ["RESTARTING"], ["RUNNING"])
         out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
         await eventually_async(
-            lambda: task_states(connect_rest, "heal-sink") == ["RUNNING"], timeout=60, what="the sink to be healed"
+            lambda: task_states(connect_rest, "heal-sink") == ["RUNNING"],
+            timeout=60,
+            interval=0.5,
+            what="the sink to be healed",
         )
         await eventually_async(
             lambda: out.exists() and out.read_text(encoding="utf-8") == "alpha\nbeta\n",
             timeout=60,
+            interval=0.5,
             what="records in the sink file",
         )
         healed_after = h.restarts("heal-sink")
@@ -67,12 +74,16 @@ async def test_sink_that_keeps_failing_reaches_the_attempt_cap_and_is_left_alone
 ) -> None:
     file_sink(connect_rest, "cap-sink", tmp_path / "never" / "out.txt", "cap-lines")
     await eventually_async(
-        lambda: task_states(connect_rest, "cap-sink") == ["FAILED"], timeout=60, what="the sink task to fail"
+        lambda: task_states(connect_rest, "cap-sink") == ["FAILED"],
+        timeout=60,
+        interval=0.5,
+        what="the sink task to fail",
     )
     async with watching(connect, {**FAST, "max_attempts": 2}) as h:
         await eventually_async(
             lambda: h.scrape().value("kafka_connect_autoheal_persistent_failure", connector="cap-sink", task="0") == 1,
             timeout=90,
+            interval=0.5,
             what="the sink to be marked a persistent failure",
         )
         assert h.restarts("cap-sink") == 2
@@ -91,18 +102,23 @@ async def test_paused_and_stopped_connectors_are_never_touched(
     file_sink(connect_rest, "stopped-sink", tmp_path / "gone-b" / "out.txt", "stopped-lines")
     for name in ("paused-sink", "stopped-sink"):
         await eventually_async(
-            lambda name=name: task_states(connect_rest, name) == ["FAILED"], timeout=60, what=f"{name} to fail"
+            lambda name=name: task_states(connect_rest, name) == ["FAILED"],
+            timeout=60,
+            interval=0.5,
+            what=f"{name} to fail",
         )
     connect_rest.pause("paused-sink")
     connect_rest.stop("stopped-sink")
     await eventually_async(
         lambda: connect_rest.status("stopped-sink")["connector"]["state"] == "STOPPED",
         timeout=60,
+        interval=0.5,
         what="the connector to stop",
     )
     await eventually_async(
         lambda: connect_rest.status("paused-sink")["connector"]["state"] == "PAUSED",
         timeout=60,
+        interval=0.5,
         what="the connector to pause",
     )
     async with watching(connect, FAST) as h:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,29 @@ def test_demo_kafka_shows_real_connectors_and_stops_everything_on_ctrl_c() -> No
             "paused-source": "PAUSED",
         }
         assert all(s.value("kafka_connect_worker_up", worker=w) == 1.0 for w in workers)
+
+        # The CDC pipeline: the database stops on SIGUSR1 and the exporter says silent while Connect says
+        # RUNNING; SIGUSR2 starts it again and the signal clears. Bounds: 5x the ~45 s the defaults give.
+        heartbeat = "__debezium-heartbeat.shop"
+
+        def silent(want: float) -> Callable[[], Scrape | None]:
+            def probe() -> Scrape | None:
+                s = parse_exposition(httpx.get(base + "/metrics", timeout=5).text)
+                return (
+                    s
+                    if s.value("kafka_connect_source_silent", connector="orders-cdc", topic=heartbeat) == want
+                    else None
+                )
+
+            return probe
+
+        wait_until(silent(0.0), timeout=300, interval=2.0, what="orders-cdc heartbeats seen by the exporter")
+        proc.send_signal(signal.SIGUSR1)
+        s = wait_until(silent(1.0), timeout=300, interval=2.0, what="orders-cdc silent after the database stopped")
+        assert s.current_state("kafka_connect_connector_state", connector="orders-cdc") == "RUNNING"
+        assert s.label_values("kafka_connect_connector_health", "health", connector="orders-cdc") == {"degraded"}
+        proc.send_signal(signal.SIGUSR2)
+        wait_until(silent(0.0), timeout=300, interval=2.0, what="orders-cdc heard from again after the restart")
 
         proc.send_signal(signal.SIGINT)
         # By design a stop can take 50 s: the exporter gets 10 s, then the workers and the broker 20 s of

@@ -38,7 +38,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_new_connectors_appear_running_within_two_poll_intervals(
-    kafka_env: KafkaEnvironment, connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
+    kafka_env: KafkaEnvironment,
+    connect: ConnectCluster,
+    connect_rest: ConnectRest,
+    tmp_path: Path,
+    kafka_version: tuple[int, int, int],
 ) -> None:
     expected = {"a-source": ("source", FILE_SOURCE, 1), "a-sink": ("sink", FILE_SINK, 2)}
     # 2 s rather than 1 s: on two shared cores a busy JVM answers a poll in up to a few hundred ms, which is
@@ -112,6 +116,12 @@ def test_new_connectors_appear_running_within_two_poll_intervals(
         assert (info["connector_type"], info["connector_class"]) == (kind, cls)
         assert info["worker_id"] == status[name]["connector"]["worker_id"]
         assert info["worker_id"] in connect.worker_ids
+        # KIP-891 (4.1+): the running plugin's version, as the worker's own status says it; none before.
+        said = status[name]["connector"].get("version") or ""
+        assert info["connector_version"] == said
+        assert bool(said) == (kafka_version >= (4, 1)), status[name]
+        task_versions = sorted({t["version"] for t in status[name]["tasks"] if t.get("version")})
+        assert info["task_version"] == ",".join(task_versions)
         assert s.value("kafka_connect_connector_tasks", connector=name) == float(ntasks)
         assert s.value("kafka_connect_connector_tasks_max", connector=name) == float(ntasks)
         assert s.value("kafka_connect_connector_tasks_by_state", connector=name, state="RUNNING") == float(ntasks)

@@ -23,6 +23,7 @@ from exporter.healer.reading import HealerReading
 from tests.support.scrape import Scrape
 from tests.support.waiting import eventually_async
 
+from .fingerprints import fingerprint_of, oracle
 from .kafka.harness import ConnectCluster
 from .kafka.rest import ConnectRest, file_sink, file_source
 from .watch import FAST, watching
@@ -33,14 +34,6 @@ STRING = "org.apache.kafka.connect.storage.StringConverter"
 JSON = "org.apache.kafka.connect.json.JsonConverter"
 # What the sources read: plain lines, which a JsonConverter with schemas cannot parse.
 PLAIN = "hello world\nnot json at all\n"
-
-
-def oracle(trace: str) -> tuple[str, str]:
-    """(class of the first line, class of the last ``Caused by:``, or the first when there is none)."""
-    lines = trace.splitlines()
-    first = lines[0].split(":", 1)[0].strip()
-    causes = [ln[len("Caused by: ") :].split(":", 1)[0].strip() for ln in lines if ln.startswith("Caused by: ")]
-    return first, causes[-1] if causes else first
 
 
 def task(rest: ConnectRest, name: str) -> dict[str, Any] | None:
@@ -54,18 +47,13 @@ def task_state(rest: ConnectRest, name: str) -> str | None:
     return None if t is None else str(t["state"])
 
 
-def fingerprint_of(s: Scrape, connector: str, task: str = "0") -> tuple[str, str] | None:
-    found = s.samples("kafka_connect_failure_info", connector=connector, task=task)
-    return (found[0][0]["exception"], found[0][0]["root_cause"]) if found else None
-
-
 async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
     connect: ConnectCluster, connect_rest: ConnectRest, tmp_path: Path
 ) -> None:
     file_source(connect_rest, "fi-src", tmp_path / "in.txt", "fi-lines", PLAIN)
     file_sink(connect_rest, "fi-sink", tmp_path / "missing-dir" / "out.txt", "fi-lines")
     await eventually_async(
-        lambda: task_state(connect_rest, "fi-sink") == "FAILED", timeout=60, what="the sink task to fail"
+        lambda: task_state(connect_rest, "fi-sink") == "FAILED", timeout=60, interval=0.5, what="the sink task to fail"
     )
     first = task(connect_rest, "fi-sink")
     assert first is not None
@@ -76,7 +64,10 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
 
     async with watching(connect) as w:
         await eventually_async(
-            lambda: fingerprint_of(w.scrape(), "fi-sink") is not None, timeout=30, what="the failure fingerprint"
+            lambda: fingerprint_of(w.scrape(), "fi-sink") is not None,
+            timeout=30,
+            interval=0.5,
+            what="the failure fingerprint",
         )
         s = w.scrape()
         assert fingerprint_of(s, "fi-sink") == expected
@@ -89,6 +80,7 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
                 w.scrape().label_values("kafka_connect_connector_health", "health", connector="fi-src") == {"healthy"}
             ),
             timeout=30,
+            interval=0.5,
             what=f"the source to be healthy; it is {w.store.view.clusters['real'].connector('fi-src')}",
         )
 
@@ -105,6 +97,7 @@ async def test_file_sink_fingerprint_and_failed_since_survive_a_worker_kill(
                     and t["state"] == "FAILED"
                 ),
                 timeout=120,
+                interval=0.5,
                 what="the failed task to move to the surviving worker and fail there",
             )
             await w.after(3, rounds=3)  # several polls of the moved task
@@ -127,7 +120,7 @@ async def test_a_sink_that_fails_after_every_restart_counts_a_failure_per_restar
     (three an hour) fires."""
     file_sink(connect_rest, "fl-sink", tmp_path / "missing-dir" / "out.txt", "fl-lines")
     await eventually_async(
-        lambda: task_state(connect_rest, "fl-sink") == "FAILED", timeout=60, what="the sink task to fail"
+        lambda: task_state(connect_rest, "fl-sink") == "FAILED", timeout=60, interval=0.5, what="the sink task to fail"
     )
 
     def failures(s: Scrape) -> float:
@@ -138,6 +131,7 @@ async def test_a_sink_that_fails_after_every_restart_counts_a_failure_per_restar
         await eventually_async(
             lambda: w.restarts("fl-sink") >= 3 and failures(w.scrape()) == w.restarts("fl-sink"),
             timeout=120,
+            interval=0.5,
             what="one transition to FAILED per restart",
         )
         s = w.scrape()
@@ -173,10 +167,13 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
     file_source(connect_rest, "fx-src", tmp_path / "fx.txt", "fx-lines", PLAIN)
     file_sink(connect_rest, "fx-sink", out_dir / "out.txt", "fx-lines")
     await eventually_async(
-        lambda: task_state(connect_rest, "bd-sink") == "FAILED", timeout=60, what="the bad-data sink to fail"
+        lambda: task_state(connect_rest, "bd-sink") == "FAILED",
+        timeout=60,
+        interval=0.5,
+        what="the bad-data sink to fail",
     )
     await eventually_async(
-        lambda: task_state(connect_rest, "fx-sink") == "FAILED", timeout=60, what="the file sink to fail"
+        lambda: task_state(connect_rest, "fx-sink") == "FAILED", timeout=60, interval=0.5, what="the file sink to fail"
     )
     bad = task(connect_rest, "bd-sink")
     assert bad is not None
@@ -186,7 +183,10 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
     async with watching(connect, FAST) as w:
         # The file sink is restarted (and fails again) while its directory is missing ...
         await eventually_async(
-            lambda: w.restarts("fx-sink") >= 2, timeout=60, what="two restarts of the still-broken file sink"
+            lambda: w.restarts("fx-sink") >= 2,
+            timeout=60,
+            interval=0.5,
+            what="two restarts of the still-broken file sink",
         )
         s = w.scrape()
         # ... the bad-data sink never: a default skip rule says no restart can fix it.
@@ -204,11 +204,15 @@ async def test_the_healer_restarts_the_file_failure_and_skips_the_bad_data_failu
 
         out_dir.mkdir()  # the operator fixes the cause; the healer does the rest
         await eventually_async(
-            lambda: task_state(connect_rest, "fx-sink") == "RUNNING", timeout=60, what="the file sink to be healed"
+            lambda: task_state(connect_rest, "fx-sink") == "RUNNING",
+            timeout=60,
+            interval=0.5,
+            what="the file sink to be healed",
         )
         await eventually_async(
             lambda: w.scrape().samples("kafka_connect_failure_info", connector="fx-sink") == [],
             timeout=30,
+            interval=0.5,
             what="the healed sink's failure to go",
         )
         s = w.scrape()

@@ -100,7 +100,9 @@ class Watch:
         target = self.rounds + rounds
         await asyncio.sleep(seconds)
         # 1 s apart when idle; 10x that is a generous bound on a loaded 2-core machine.
-        await eventually_async(lambda: self.rounds >= target, timeout=10.0 * rounds, what=f"{rounds} poll rounds")
+        await eventually_async(
+            lambda: self.rounds >= target, timeout=10.0 * rounds, interval=0.5, what=f"{rounds} poll rounds"
+        )
 
 
 @asynccontextmanager

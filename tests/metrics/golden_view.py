@@ -27,6 +27,13 @@ from exporter.model import (
 )
 from exporter.offsets.reading import ClusterOffsets, ConnectorOffsets, OffsetsReading, OffsetsStatus
 from exporter.repeats import WarningsReading
+from exporter.sourcetopics.reading import (
+    ClusterSourceTopics,
+    Heartbeat,
+    SourceTopics,
+    SourceTopicsReading,
+    TopicGrowth,
+)
 from exporter.store import View
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -57,10 +64,11 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 state="RUNNING",
                 worker_id="10.0.0.12:8083",
                 tasks=(
-                    Task(id=0, state="RUNNING", worker_id="10.0.0.12:8083"),
-                    Task(id=1, state="FAILED", worker_id="10.0.0.13:8083", trace="java.lang.Oops"),
+                    Task(id=0, state="RUNNING", worker_id="10.0.0.12:8083", version="10.8.4"),
+                    Task(id=1, state="FAILED", worker_id="10.0.0.13:8083", trace="java.lang.Oops", version="10.8.3"),
                 ),
                 tasks_max=3,
+                version="10.8.4",
             ),
             Connector(
                 name='we"ird\\name',
@@ -196,6 +204,31 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
             }
         )
     )
+    weird = 'we"ird\\name'
+    heartbeat = "__debezium-heartbeat.pgcdc"
+    sources = SourceTopicsReading(
+        MappingProxyType(
+            {
+                "prod": ClusterSourceTopics(
+                    "prod",
+                    read_at=1_700_000_030.0,
+                    brokers_up=True,
+                    connectors=MappingProxyType(
+                        {
+                            weird: SourceTopics(
+                                weird,
+                                (
+                                    TopicGrowth(heartbeat, 40, 1_700_000_000.0, 1_700_000_002.0, exclusive=True),
+                                    TopicGrowth("pgcdc.public.orders", 9, 1_700_000_000.0, None, exclusive=False),
+                                ),
+                                Heartbeat(heartbeat, 2.0, 30.0, silent=True),
+                            )
+                        }
+                    ),
+                )
+            }
+        )
+    )
     return View(
         generation=7,
         started_at=1_700_000_000.0,
@@ -207,6 +240,7 @@ def golden_view(budget: SeriesBudget | None = None) -> View:
                 HealerReading: healer,
                 FailuresReading: failures,
                 OffsetsReading: offsets,
+                SourceTopicsReading: sources,
                 ConfigReading: ConfigReading(last_reload_successful=True, last_success=1_700_000_000.0),
                 WarningsReading: WarningsReading(MappingProxyType({"poll_failed": 42, "offsets_failed": 3})),
                 **({SeriesBudget: budget} if budget is not None else {}),

@@ -62,7 +62,17 @@ def collect_connect(view: View) -> Iterator[Metric]:
             for state in with_unknown(c_states, [c.state]):
                 fam[CONNECTOR_STATE].add_metric([name, c.name, state], 1.0 if c.state == state else 0.0)
             fam[CONNECTOR_INFO].add_metric(
-                [name, c.name, c.class_name or "", c.type, c.worker_id, c.connector_id or ""], 1.0
+                [
+                    name,
+                    c.name,
+                    c.class_name or "",
+                    c.type,
+                    c.worker_id,
+                    c.connector_id or "",
+                    c.version or "",
+                    ",".join(c.task_versions),
+                ],
+                1.0,
             )
             fam[CONNECTOR_TASKS].add_metric([name, c.name], float(len(c.tasks)))
             if c.tasks_max is not None:

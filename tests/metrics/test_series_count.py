@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from exporter.config import build_config
+from exporter.features import OffsetsPlug
 from exporter.offsets.reading import OffsetsReading
 from simulator.connect.scenario import populate_static
 from simulator.connect.server import connect_in_thread
@@ -53,7 +54,7 @@ async def test_1000_connectors_x_8_tasks_with_everything_on_fit_the_budget_in_cu
 
         def setup(daemon: object) -> None:
             nonlocal brokers
-            reader = daemon.offsets.readers["prod"]  # type: ignore[attr-defined]
+            reader = daemon.plug(OffsetsPlug).offsets.readers["prod"]  # type: ignore[attr-defined]
             brokers = FakeBrokers({}, {})
             reader.brokers = brokers
 

@@ -14,6 +14,7 @@ import pytest
 from exporter.config import ClusterConfig, build_config
 from exporter.connect.client import build_http_client
 from exporter.connect.poller import ConnectPoller
+from exporter.features import OffsetsPlug
 from exporter.offsets.brokers import BrokerError
 from exporter.offsets.reader import SPREAD, Offsets, OffsetsReader
 from exporter.offsets.reading import OffsetsReading, OffsetsStatus
@@ -416,10 +417,10 @@ async def test_a_reload_that_removes_a_cluster_drops_its_offsets_and_its_reader(
 
     async with running_daemon(both, use_loader) as ex:
         await ex.wait_for(lambda s: committed(s, "c") == 4711 and committed(s, "d") == 4711, what="both read")
-        assert set(ex.daemon.offsets.readers) == {"c", "d"}
+        assert set(ex.daemon.plug(OffsetsPlug).offsets.readers) == {"c", "d"}
         assert await ex.daemon.reload()
         after = await ex.scrape()
-        assert set(ex.daemon.offsets.readers) == {"c"}
+        assert set(ex.daemon.plug(OffsetsPlug).offsets.readers) == {"c"}
     assert committed(after, "d") is None and committed(after, "c") == 4711
 
 

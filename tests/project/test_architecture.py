@@ -28,7 +28,6 @@ READERS = (
     "exporter.own_metrics",
     "exporter.render",
     "exporter.page",
-    "exporter.features",
     "exporter.exposition",
     "exporter.web",
     "exporter.cloud.metrics",
@@ -355,6 +354,37 @@ def test_only_the_daemon_publishes() -> None:
         + "\n  ".join(found)
         + "\nReturn the snapshot or reading from the job (JobFunc) or the derived step (Store.derive) and let "
         "the daemon publish it."
+    )
+
+
+# -- one place a feature registers -----------------------------------------------------------------------------
+
+# The daemon runs what exporter.features lists (plugs, metric groups, page sections) and names no feature itself.
+FEATURE_REGISTRY = "exporter.features"
+GENERIC = ("exporter.daemon",)
+
+
+def features_wired_by_name(modules: dict[str, Module]) -> list[str]:
+    """``m imports exporter.<feature>.<module>`` wherever a generic module (the daemon) imports a feature package
+    (``exporter.<feature>``: a package under ``exporter/``) rather than taking it from the registry."""
+    return sorted(
+        f"{name} imports {dep}"
+        for name in GENERIC
+        for dep in modules[name].imports
+        if dep.startswith("exporter.") and unit_of(dep) != "exporter" and modules[unit_of(dep)].is_package
+    )
+
+
+def test_features_register_in_one_place() -> None:
+    assert FEATURE_REGISTRY in MODULES["exporter.daemon"].imports, "the daemon no longer reads the registry"
+    assert any(unit_of(dep) != dep for dep in MODULES[FEATURE_REGISTRY].imports), "the registry lists no feature"
+    found = features_wired_by_name(MODULES)
+    assert not found, (
+        "a feature is wired into the daemon by name:\n  "
+        + "\n  ".join(found)
+        + "\nRegister it in exporter/features.py instead: a Plug in plugs() (the jobs it adds for a cluster or the "
+        "configuration, its derived step, what a reload drops) and its readers in metric_groups() and "
+        "PAGE_SECTIONS; the daemon runs them all in order."
     )
 
 

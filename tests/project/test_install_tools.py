@@ -8,6 +8,7 @@ directory is a temporary one, so the real cached Helm is never touched.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -38,6 +39,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     for tool in ("promtool", "amtool", "chromium"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
             pytest.skip(f"{tool} is not installed (make tools); the script would try to install it")
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
+        pytest.skip("PostgreSQL is not installed (make tools); the script would try to install it")
     fake_bin = tmp_path / "fakebin"
     fake_bin.mkdir()
     (fake_bin / "go").write_text(FAKE_GO)
@@ -79,7 +82,9 @@ def test_helm_builds_in_the_background_and_wait_helm_reports_it(env: dict[str, s
     pid = int((bin_dir / "helm-build.pid").read_text())
     # The script returned while the build still runs: no helm yet, no status, the build alive.
     assert alive(pid) and not (bin_dir / "helm").exists() and not (bin_dir / "helm-build.status").exists()
-    assert "being built in the background" in run(env, "--summary").stdout
+    summary = run(env, "--summary").stdout
+    assert "being built in the background" in summary
+    assert re.search(r"postgresql +postgres \(PostgreSQL\) \d+", summary), summary
 
     # --wait-helm waits while the build is held, and returns once it ends.
     waiter = subprocess.Popen(

@@ -2,12 +2,13 @@
 """Fetch Apache Kafka (broker + Connect) jars from Maven Central with Maven, into a reusable cache.
 
 Usage:
-    python tests/integration/kafka/fetch.py                 # every version pinned in versions.txt
+    python tests/integration/kafka/fetch.py                 # every version pinned in versions.txt + PLUGINS
     python tests/integration/kafka/fetch.py 3.9.1           # only the given versions
     python tests/integration/kafka/fetch.py --check-latest  # report newest complete 3.9.x / 4.x on Maven Central
 
 Layout: ``${KAFKA_CONNECT_EXPORTER_CACHE:-~/.cache/kafka-connect-exporter}/kafka/<version>/libs/*.jar``
-plus ``complete.json``.
+plus ``complete.json``; third-party connector plugins (``PLUGINS``: Debezium PostgreSQL) each in
+``.../plugins/<artifact>-<version>/`` (a Connect ``plugin.path`` entry).
 A version whose ``complete.json`` matches the jars on disk is not fetched again (no network at all).
 Maven resolves through ``~/.m2`` and only ever talks to Maven Central (a generated settings.xml mirrors
 every repository to it). Standard library only, so it runs before any venv exists.
@@ -54,8 +55,9 @@ LOGGING_4X = (
 )
 MANIFEST = "complete.json"
 _VERSION_RE = re.compile(r"\d+\.\d+\.\d+")
-# Optional plugins whose release may lag the runtime's (the worker and broker are never mixed).
-OVERRIDABLE = ("connect-basic-auth-extension",)
+# Plugins whose release may lag the runtime's (the worker and broker are never mixed): the FileStream connectors
+# and the basic-auth REST extension load into a newer worker through the stable Connect API.
+OVERRIDABLE = ("connect-file", "connect-basic-auth-extension")
 
 
 def _parse_versions(path: Path) -> dict[str, dict[str, str]]:
@@ -213,6 +215,7 @@ def fetch(version: str, *, quiet: bool = False) -> dict[str, float]:
                     f"mvn failed for Kafka {version} (exit {proc.returncode}):\n"
                     f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
                 )
+            _add_compat_jar(version, out, tmp_path, quiet=quiet)
             jars = {p.name: p.stat().st_size for p in sorted(out.glob("*.jar"))}
             missing = [f"{a}-{v}.jar" for a, v in artifact_versions(version).items() if f"{a}-{v}.jar" not in jars]
             if missing:
@@ -236,6 +239,69 @@ def fetch(version: str, *, quiet: bool = False) -> dict[str, float]:
         tmp_manifest.replace(target / MANIFEST)
         downloaded = max(0, _size(_m2_repo()) - m2_before)
     return {"seconds": time.monotonic() - start, "bytes": float(sum(jars.values())), "downloaded": float(downloaded)}
+
+
+# Kafka 4.4 moved two classes that were never public API but that plugins built for 4.3 and older call:
+# AppInfoParser (the FileStream connectors' and the basic-auth extension's version()) and Sanitizer (Debezium
+# 3.6.1.Final's JMX metric names, io.debezium.metrics.Metrics) are now in org.apache.kafka.common.utils.internals.
+# A 4.4 worker cannot scan those plugins, will not start with such a REST extension, and fails a Debezium task
+# with NoClassDefFoundError: org/apache/kafka/common/utils/Sanitizer. So when the runtime lacks the old classes,
+# bridges delegating to the new ones (compiled here with the JDK's javac) go into COMPAT_JAR on the classpath.
+COMPAT_JAR = "kce-utils-bridge.jar"
+_BRIDGES = {
+    "AppInfoParser": ("getVersion", "getCommitId"),
+    "Sanitizer": ("sanitize(String s)", "desanitize(String s)", "jmxSanitize(String s)"),
+}
+
+
+def _bridge_source(name: str, methods: tuple[str, ...]) -> str:
+    lines = []
+    for m in methods:
+        call, _, arg = m.partition("(")
+        params = arg.rstrip(")")
+        passed = params.split()[-1] if params else ""
+        lines.append(
+            f"    public static String {call}({params}) {{ "
+            f"return org.apache.kafka.common.utils.internals.{name}.{call}({passed}); }}"
+        )
+    body = "\n".join(lines)
+    return (
+        "package org.apache.kafka.common.utils;\n\n"
+        "/** Bridge for Connect plugins built against Kafka 4.3 or older, run by a newer worker (tests only). */\n"
+        f"public final class {name} {{\n    private {name}() {{}}\n{body}\n}}\n"
+    )
+
+
+def _add_compat_jar(version: str, libs: Path, work: Path, *, quiet: bool) -> None:
+    """Put ``COMPAT_JAR`` into ``libs`` when the runtime lacks the classes older plugins call (see above)."""
+    import zipfile
+
+    with zipfile.ZipFile(libs / f"kafka-clients-{version}.jar") as jar:
+        names = set(jar.namelist())
+    missing = {n: m for n, m in _BRIDGES.items() if f"org/apache/kafka/common/utils/{n}.class" not in names}
+    if not missing:
+        return
+    javac, jar_tool = shutil.which("javac"), shutil.which("jar")
+    if javac is None or jar_tool is None:
+        raise RuntimeError("javac and jar (a JDK 17) are needed to bridge older plugins into Kafka " + version)
+    src = work / "bridge" / "org" / "apache" / "kafka" / "common" / "utils"
+    src.mkdir(parents=True)
+    sources = []
+    for name, methods in sorted(missing.items()):
+        (src / f"{name}.java").write_text(_bridge_source(name, methods), encoding="utf-8")
+        sources.append(str(src / f"{name}.java"))
+    classes = work / "bridge-classes"
+    cp = str(libs / f"kafka-clients-{version}.jar")
+    cmds = [
+        [javac, "--release", "11", "-nowarn", "-cp", cp, "-d", str(classes), *sources],
+        [jar_tool, "--create", "--file", str(libs / COMPAT_JAR), "-C", str(classes), "."],
+    ]
+    for cmd in cmds:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"building {COMPAT_JAR} failed: {proc.stdout}{proc.stderr}")
+    if not quiet:
+        print(f"[fetch] Kafka {version}: {', '.join(sorted(missing))} bridged for older plugins in {COMPAT_JAR}")
 
 
 def _m2_repo() -> Path:
@@ -268,7 +334,7 @@ def _published_versions(artifact: str) -> list[str]:
 def check_latest() -> dict[str, str | None]:
     """Newest 3.9.x and newest 4.x whose broker and Connect runtime are on Maven Central.
 
-    Missing optional plugins (see OVERRIDABLE) are reported with the newest same-minor fallback.
+    Missing plugins (see OVERRIDABLE) are reported with the newest older release to pin in versions.txt.
     """
     versions = _published_versions("kafka_2.13")
     result: dict[str, str | None] = {}
@@ -282,12 +348,118 @@ def check_latest() -> dict[str, str | None]:
                 print(f"[check] {v}: not usable, missing on Maven Central: {', '.join(absent)}")
                 continue
             for a in absent:
-                minor = v.rsplit(".", 1)[0] + "."
-                older = [x for x in _published_versions(a) if x.startswith(minor)]
-                print(f"[check] {v}: {a} {v} missing; newest same-minor fallback: {older[-1] if older else None}")
+                key = tuple(int(x) for x in v.split("."))
+                older = [x for x in _published_versions(a) if tuple(int(y) for y in x.split(".")) < key]
+                print(f"[check] {v}: {a} {v} missing; newest older release: {older[-1] if older else None}")
             result[label] = v
             break
     return result
+
+
+# -- connector plugins from outside Apache Kafka ------------------------------------------------------------
+
+# Third-party connector plugins the integration tests run, as Maven coordinates (group, artifact, version).
+# Each goes into its own plugin directory (Connect's plugin.path isolation), without what the worker provides.
+DEBEZIUM_POSTGRES = ("io.debezium", "debezium-connector-postgres", "3.6.1.Final")
+PLUGINS = (DEBEZIUM_POSTGRES,)
+# The Connect API, the Kafka clients and slf4j come from the worker (Debezium declares them `provided`; the
+# exclusion also keeps a transitive copy out of the plugin's class loader).
+PLUGIN_EXCLUDED_GROUPS = "org.apache.kafka,org.slf4j"
+
+
+def plugins_root() -> Path:
+    return cache_root().parent / "plugins"
+
+
+def plugin_dir(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES) -> Path:
+    """One plugin's directory, ``<cache>/plugins/<artifact>-<version>/`` (jars directly inside), in the
+    directory the workers' ``plugin.path`` names (``plugins_root()``)."""
+    _, artifact, version = coords
+    return plugins_root() / f"{artifact}-{version}"
+
+
+def _render_plugin_pom(coords: tuple[str, str, str]) -> str:
+    group, artifact, version = (escape(x) for x in coords)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kafka-connect-exporter.tests</groupId>
+  <artifactId>plugin-{artifact}</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
+def plugin_complete(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES) -> bool:
+    target = plugin_dir(coords)
+    try:
+        data = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        jars: dict[str, int] = data["jars"]
+        if data["coordinates"] != list(coords):
+            return False
+        return bool(jars) and all((target / n).stat().st_size == size for n, size in jars.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def fetch_plugin(coords: tuple[str, str, str] = DEBEZIUM_POSTGRES, *, quiet: bool = False) -> dict[str, float]:
+    """Make sure ``plugin_dir(coords)`` holds the plugin and its runtime dependencies (Maven Central only)."""
+    start = time.monotonic()
+    target = plugin_dir(coords)
+    if plugin_complete(coords):
+        return {"seconds": time.monotonic() - start, "bytes": _size(target), "downloaded": 0.0}
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("Maven ('mvn') is not on PATH; it is needed to fetch connector plugins from Maven Central")
+    with _locked(target.name):
+        if plugin_complete(coords):
+            return {"seconds": time.monotonic() - start, "bytes": _size(target), "downloaded": 0.0}
+        m2_before = _size(_m2_repo())
+        plugins_root().mkdir(parents=True, exist_ok=True)
+        # Work outside plugins_root(): a worker scans every directory there.
+        with tempfile.TemporaryDirectory(prefix=f"fetch-{target.name}-", dir=cache_root()) as tmp:
+            tmp_path = Path(tmp)
+            (tmp_path / "pom.xml").write_text(_render_plugin_pom(coords), encoding="utf-8")
+            (tmp_path / "settings.xml").write_text(SETTINGS_XML, encoding="utf-8")
+            out = tmp_path / "jars"
+            cmd = [
+                mvn,
+                "-B",
+                "-q",
+                "-s",
+                str(tmp_path / "settings.xml"),
+                "-f",
+                str(tmp_path / "pom.xml"),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={out}",
+                "-DincludeScope=runtime",
+                f"-DexcludeGroupIds={PLUGIN_EXCLUDED_GROUPS}",
+            ]
+            if not quiet:
+                print(f"[fetch] plugin {':'.join(coords)}: {' '.join(cmd[1:])}", flush=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"mvn failed for {':'.join(coords)} (exit {proc.returncode}):\n"
+                    f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+                )
+            jars = {p.name: p.stat().st_size for p in sorted(out.glob("*.jar"))}
+            if f"{coords[1]}-{coords[2]}.jar" not in jars:
+                raise RuntimeError(f"Maven did not deliver {coords[1]}-{coords[2]}.jar")
+            (out / MANIFEST).write_text(
+                json.dumps({"coordinates": list(coords), "jars": jars}, indent=1, sort_keys=True), encoding="utf-8"
+            )
+            stale = cache_root() / f"{target.name}.stale-{os.getpid()}"
+            if target.exists():
+                target.rename(stale)
+            out.rename(target)
+            shutil.rmtree(stale, ignore_errors=True)
+        downloaded = max(0, _size(_m2_repo()) - m2_before)
+    return {"seconds": time.monotonic() - start, "bytes": float(sum(jars.values())), "downloaded": float(downloaded)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,6 +475,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[check] newest complete {label}: {v} ({state})")
         return 0
     versions = args.versions or pinned_versions()
+    if not args.versions:  # the default run (make kafka) also fetches the third-party plugins
+        for coords in PLUGINS:
+            try:
+                facts = fetch_plugin(coords)
+            except RuntimeError as exc:
+                print(f"[fetch] plugin {':'.join(coords)}: FAILED: {exc}", file=sys.stderr)
+                return 1
+            print(
+                f"[fetch] plugin {':'.join(coords)}: {plugin_dir(coords)} ready, "
+                f"{facts['bytes'] / 1e6:.1f} MB of jars, {facts['seconds']:.1f}s",
+                flush=True,
+            )
     for v in versions:
         try:
             facts = fetch(v)

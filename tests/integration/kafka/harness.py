@@ -93,7 +93,15 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
 
 
 class JavaProcess:
-    """One JVM, its log file and its lifecycle. Stdout and stderr both go to ``log_path``."""
+    """One JVM, its log file and its lifecycle. Stdout and stderr both go to ``log_path``.
+
+    Other servers the tests run (PostgreSQL) reuse it with their own stop signal and user."""
+
+    stop_signal: int = signal.SIGTERM
+
+    def popen_user(self) -> tuple[int, int] | None:
+        """(uid, gid) to run as; None: this process's user."""
+        return None
 
     def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
         self.name = name
@@ -113,6 +121,7 @@ class JavaProcess:
             log.write(f"\n===== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
             log.flush()
             # New session: a Ctrl-C in the terminal reaches pytest only, which then stops the JVMs in order.
+            run_as = self.popen_user()
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -120,6 +129,9 @@ class JavaProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - only ever called from the main thread
+                user=run_as[0] if run_as else None,
+                group=run_as[1] if run_as else None,
+                cwd=self.log_path.parent if run_as else None,
             )
         with _LIVE_LOCK:
             _LIVE[self.proc.pid] = self
@@ -138,8 +150,8 @@ class JavaProcess:
         self._reap(10.0)
 
     def terminate(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """SIGTERM, then SIGKILL if the JVM has not exited after ``grace`` seconds."""
-        self._signal(signal.SIGTERM)
+        """``stop_signal`` (SIGTERM), then SIGKILL if the process has not exited after ``grace`` seconds."""
+        self._signal(self.stop_signal)
         if not self._reap(grace):
             self._signal(signal.SIGKILL)
             self._reap(10.0)
@@ -168,7 +180,7 @@ def stop_all(grace: float = 5.0) -> None:
     with _LIVE_LOCK:
         procs = list(_LIVE.values())
     for p in procs:
-        p._signal(signal.SIGTERM)
+        p._signal(p.stop_signal)
     deadline = time.monotonic() + grace
     for p in procs:
         if not p._reap(max(0.0, deadline - time.monotonic())):
@@ -540,8 +552,11 @@ class ConnectCluster:
             "listeners": f"http://127.0.0.1:{self.ports[i]}",
             "rest.advertised.host.name": "127.0.0.1",
             "rest.advertised.port": str(self.ports[i]),
-            # connect-file is on the classpath; its jar ships ServiceLoader manifests, so skip the slow scan.
+            # connect-file is on the classpath and Debezium on the plugin path; both jars ship ServiceLoader
+            # manifests, so skip the slow scan.
             "plugin.discovery": "service_load",
+            # Connect's plugin.path names the directory that holds one directory per plugin.
+            "plugin.path": str(fetch.plugins_root()),
             # How long a SIGKILLed worker's connectors/tasks wait before reassignment (default 5 min).
             "scheduled.rebalance.max.delay.ms": str(self.scheduled_rebalance_max_delay_ms),
             "task.shutdown.graceful.timeout.ms": "2000",
@@ -620,7 +635,7 @@ class KafkaEnvironment:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.monotonic() - start
 
     def start(self) -> None:
-        self._timed("fetch", lambda: fetch.fetch(self.version, quiet=True))
+        self._timed("fetch", lambda: (fetch.fetch(self.version, quiet=True), fetch.fetch_plugin(quiet=True)))
         self._timed("broker_start", self.broker.start)
         self._timed("workers_start", self.connect.start)
         with self.connect.rest() as rest:
