@@ -11,8 +11,9 @@ from exporter.families import (
     SINK_LAG_RECORDS,
 )
 
-# Alerts whose scenario is here rather than in the simulated run (test_dashboards_alerts_e2e.py): they need lag.
-REAL_KAFKA_ALERTS = ("KafkaConnectSinkStalled",)
+# Alerts whose scenario is here rather than in the simulated run (test_dashboards_alerts_e2e.py): they need the
+# brokers (a sink's lag, a source's topic growth).
+REAL_KAFKA_ALERTS = ("KafkaConnectSinkStalled", "KafkaConnectSourceSilent")
 # Families only the brokers give; the simulated run has none, so their panels are proven here.
 BROKER_FAMILIES = frozenset({SINK_LAG_RECORDS.sample_name, KAFKA_UP.sample_name, KAFKA_ERRORS.sample_name})
 # The "throughput and lag" row's families: proven here, where sinks commit, stall and lag for real.

@@ -6,6 +6,8 @@ full the sink is RUNNING but blocked, its committed offsets stay put and its lag
 change and ``KafkaConnectSinkStalled`` must go pending (``for:`` shortened as in every e2e run). A second sink
 from the same topic writes to a file while the test keeps appending lines, so offsets move too: every query of
 the "throughput and lag" row (committed records/s, lag, time since offsets last changed) must return data.
+A third source, marked as writing a heartbeat topic every second, writes nothing after its first line: it is
+RUNNING but silent, and ``KafkaConnectSourceSilent`` must go pending in the same phase.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 rest.create_connector(
                     "feed-src", {"connector.class": FILE_SOURCE, "file": str(source), "topic": "feed"}
                 )
+                (workdir / "quiet.txt").write_text("beat\n", encoding="utf-8")
+                rest.create_connector(
+                    "quiet-src", {"connector.class": FILE_SOURCE, "file": str(workdir / "quiet.txt"), "topic": "beat"}
+                )
                 rest.create_connector(
                     "stuck-sink", {"connector.class": FILE_SINK, "file": str(pipe), "topics": "feed", "tasks.max": "1"}
                 )
@@ -87,6 +93,7 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                     },
                 )
                 rest.wait_for_state("moving-sink", "RUNNING", task_state="RUNNING", tasks=1)
+                rest.wait_for_state("quiet-src", "RUNNING", task_state="RUNNING", tasks=1)
             config = {
                 "clusters": [
                     {
@@ -96,6 +103,12 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                         "offsets_interval": "1s",
                         "offsets_max_rate": 20,
                         "kafka": {"bootstrap_servers": env.broker.bootstrap, "request_timeout": "5s"},
+                        # quiet-src's topic is its heartbeat: expected every second, flat after its first line.
+                        "source_topics": {
+                            "interval": "1s",
+                            "silent_min": "3s",
+                            "heartbeats": [{"connector": "quiet-src", "topic": "beat", "interval": "1s"}],
+                        },
                     }
                 ]
             }
@@ -123,7 +136,12 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                             "KafkaConnectSinkStalled",
                             "stalled",
                             {"connect_cluster": CLUSTER, "connector": "stuck-sink"},
-                        )
+                        ),
+                        Expect(
+                            "KafkaConnectSourceSilent",
+                            "stalled",
+                            {"connect_cluster": CLUSTER, "connector": "quiet-src", "topic": "beat"},
+                        ),
                     ],
                 )
                 run.phases.append(Phase("stalled", time.time()))
@@ -143,7 +161,7 @@ def stalled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             os.close(reader)
 
 
-def test_sink_stalled_goes_pending_for_a_blocked_real_sink(stalled: OffsetsRun) -> None:
+def test_sink_stalled_and_source_silent_go_pending_for_real_connectors(stalled: OffsetsRun) -> None:
     problems = missing_alerts(stalled.prom, stalled.expected, stalled.phases)
     assert not problems, "\n".join(problems)
 
