@@ -12,7 +12,7 @@ messages never carry the SASL password (librdkafka does not put it in errors).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -62,20 +62,24 @@ def _reason(error: Any) -> str:
     return "error"
 
 
+def admin_client(client_settings: Mapping[str, str]) -> Any:
+    """A confluent-kafka ``AdminClient`` for one cluster's brokers (``ConfigError`` without the [kafka] extra)."""
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        raise ConfigError(
+            "clusters[].kafka needs confluent-kafka: pip install 'kafka-connect-exporter[kafka]'"
+        ) from None
+    # librdkafka logs to stderr on its own; connection noise belongs in the error counter, not the log.
+    return AdminClient({**client_settings, "log_level": 3, "log.connection.close": False})
+
+
 class BrokerOffsets:
     """The brokers of one Connect cluster. ``topics`` blocks (call it from a thread); the rest are awaitable."""
 
     def __init__(self, config: KafkaConfig) -> None:
-        try:
-            from confluent_kafka.admin import AdminClient
-        except ImportError:
-            raise ConfigError(
-                "clusters[].kafka needs confluent-kafka: pip install 'kafka-connect-exporter[kafka]'"
-            ) from None
         self.config = config
-        # librdkafka logs to stderr on its own; connection noise belongs in the error counter, not the log.
-        settings: dict[str, Any] = {**config.client_settings(), "log_level": 3, "log.connection.close": False}
-        self._admin = AdminClient(settings)
+        self._admin = admin_client(config.client_settings())
         self.requests = 0  # admin API calls made since the exporter started (list_topics, list_offsets, groups)
 
     def _failure(self, exc: Exception) -> BrokerError:

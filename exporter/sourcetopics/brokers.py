@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from exporter.offsets.brokers import BrokerError
-from exporter.settings import ConfigError
+from exporter.offsets.brokers import BrokerError, admin_client
 from exporter.sourcetopics.config import BrokerSettings
 
 
@@ -18,16 +17,8 @@ class TopicEnds:
     """The brokers of one Connect cluster, asked about whole topics."""
 
     def __init__(self, config: BrokerSettings) -> None:
-        try:
-            from confluent_kafka.admin import AdminClient
-        except ImportError:
-            raise ConfigError(
-                "clusters[].kafka needs confluent-kafka: pip install 'kafka-connect-exporter[kafka]'"
-            ) from None
-
         self.config = config
-        settings: dict[str, Any] = {**config.client_settings(), "log_level": 3, "log.connection.close": False}
-        self._admin = AdminClient(settings)
+        self._admin = admin_client(config.client_settings())
 
     def end_offsets(self, topics: Iterable[str]) -> dict[str, int]:
         """Topic -> sum of its partitions' end offsets; topics the brokers do not know are left out."""
